@@ -1,0 +1,55 @@
+# producer-profile: `make run` to start everything locally, `make test` to test it.
+# Every target installs and starts what it needs on a fresh Debian machine with Rust.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+BIN := target/debug/producer-profile
+export PP_TEST_DATABASE_URL ?= postgres://producer_profile:producer_profile@127.0.0.1:5432/producer_profile
+
+.PHONY: help services services-down migrate run test lint build dev-config schema
+
+help:
+	@echo "make run            start Postgres + Kafka (tansu), migrate, serve gRPC on 127.0.0.1:50051"
+	@echo "make test           start the local services and run every test"
+	@echo "make lint           rustfmt check and clippy with -D warnings"
+	@echo "make services       install (where missing) and start Postgres and tansu"
+	@echo "make services-down  stop them"
+	@echo "make migrate        apply database migrations"
+	@echo "make schema         regenerate src/storage/schema.rs with the diesel CLI"
+
+services:
+	@scripts/local-services.sh up
+
+services-down:
+	@scripts/local-services.sh down
+
+dev-config:
+	@scripts/dev-config.sh
+
+build:
+	$(CARGO) build --bins
+
+migrate: services dev-config build
+	$(BIN) migrate
+
+run: migrate
+	@echo
+	@echo "Serving on 127.0.0.1:50051 (Ctrl-C stops). In another terminal:"
+	@echo "  TOKEN=\$$($(BIN) token --account ACME --scope 'producers:read producers:write producers:pii')"
+	@echo "  grpcurl -plaintext -H \"authorization: Bearer \$$TOKEN\" \\"
+	@echo "    -d '{\"producer\":{\"npn\":\"1234567\",\"individual\":{\"firstName\":\"Ada\",\"lastName\":\"Lovelace\"}}}' \\"
+	@echo "    127.0.0.1:50051 producerprofile.v1.ProducerProfileService/CreateProducer"
+	@echo
+	$(BIN) serve
+
+test: services
+	$(CARGO) test --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Needs the diesel CLI: cargo install diesel_cli --no-default-features --features postgres
+schema: services
+	diesel migration run --database-url "$(PP_TEST_DATABASE_URL)" --migration-dir migrations
+	diesel print-schema --database-url "$(PP_TEST_DATABASE_URL)" > src/storage/schema.rs

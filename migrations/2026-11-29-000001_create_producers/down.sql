@@ -1,0 +1,2 @@
+DROP TABLE create_requests;
+DROP TABLE producers;

@@ -1,0 +1,12 @@
+//! The gRPC edge: tonic services, proto ↔ domain conversion, authentication, and the one
+//! error → status table. Prost types never leave this module.
+
+pub mod authn;
+mod page_token;
+mod producer_convert;
+pub mod producer_service;
+pub mod proto;
+mod status;
+mod update_mask;
+
+pub use producer_convert::SsnView;

@@ -1,0 +1,358 @@
+//! Producer messages ↔ domain types. Input conversion runs every field's parser and
+//! reports every violation at once, with paths relative to the `Producer` message.
+
+use chrono::NaiveDate;
+use prost_types::Timestamp;
+
+use super::proto::v1 as pb;
+use crate::domain::dates::DateOfBirth;
+use crate::domain::identifiers::{CrdNumber, Fein, Npn, Ssn, SsnInfo, SsnLast4};
+use crate::domain::producer::{
+    BusinessType, Firm, Gender, Individual, Producer, ProducerData, ProducerDetails, ProducerType,
+};
+use crate::domain::text::{Email, Name};
+use crate::domain::{InvalidValue, Violations};
+
+/// How much of the SSN a response may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsnView {
+    /// Only `ssn_last4`: every caller without the PII scope.
+    LastFourOnly,
+    /// The full SSN as well.
+    Full,
+}
+
+/// Parses an optional text input: empty (after trimming) is "not given".
+fn optional<T>(
+    raw: &str,
+    parse: fn(&str) -> Result<T, InvalidValue>,
+) -> Result<Option<T>, InvalidValue> {
+    if raw.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse(raw).map(Some)
+    }
+}
+
+/// Parses a producer message; `today` anchors the date-of-birth rule.
+pub fn producer_data(
+    producer: &pb::Producer,
+    today: NaiveDate,
+) -> Result<ProducerData, Violations> {
+    let mut violations = Violations::new();
+    let npn = violations.check("npn", Npn::parse(&producer.npn));
+    let details = match &producer.details {
+        Some(pb::producer::Details::Individual(person)) => {
+            individual(person, today, &mut violations).map(ProducerDetails::Individual)
+        }
+        Some(pb::producer::Details::Firm(firm_message)) => {
+            firm(firm_message, &mut violations).map(ProducerDetails::Firm)
+        }
+        None => {
+            violations.add(
+                "details",
+                "exactly one of `individual` or `firm` is required",
+            );
+            None
+        }
+    };
+    match (npn, details) {
+        (Some(npn), Some(details)) if violations.is_empty() => Ok(ProducerData { npn, details }),
+        _ => Err(violations),
+    }
+}
+
+fn individual(person: &pb::Individual, today: NaiveDate, v: &mut Violations) -> Option<Individual> {
+    let first_name = v.check("individual.first_name", Name::parse(&person.first_name));
+    let last_name = v.check("individual.last_name", Name::parse(&person.last_name));
+    let middle_name = v.check(
+        "individual.middle_name",
+        Name::parse_optional(&person.middle_name),
+    );
+    let suffix = v.check("individual.suffix", Name::parse_optional(&person.suffix));
+    let gender = v.check("individual.gender", gender(person.gender));
+    let date_of_birth = v.check(
+        "individual.date_of_birth",
+        DateOfBirth::parse_optional(&person.date_of_birth, today),
+    );
+    let ssn = v.check("individual.ssn", optional(&person.ssn, Ssn::parse));
+    let last4 = v.check(
+        "individual.ssn_last4",
+        optional(&person.ssn_last4, SsnLast4::parse),
+    );
+    let ssn = match (ssn, last4) {
+        (Some(ssn), Some(last4)) => {
+            v.check("individual.ssn_last4", SsnInfo::from_parts(ssn, last4))
+        }
+        _ => None,
+    };
+    let crd = v.check(
+        "individual.finra_crd_number",
+        optional(&person.finra_crd_number, CrdNumber::parse),
+    );
+    let primary_email = v.check(
+        "individual.primary_email",
+        Email::parse_optional(&person.primary_email),
+    );
+    let secondary_email = v.check(
+        "individual.secondary_email",
+        Email::parse_optional(&person.secondary_email),
+    );
+    let title = v.check("individual.title", Name::parse_optional(&person.title));
+    Some(Individual {
+        first_name: first_name?,
+        last_name: last_name?,
+        middle_name: middle_name?,
+        suffix: suffix?,
+        gender: gender?,
+        date_of_birth: date_of_birth?,
+        ssn: ssn?,
+        finra_crd_number: crd?,
+        primary_email: primary_email?,
+        secondary_email: secondary_email?,
+        title: title?,
+    })
+}
+
+fn firm(firm: &pb::Firm, v: &mut Violations) -> Option<Firm> {
+    let name = v.check("firm.name", Name::parse(&firm.name));
+    let business_type = v.check("firm.business_type", business_type(firm.business_type));
+    let email = v.check("firm.email", Email::parse_optional(&firm.email));
+    let fein = v.check("firm.fein", optional(&firm.fein, Fein::parse));
+    let crd = v.check(
+        "firm.finra_crd_number",
+        optional(&firm.finra_crd_number, CrdNumber::parse),
+    );
+    Some(Firm {
+        name: name?,
+        business_type: business_type?,
+        email: email?,
+        fein: fein?,
+        finra_crd_number: crd?,
+    })
+}
+
+fn unknown_enum() -> InvalidValue {
+    InvalidValue::new("is not one of the values this API defines")
+}
+
+fn gender(raw: i32) -> Result<Option<Gender>, InvalidValue> {
+    match pb::Gender::try_from(raw).map_err(|_| unknown_enum())? {
+        pb::Gender::Unspecified => Ok(None),
+        pb::Gender::Female => Ok(Some(Gender::Female)),
+        pb::Gender::Male => Ok(Some(Gender::Male)),
+        pb::Gender::NonBinary => Ok(Some(Gender::NonBinary)),
+        pb::Gender::Undisclosed => Ok(Some(Gender::Undisclosed)),
+    }
+}
+
+fn business_type(raw: i32) -> Result<Option<BusinessType>, InvalidValue> {
+    match pb::BusinessType::try_from(raw).map_err(|_| unknown_enum())? {
+        pb::BusinessType::Unspecified => Ok(None),
+        pb::BusinessType::Corporation => Ok(Some(BusinessType::Corporation)),
+        pb::BusinessType::Llc => Ok(Some(BusinessType::Llc)),
+        pb::BusinessType::Partnership => Ok(Some(BusinessType::Partnership)),
+        pb::BusinessType::SoleProprietorship => Ok(Some(BusinessType::SoleProprietorship)),
+        pb::BusinessType::SCorporation => Ok(Some(BusinessType::SCorporation)),
+        pb::BusinessType::NonProfit => Ok(Some(BusinessType::NonProfit)),
+        pb::BusinessType::Other => Ok(Some(BusinessType::Other)),
+    }
+}
+
+/// Reads a producer-type filter: UNSPECIFIED means "any".
+pub fn producer_type(raw: i32) -> Result<Option<ProducerType>, InvalidValue> {
+    match pb::ProducerType::try_from(raw).map_err(|_| unknown_enum())? {
+        pb::ProducerType::Unspecified => Ok(None),
+        pb::ProducerType::Individual => Ok(Some(ProducerType::Individual)),
+        pb::ProducerType::Firm => Ok(Some(ProducerType::Firm)),
+    }
+}
+
+fn text<T>(value: &Option<T>, as_str: fn(&T) -> &str) -> String {
+    value
+        .as_ref()
+        .map(|v| as_str(v).to_owned())
+        .unwrap_or_default()
+}
+
+pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> Timestamp {
+    Timestamp {
+        seconds: time.timestamp(),
+        nanos: time.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// The message for a stored producer, with the SSN shown as `view` allows.
+pub fn producer_message(producer: &Producer, view: SsnView) -> pb::Producer {
+    let (producer_type, details) = match &producer.data.details {
+        ProducerDetails::Individual(person) => (
+            pb::ProducerType::Individual,
+            pb::producer::Details::Individual(individual_message(person, view)),
+        ),
+        ProducerDetails::Firm(firm) => (
+            pb::ProducerType::Firm,
+            pb::producer::Details::Firm(pb::Firm {
+                name: firm.name.as_str().to_owned(),
+                business_type: firm
+                    .business_type
+                    .map_or(pb::BusinessType::Unspecified, business_type_message)
+                    as i32,
+                email: text(&firm.email, Email::as_str),
+                fein: text(&firm.fein, Fein::as_str),
+                finra_crd_number: text(&firm.finra_crd_number, CrdNumber::as_str),
+            }),
+        ),
+    };
+    pb::Producer {
+        id: producer.id.to_string(),
+        npn: producer.data.npn.as_str().to_owned(),
+        r#type: producer_type as i32,
+        details: Some(details),
+        version: producer.version.get(),
+        etag: producer.version.etag(),
+        create_time: Some(timestamp(producer.created_at)),
+        update_time: Some(timestamp(producer.updated_at)),
+    }
+}
+
+fn individual_message(person: &Individual, view: SsnView) -> pb::Individual {
+    let ssn = match view {
+        SsnView::Full => person.ssn.full().map(|s| s.expose_digits().to_owned()),
+        SsnView::LastFourOnly => None,
+    };
+    pb::Individual {
+        first_name: person.first_name.as_str().to_owned(),
+        last_name: person.last_name.as_str().to_owned(),
+        middle_name: text(&person.middle_name, Name::as_str),
+        suffix: text(&person.suffix, Name::as_str),
+        gender: person
+            .gender
+            .map_or(pb::Gender::Unspecified, gender_message) as i32,
+        date_of_birth: person
+            .date_of_birth
+            .map(|d| d.date().format("%Y-%m-%d").to_string())
+            .unwrap_or_default(),
+        ssn: ssn.unwrap_or_default(),
+        ssn_last4: person
+            .ssn
+            .last4()
+            .map(|l| l.as_str().to_owned())
+            .unwrap_or_default(),
+        finra_crd_number: text(&person.finra_crd_number, CrdNumber::as_str),
+        primary_email: text(&person.primary_email, Email::as_str),
+        secondary_email: text(&person.secondary_email, Email::as_str),
+        title: text(&person.title, Name::as_str),
+    }
+}
+
+fn gender_message(gender: Gender) -> pb::Gender {
+    match gender {
+        Gender::Female => pb::Gender::Female,
+        Gender::Male => pb::Gender::Male,
+        Gender::NonBinary => pb::Gender::NonBinary,
+        Gender::Undisclosed => pb::Gender::Undisclosed,
+    }
+}
+
+fn business_type_message(business_type: BusinessType) -> pb::BusinessType {
+    match business_type {
+        BusinessType::Corporation => pb::BusinessType::Corporation,
+        BusinessType::Llc => pb::BusinessType::Llc,
+        BusinessType::Partnership => pb::BusinessType::Partnership,
+        BusinessType::SoleProprietorship => pb::BusinessType::SoleProprietorship,
+        BusinessType::SCorporation => pb::BusinessType::SCorporation,
+        BusinessType::NonProfit => pb::BusinessType::NonProfit,
+        BusinessType::Other => pb::BusinessType::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
+    }
+
+    fn fields(violations: &Violations) -> Vec<&str> {
+        violations.iter().map(|v| v.field.as_str()).collect()
+    }
+
+    #[test]
+    fn every_violation_is_reported_at_once() {
+        let message = pb::Producer {
+            npn: "12x".into(),
+            details: Some(pb::producer::Details::Individual(pb::Individual {
+                first_name: " ".into(),
+                ssn: "000-12-3456".into(),
+                primary_email: "nope".into(),
+                gender: 42,
+                date_of_birth: "2030-01-01".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let violations = producer_data(&message, today()).unwrap_err();
+        assert_eq!(
+            fields(&violations),
+            [
+                "npn",
+                "individual.first_name",
+                "individual.last_name",
+                "individual.gender",
+                "individual.date_of_birth",
+                "individual.ssn",
+                "individual.primary_email",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_producer_needs_one_detail_block() {
+        let message = pb::Producer {
+            npn: "123".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(&producer_data(&message, today()).unwrap_err()),
+            ["details"]
+        );
+    }
+
+    #[test]
+    fn the_ssn_is_shown_only_in_the_full_view() {
+        let message = pb::Producer {
+            npn: "123".into(),
+            details: Some(pb::producer::Details::Individual(pb::Individual {
+                first_name: "Ada".into(),
+                last_name: "Lovelace".into(),
+                ssn: "123-45-6789".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let data = producer_data(&message, today()).unwrap();
+        let producer = Producer {
+            id: crate::domain::ProducerId::generate(),
+            account_id: crate::domain::AccountId::parse("ACME").unwrap(),
+            data,
+            version: crate::domain::Version::FIRST,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        let individual_of = |view| match producer_message(&producer, view).details {
+            Some(pb::producer::Details::Individual(person)) => person,
+            _ => panic!("an individual"),
+        };
+        let masked = individual_of(SsnView::LastFourOnly);
+        assert_eq!(
+            (masked.ssn.as_str(), masked.ssn_last4.as_str()),
+            ("", "6789")
+        );
+        let full = individual_of(SsnView::Full);
+        assert_eq!(
+            (full.ssn.as_str(), full.ssn_last4.as_str()),
+            ("123456789", "6789")
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! The one table from errors to gRPC statuses. Internal causes are logged here and
+//! replaced by a generic message: callers never see database or crypto details.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::auth::AuthError;
+use crate::domain::Error;
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Invalid(violations) => {
+                let details = violations
+                    .iter()
+                    .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
+                    .collect::<Vec<_>>();
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("invalid request: {violations}"),
+                    ErrorDetails::with_bad_request(details),
+                )
+            }
+            Error::NotFound(what) => Status::not_found(format!("{what} not found")),
+            Error::AlreadyExists(message) => Status::already_exists(message),
+            stale @ Error::Stale { .. } => Status::aborted(stale.to_string()),
+            Error::Unavailable(cause) => {
+                tracing::warn!(%cause, "request failed: storage unavailable");
+                Status::unavailable("the database is unavailable; retry later")
+            }
+            Error::Internal(cause) => {
+                tracing::error!(%cause, "request failed: internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::MissingToken | AuthError::InvalidToken(_) => {
+                Status::unauthenticated(error.to_string())
+            }
+            AuthError::MissingScope(_) => Status::permission_denied(error.to_string()),
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Access-token verification: signature against the trusted key set, then `iss`, `aud`,
+//! `exp`/`nbf` (with leeway), the RFC 9068 `typ`, the account claim and the scopes.
+
+use std::sync::{Arc, RwLock};
+
+use jsonwebtoken::{Validation, decode, decode_header};
+use serde_json::{Map, Value};
+
+use super::jwks::{ALLOWED_ALGORITHMS, KeySet};
+use super::{AuthError, Caller, Scopes};
+use crate::config::AuthConfig;
+use crate::domain::AccountId;
+
+/// The claim checks, taken from configuration.
+#[derive(Debug, Clone)]
+pub struct VerifierSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub account_claim: String,
+    pub leeway_secs: u64,
+    pub require_at_jwt_typ: bool,
+}
+
+impl From<&AuthConfig> for VerifierSettings {
+    fn from(config: &AuthConfig) -> Self {
+        Self {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            account_claim: config.account_claim.clone(),
+            leeway_secs: config.leeway_secs,
+            require_at_jwt_typ: config.require_at_jwt_typ,
+        }
+    }
+}
+
+/// Verifies tokens; its key set can be replaced while it serves (JWKS refresh).
+pub struct TokenVerifier {
+    keys: RwLock<Arc<KeySet>>,
+    settings: VerifierSettings,
+}
+
+impl TokenVerifier {
+    pub fn new(keys: KeySet, settings: VerifierSettings) -> Self {
+        Self {
+            keys: RwLock::new(Arc::new(keys)),
+            settings,
+        }
+    }
+
+    /// Swaps in a freshly loaded key set.
+    pub fn replace_keys(&self, keys: KeySet) {
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+    }
+
+    fn current_keys(&self) -> Arc<KeySet> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The caller a token stands for, or why it stands for no one.
+    pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let invalid = |reason: &str| AuthError::InvalidToken(reason.to_owned());
+        // Unknown algorithms (`none` among them) fail here: the header does not parse.
+        let header = decode_header(token).map_err(|_| invalid("malformed token"))?;
+        if !ALLOWED_ALGORITHMS.contains(&header.alg) {
+            return Err(invalid("signing algorithm not accepted"));
+        }
+        if self.settings.require_at_jwt_typ {
+            let typ = header.typ.as_deref().unwrap_or("").to_ascii_lowercase();
+            if typ != "at+jwt" && typ != "application/at+jwt" {
+                return Err(invalid("not an access token (typ must be at+jwt)"));
+            }
+        }
+        let keys = self.current_keys();
+        let key = keys
+            .find(header.kid.as_deref())
+            .ok_or_else(|| invalid("signed by an unknown key"))?;
+        if key.algorithm != header.alg {
+            return Err(invalid("algorithm does not match the key"));
+        }
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_audience(&[&self.settings.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.leeway = self.settings.leeway_secs;
+        validation.validate_nbf = true;
+        let claims = decode::<Map<String, Value>>(token, &key.key, &validation)
+            .map_err(|error| invalid(&describe(error.kind())))?
+            .claims;
+        self.caller_from(&claims)
+    }
+
+    fn caller_from(&self, claims: &Map<String, Value>) -> Result<Caller, AuthError> {
+        let claim = &self.settings.account_claim;
+        let account = claims
+            .get(claim)
+            .and_then(Value::as_str)
+            .ok_or_else(|| AuthError::InvalidToken(format!("the `{claim}` claim is missing")))
+            .and_then(|raw| {
+                AccountId::parse(raw)
+                    .map_err(|e| AuthError::InvalidToken(format!("the `{claim}` claim {}", e.0)))
+            })?;
+        let scopes = match claims.get("scope") {
+            Some(Value::String(list)) => Scopes::parse(list),
+            _ => Scopes::default(),
+        };
+        let client_id = ["client_id", "sub"]
+            .iter()
+            .find_map(|name| claims.get(*name).and_then(Value::as_str))
+            .map(str::to_owned);
+        Ok(Caller {
+            account,
+            scopes,
+            client_id,
+        })
+    }
+}
+
+fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match kind {
+        ErrorKind::InvalidSignature => "bad signature".into(),
+        ErrorKind::ExpiredSignature => "expired".into(),
+        ErrorKind::ImmatureSignature => "not valid yet (nbf)".into(),
+        ErrorKind::InvalidIssuer => "wrong issuer".into(),
+        ErrorKind::InvalidAudience => "wrong audience".into(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("the `{claim}` claim is missing"),
+        ErrorKind::InvalidAlgorithm => "algorithm does not match the key".into(),
+        _ => "malformed token".into(),
+    }
+}

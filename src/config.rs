@@ -1,0 +1,362 @@
+//! Typed configuration, layered: built-in defaults, then an optional TOML file, then
+//! `PP_`-prefixed environment variables (`__` separates sections:
+//! `PP_DATABASE__URL` sets `database.url`). Every setting is documented in the README.
+//!
+//! Secrets (database URL, keys) are wrapped so `Debug` never prints them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::crypto::{FieldCipher, KeyedHasher};
+
+/// The file `make run` writes for local development; read when no other file is named.
+pub const LOCAL_DEV_CONFIG: &str = ".local/producer-profile.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    pub listen_addr: SocketAddr,
+    /// How long SIGTERM waits for in-flight calls before the server stops anyway.
+    pub shutdown_grace_secs: u64,
+    pub database: DatabaseConfig,
+    pub kafka: KafkaConfig,
+    pub auth: AuthConfig,
+    pub encryption: EncryptionConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            shutdown_grace_secs: 30,
+            database: DatabaseConfig::default(),
+            kafka: KafkaConfig::default(),
+            auth: AuthConfig::default(),
+            encryption: EncryptionConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// libpq connection URL.
+    pub url: SecretString,
+    /// Most connections the pool opens. Every database call holds one connection on a
+    /// blocking thread for its duration, so this bounds concurrent database work per
+    /// replica; keep `replicas × pool_max_size` below the server's `max_connections`.
+    pub pool_max_size: u32,
+    /// How long a call waits for a free connection before failing with UNAVAILABLE.
+    pub connect_timeout_ms: u64,
+    /// How often the health check pings the database.
+    pub health_interval_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from(
+                "postgres://producer_profile:producer_profile@127.0.0.1:5432/producer_profile",
+            ),
+            pool_max_size: 16,
+            connect_timeout_ms: 5_000,
+            health_interval_ms: 5_000,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    pub fn health_interval(&self) -> Duration {
+        Duration::from_millis(self.health_interval_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list (librdkafka `bootstrap.servers`).
+    pub brokers: String,
+    /// Topic the domain events go to.
+    pub topic: String,
+    /// Further librdkafka client properties passed through as they are, e.g.
+    /// `security.protocol`, `sasl.mechanism`, `sasl.username`, `ssl.ca.location`.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "producer-profile.events.v1".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Where the token signing keys are: a JWKS file path or an `https://` (or `http://`)
+    /// URL. Optional only when `dev_signing_key` is set.
+    pub jwks: Option<String>,
+    /// How often the JWKS is read again, to pick up the issuer's key rotations.
+    pub jwks_refresh_secs: u64,
+    /// Required `iss` of every token.
+    pub issuer: String,
+    /// Required `aud` of every token (one of them, if the token lists several).
+    pub audience: String,
+    /// The claim holding the caller's account (tenant).
+    pub account_claim: String,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway_secs: u64,
+    /// Require the RFC 9068 `typ: at+jwt` header, which keeps ID tokens and other JWTs from
+    /// the same issuer from being accepted as access tokens. Turn off only for an identity
+    /// provider that cannot set it.
+    pub require_at_jwt_typ: bool,
+    /// Local development only: PEM file of an Ed25519 private key. When set, the server
+    /// also trusts tokens signed by it (kid `dev`), and `producer-profile token` mints them.
+    pub dev_signing_key: Option<PathBuf>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwks: None,
+            jwks_refresh_secs: 300,
+            issuer: String::new(),
+            audience: "producer-profile".into(),
+            account_claim: "account_id".into(),
+            leeway_secs: 30,
+            require_at_jwt_typ: true,
+            dev_signing_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// Id of the key that encrypts new values; must be one of `keys`.
+    pub active_key_id: String,
+    /// Every key that may decrypt stored values: `id:base64,id:base64` with 32-byte
+    /// AES-256 keys. Keep old keys here until no row uses them.
+    pub keys: SecretString,
+    /// Base64 of at least 32 bytes: the HMAC key of the SSN blind index and request
+    /// fingerprints. Changing it orphans existing blind indexes.
+    pub blind_index_key: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` (readable, for development) or `json` (one object per line, for
+    /// production).
+    pub format: LogFormat,
+    /// tracing-subscriber `EnvFilter` directives; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A configuration problem, naming the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(setting: &str, problem: impl Into<String>) -> Self {
+        Self {
+            setting: setting.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (or `PP_CONFIG`, or [`LOCAL_DEV_CONFIG`] when it
+    /// exists), then the `PP_` environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env_file = std::env::var_os("PP_CONFIG").map(PathBuf::from);
+        let local = Path::new(LOCAL_DEV_CONFIG);
+        let file = file
+            .map(Path::to_path_buf)
+            .or(env_file)
+            .or_else(|| local.exists().then(|| local.to_path_buf()));
+        let mut figment = Figment::new();
+        if let Some(path) = &file {
+            if !path.exists() {
+                return Err(ConfigError::new(
+                    "config file",
+                    format!("{} does not exist", path.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment
+            .merge(Env::prefixed("PP_").ignore(&["config"]).split("__"))
+            .extract()
+            .map_err(|error| {
+                let setting = error.path.join(".");
+                ConfigError::new(
+                    if setting.is_empty() {
+                        "config"
+                    } else {
+                        &setting
+                    },
+                    error.kind.to_string(),
+                )
+            })
+    }
+
+    /// Checks what `serve` needs beyond what parsing checked.
+    pub fn validate_for_serving(&self) -> Result<(), ConfigError> {
+        if self.auth.jwks.is_none() && self.auth.dev_signing_key.is_none() {
+            return Err(ConfigError::new(
+                "auth.jwks",
+                "is required (a JWKS file path or URL; PP_AUTH__JWKS)",
+            ));
+        }
+        if self.auth.issuer.is_empty() {
+            return Err(ConfigError::new(
+                "auth.issuer",
+                "is required (PP_AUTH__ISSUER)",
+            ));
+        }
+        if self.auth.audience.is_empty() {
+            return Err(ConfigError::new("auth.audience", "must not be empty"));
+        }
+        if self.database.pool_max_size == 0 {
+            return Err(ConfigError::new(
+                "database.pool_max_size",
+                "must be at least 1",
+            ));
+        }
+        self.encryption.field_cipher()?;
+        self.encryption.keyed_hasher()?;
+        Ok(())
+    }
+}
+
+impl EncryptionConfig {
+    /// The key ring for field encryption.
+    pub fn field_cipher(&self) -> Result<FieldCipher, ConfigError> {
+        let raw = self.keys.expose_secret();
+        if raw.trim().is_empty() {
+            return Err(ConfigError::new(
+                "encryption.keys",
+                "is required: id:base64-of-32-bytes[,id:base64…] (PP_ENCRYPTION__KEYS)",
+            ));
+        }
+        let mut keys = Vec::new();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (id, encoded) = entry.split_once(':').ok_or_else(|| {
+                ConfigError::new("encryption.keys", "each entry must be id:base64")
+            })?;
+            let bytes = BASE64.decode(encoded.trim()).map_err(|_| {
+                ConfigError::new(
+                    "encryption.keys",
+                    format!("key {:?} is not valid base64", id.trim()),
+                )
+            })?;
+            keys.push((id.trim().to_owned(), bytes));
+        }
+        FieldCipher::new(&self.active_key_id, keys).map_err(|error| {
+            let setting = if self.active_key_id.is_empty() {
+                "encryption.active_key_id"
+            } else {
+                "encryption.keys"
+            };
+            ConfigError::new(setting, error.to_string())
+        })
+    }
+
+    /// The HMAC key for blind indexes and request fingerprints.
+    pub fn keyed_hasher(&self) -> Result<KeyedHasher, ConfigError> {
+        let setting = "encryption.blind_index_key";
+        let bytes = BASE64
+            .decode(self.blind_index_key.expose_secret().trim())
+            .map_err(|_| {
+                ConfigError::new(setting, "must be base64 (PP_ENCRYPTION__BLIND_INDEX_KEY)")
+            })?;
+        KeyedHasher::new(&bytes).map_err(|problem| ConfigError::new(setting, problem))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encryption(keys: &str, active: &str) -> EncryptionConfig {
+        EncryptionConfig {
+            active_key_id: active.into(),
+            keys: SecretString::from(keys),
+            blind_index_key: SecretString::from(BASE64.encode([9u8; 32])),
+        }
+    }
+
+    #[test]
+    fn key_lists_parse_and_errors_name_the_setting() {
+        let key = BASE64.encode([1u8; 32]);
+        let other = BASE64.encode([2u8; 32]);
+        assert!(
+            encryption(&format!("k1:{key}, k0:{other}"), "k1")
+                .field_cipher()
+                .is_ok()
+        );
+        let missing_active = encryption(&format!("k1:{key}"), "k2")
+            .field_cipher()
+            .unwrap_err();
+        assert_eq!(missing_active.setting, "encryption.keys");
+        let empty = encryption("", "k1").field_cipher().unwrap_err();
+        assert_eq!(empty.setting, "encryption.keys");
+        let short = encryption(&format!("k1:{}", BASE64.encode([1u8; 16])), "k1");
+        assert!(
+            short
+                .field_cipher()
+                .unwrap_err()
+                .problem
+                .contains("32 bytes")
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_printed_by_debug() {
+        let config = encryption(&format!("k1:{}", BASE64.encode([1u8; 32])), "k1");
+        let printed = format!("{config:?} {:?}", Config::default());
+        assert!(!printed.contains(&BASE64.encode([1u8; 32])), "{printed}");
+        assert!(!printed.contains("producer_profile@"), "{printed}");
+    }
+}

@@ -1,0 +1,19 @@
+//! Cryptography for sensitive fields, with ring: encryption at rest and keyed hashes.
+
+pub mod field_cipher;
+pub mod keyed_hash;
+
+pub use field_cipher::{CipherError, FieldCipher, FieldContext, SealedValue};
+pub use keyed_hash::KeyedHasher;
+
+/// The keys that protect sensitive fields, handed together to the layers that need them.
+#[derive(Debug)]
+pub struct Protection {
+    pub cipher: FieldCipher,
+    pub hasher: KeyedHasher,
+}
+
+/// [`KeyedHasher`] label of the SSN blind index.
+pub const SSN_INDEX_LABEL: &str = "ssn";
+/// [`KeyedHasher`] label of create-request fingerprints.
+pub const REQUEST_FINGERPRINT_LABEL: &str = "create-request";

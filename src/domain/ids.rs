@@ -1,0 +1,186 @@
+//! Identifiers: the account (tenant), server-assigned resource ids, client request ids and
+//! the producer's version.
+
+use std::fmt;
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+use super::error::{Error, InvalidValue};
+
+/// The tenant every record belongs to. It comes from the caller's credentials, never
+/// from a request field.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// Longest accepted account id; ids are keys in every table, so they stay short.
+    pub const MAX_LEN: usize = 128;
+
+    /// Accepts 1–128 characters of `A–Z a–z 0–9 _ - . : @ |` (what identity providers put
+    /// in tenant claims), nothing that could be confused in logs or keys.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "_-.:@|".contains(c);
+        if raw.is_empty() || raw.len() > Self::MAX_LEN || !raw.chars().all(allowed) {
+            return Err(InvalidValue::new(
+                "must be 1-128 characters of letters, digits and _ - . : @ |",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A producer's server-assigned id: a UUID v7, so ids sort by creation time and keyset
+/// pagination by id lists producers oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProducerId(Uuid);
+
+impl ProducerId {
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl FromStr for ProducerId {
+    type Err = InvalidValue;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(raw.trim())
+            .map(Self)
+            .map_err(|_| InvalidValue::new("must be a producer id as returned by the API"))
+    }
+}
+
+impl fmt::Display for ProducerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A client-chosen idempotency key for creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// Empty means "no idempotency key"; otherwise 1–128 printable ASCII characters.
+    pub fn parse(raw: &str) -> Result<Option<Self>, InvalidValue> {
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        if raw.len() > 128 || !raw.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(InvalidValue::new(
+                "must be 1-128 printable ASCII characters without spaces",
+            ));
+        }
+        Ok(Some(Self(raw.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The producer's version: 1 at creation, one more after every change to it or its
+/// children. Sent to callers as the etag and in events as `sequence`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(i64);
+
+impl Version {
+    pub const FIRST: Version = Version(1);
+
+    pub fn new(value: i64) -> Self {
+        Self(value)
+    }
+
+    pub fn get(&self) -> i64 {
+        self.0
+    }
+
+    /// Reads an etag sent back by a caller. Empty means "no precondition".
+    pub fn parse_etag(raw: &str) -> Result<Option<Self>, InvalidValue> {
+        let trimmed = raw.trim().trim_start_matches("W/").trim_matches('"');
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        match trimmed.parse::<i64>() {
+            Ok(value) if value >= 1 => Ok(Some(Self(value))),
+            _ => Err(InvalidValue::new("must be an etag as returned by the API")),
+        }
+    }
+
+    /// The etag form of this version.
+    pub fn etag(&self) -> String {
+        self.0.to_string()
+    }
+
+    /// The version after one more change.
+    pub fn next(&self) -> Self {
+        Self(self.0 + 1)
+    }
+
+    /// Checks an optional precondition: `Err(Stale)` when the caller read an older (or
+    /// different) version than `current`.
+    pub fn ensure_current(expected: Option<Version>, current: Version) -> Result<(), Error> {
+        match expected {
+            Some(expected) if expected != current => Err(Error::Stale { current }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_round_trip_and_accept_quoted_forms() {
+        let version = Version::new(42);
+        assert_eq!(Version::parse_etag(&version.etag()), Ok(Some(version)));
+        assert_eq!(Version::parse_etag("\"42\""), Ok(Some(version)));
+        assert_eq!(Version::parse_etag("W/\"42\""), Ok(Some(version)));
+        assert_eq!(Version::parse_etag(""), Ok(None));
+        assert!(Version::parse_etag("0").is_err());
+        assert!(Version::parse_etag("abc").is_err());
+    }
+
+    #[test]
+    fn account_ids_reject_spaces_and_overlong_values() {
+        assert!(AccountId::parse("ACME").is_ok());
+        assert!(AccountId::parse("tenant:42|eu").is_ok());
+        assert!(AccountId::parse("").is_err());
+        assert!(AccountId::parse("a b").is_err());
+        assert!(AccountId::parse(&"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn request_ids_are_optional_and_bounded() {
+        assert_eq!(RequestId::parse(""), Ok(None));
+        assert!(RequestId::parse("4b1c-req").unwrap().is_some());
+        assert!(RequestId::parse("has space").is_err());
+        assert!(RequestId::parse(&"x".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,169 @@
+//! The producer: an individual agent or a firm, identified in its account by NPN.
+
+use chrono::{DateTime, Utc};
+
+use super::dates::DateOfBirth;
+use super::identifiers::{CrdNumber, Fein, Npn, SsnInfo};
+use super::ids::{AccountId, ProducerId, Version};
+use super::text::{Email, Name};
+
+/// What a client supplies for a producer: every field valid, every cross-field rule held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerData {
+    pub npn: Npn,
+    pub details: ProducerDetails,
+}
+
+/// The type-specific part of a producer: exactly one of the two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProducerDetails {
+    Individual(Individual),
+    Firm(Firm),
+}
+
+impl ProducerDetails {
+    pub fn producer_type(&self) -> ProducerType {
+        match self {
+            ProducerDetails::Individual(_) => ProducerType::Individual,
+            ProducerDetails::Firm(_) => ProducerType::Firm,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducerType {
+    Individual,
+    Firm,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Individual {
+    pub first_name: Name,
+    pub last_name: Name,
+    pub middle_name: Option<Name>,
+    pub suffix: Option<Name>,
+    pub gender: Option<Gender>,
+    pub date_of_birth: Option<DateOfBirth>,
+    pub ssn: SsnInfo,
+    pub finra_crd_number: Option<CrdNumber>,
+    pub primary_email: Option<Email>,
+    pub secondary_email: Option<Email>,
+    pub title: Option<Name>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Firm {
+    pub name: Name,
+    pub business_type: Option<BusinessType>,
+    pub email: Option<Email>,
+    pub fein: Option<Fein>,
+    pub finra_crd_number: Option<CrdNumber>,
+}
+
+/// A closed list; "not given" is `None` where it is used, never a variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gender {
+    Female,
+    Male,
+    NonBinary,
+    Undisclosed,
+}
+
+/// The legal form of a firm. A closed list; "not given" is `None` where it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusinessType {
+    Corporation,
+    Llc,
+    Partnership,
+    SoleProprietorship,
+    SCorporation,
+    NonProfit,
+    Other,
+}
+
+/// A stored producer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Producer {
+    pub id: ProducerId,
+    pub account_id: AccountId,
+    pub data: ProducerData,
+    pub version: Version,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A keyed hash of a normalised SSN: finds producers by SSN without decrypting anything.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SsnBlindIndex(pub [u8; 32]);
+
+impl std::fmt::Debug for SsnBlindIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SsnBlindIndex(..)")
+    }
+}
+
+/// Which producers a list returns. Every filter given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProducerFilter {
+    pub producer_type: Option<ProducerType>,
+    /// Empty: any NPN.
+    pub npns: Vec<Npn>,
+    pub updated_since: Option<DateTime<Utc>>,
+    pub ssn: Option<SsnBlindIndex>,
+}
+
+impl ProducerFilter {
+    /// Most NPNs one list call may filter by, as many as one page can hold.
+    pub const MAX_NPNS: usize = 500;
+}
+
+/// One page of a keyset-paginated list: at most `size` items after `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest<Cursor> {
+    pub size: PageSize,
+    pub after: Option<Cursor>,
+}
+
+/// One page of results, and whether more follow the last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_more: bool,
+}
+
+/// A page size within the documented bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSize(u16);
+
+impl PageSize {
+    pub const DEFAULT: u16 = 50;
+    pub const MAX: u16 = 500;
+
+    /// 0 means the default; above the maximum is lowered to it (AIP-158); negative is an
+    /// error.
+    pub fn parse(requested: i32) -> Result<Self, super::error::InvalidValue> {
+        match requested {
+            n if n < 0 => Err(super::error::InvalidValue::new("must not be negative")),
+            0 => Ok(Self(Self::DEFAULT)),
+            n => Ok(Self(n.min(i32::from(Self::MAX)) as u16)),
+        }
+    }
+
+    pub fn get(&self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_default_cap_and_reject_negatives() {
+        assert_eq!(PageSize::parse(0).unwrap().get(), 50);
+        assert_eq!(PageSize::parse(7).unwrap().get(), 7);
+        assert_eq!(PageSize::parse(501).unwrap().get(), 500);
+        assert_eq!(PageSize::parse(i32::MAX).unwrap().get(), 500);
+        assert!(PageSize::parse(-1).is_err());
+    }
+}

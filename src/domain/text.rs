@@ -1,0 +1,131 @@
+//! Free-text fields: names and email addresses.
+
+use std::fmt;
+
+use super::error::InvalidValue;
+
+/// A person's or firm's name (also used for suffixes and titles): trimmed, non-empty,
+/// at most 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(String);
+
+impl Name {
+    pub const MAX_CHARS: usize = 100;
+
+    /// A required name: empty (after trimming) is an error.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        Self::parse_optional(raw)?.ok_or_else(|| InvalidValue::new("is required"))
+    }
+
+    /// An optional name: empty (after trimming) means "not given".
+    pub fn parse_optional(raw: &str) -> Result<Option<Self>, InvalidValue> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(InvalidValue::new(format!(
+                "must be at most {} characters",
+                Self::MAX_CHARS
+            )));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(InvalidValue::new("must not contain control characters"));
+        }
+        Ok(Some(Self(trimmed.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A syntactically valid email address (RFC 5322 addr-spec, as checked by the
+/// `email_address` crate) of at most 254 characters, the limit of SMTP paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    /// Empty (after trimming) means "not given".
+    pub fn parse_optional(raw: &str) -> Result<Option<Self>, InvalidValue> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        if trimmed.len() > Self::MAX_LEN {
+            return Err(InvalidValue::new("must be at most 254 characters"));
+        }
+        // Display names ("Jo <jo@example.com>") are valid RFC 5322 but are not an address.
+        if !email_address::EmailAddress::is_valid(trimmed) || trimmed.contains(['<', '>', ' ']) {
+            return Err(InvalidValue::new(
+                "must be an email address like name@example.com",
+            ));
+        }
+        Ok(Some(Self(trimmed.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn names_are_trimmed_bounded_and_required_when_asked() {
+        assert_eq!(Name::parse("  Ada ").unwrap().as_str(), "Ada");
+        assert!(Name::parse("   ").is_err());
+        assert_eq!(Name::parse_optional("  "), Ok(None));
+        assert!(Name::parse(&"é".repeat(100)).is_ok());
+        assert!(Name::parse(&"é".repeat(101)).is_err());
+        assert!(Name::parse("Ada\u{0}Lovelace").is_err());
+    }
+
+    #[test]
+    fn emails_must_be_addresses() {
+        assert!(Email::parse_optional("jo@example.com").unwrap().is_some());
+        assert_eq!(Email::parse_optional(""), Ok(None));
+        for bad in [
+            "jo",
+            "jo@",
+            "@example.com",
+            "Jo <jo@example.com>",
+            "jo @example.com",
+        ] {
+            assert!(Email::parse_optional(bad).is_err(), "{bad}");
+        }
+        let local = "a".repeat(64);
+        let long = format!("{local}@{}.com", "b".repeat(186));
+        assert_eq!(long.len(), 255);
+        assert!(Email::parse_optional(&long).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn parsed_names_are_trimmed_and_within_the_limit(raw in "\\PC{0,120}") {
+            if let Ok(Some(name)) = Name::parse_optional(&raw) {
+                prop_assert_eq!(name.as_str(), raw.trim());
+                prop_assert!(name.as_str().chars().count() <= Name::MAX_CHARS);
+                prop_assert!(!name.as_str().is_empty());
+            }
+        }
+
+        #[test]
+        fn simple_addresses_are_accepted(local in "[a-z0-9]{1,20}", domain in "[a-z]{1,20}") {
+            let address = format!("{local}@{domain}.com");
+            let email = Email::parse_optional(&address).unwrap().unwrap();
+            prop_assert_eq!(email.as_str(), address.as_str());
+        }
+    }
+}

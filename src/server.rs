@@ -1,0 +1,255 @@
+//! `producer-profile serve`: wires configuration, keys, the database pool and the gRPC
+//! services together, runs them, and drains in-flight calls on shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::api::authn::Authenticate;
+use crate::api::producer_service::ProducerProfileApi;
+use crate::api::proto::{self, v1::producer_profile_service_server::ProducerProfileServiceServer};
+use crate::auth::{DevSigningKey, JwksSource, KeySet, TokenVerifier, VerifierSettings};
+use crate::config::{AuthConfig, Config, ConfigError};
+use crate::crypto::Protection;
+use crate::events::kafka;
+use crate::storage::Database;
+
+/// The gRPC name of the producer service, as health checks ask for it.
+pub const PRODUCER_SERVICE: &str = "producerprofile.v1.ProducerProfileService";
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("auth.jwks: {0}")]
+    Jwks(String),
+    #[error("auth.dev_signing_key: {0}")]
+    DevKey(String),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("server task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Serves on `listener` until `shutdown` completes, then stops accepting calls, reports
+/// NOT_SERVING, and waits up to `shutdown_grace_secs` for in-flight calls to finish.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    config.validate_for_serving()?;
+    let protection = Arc::new(Protection {
+        cipher: config.encryption.field_cipher()?,
+        hasher: config.encryption.keyed_hasher()?,
+    });
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| ServeError::Jwks(e.to_string()))?;
+    let dev_key = load_dev_key(&config.auth)?;
+    let keys = load_keys(&config.auth, &http, dev_key.as_ref())
+        .await
+        .map_err(ServeError::Jwks)?;
+    let verifier = Arc::new(TokenVerifier::new(
+        keys,
+        VerifierSettings::from(&config.auth),
+    ));
+    let db = Database::new(&config.database);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    set_health(&health, ServingStatus::NotServing).await;
+    let mut background = JoinSet::new();
+    background.spawn(watch_database(
+        db.clone(),
+        health.clone(),
+        config.database.health_interval(),
+    ));
+    if config.auth.jwks.is_some() {
+        background.spawn(refresh_keys(
+            config.auth.clone(),
+            http,
+            dev_key,
+            verifier.clone(),
+        ));
+    }
+    background.spawn(report_broker(config.kafka.clone()));
+
+    // Both reflection versions: grpcurl 1.8 and older clients only speak v1alpha.
+    let reflection_v1 = reflection()
+        .build_v1()
+        .expect("descriptors compiled by build.rs are valid");
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .expect("descriptors compiled by build.rs are valid");
+    let producers = ProducerProfileServiceServer::with_interceptor(
+        ProducerProfileApi::new(db, protection),
+        Authenticate::new(verifier),
+    );
+
+    let address = listener.local_addr().ok();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(producers)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                let _ = stopped.await;
+            }),
+    );
+    tracing::info!(?address, "serving gRPC");
+
+    tokio::select! {
+        ended = &mut server => {
+            background.abort_all();
+            return Ok(ended??);
+        }
+        () = shutdown => {}
+    }
+    tracing::info!("shutting down: no new calls, draining in-flight ones");
+    background.abort_all();
+    set_health(&health, ServingStatus::NotServing).await;
+    let _ = stop.send(());
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(ended) => ended??,
+        Err(_) => {
+            tracing::warn!(
+                ?grace,
+                "grace period over: abandoning calls still in flight"
+            );
+            server.abort();
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Server reflection over this API's descriptors and the health service's.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn termination_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn set_health(health: &HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    health.set_service_status(PRODUCER_SERVICE, status).await;
+}
+
+/// Pings the database every `interval`: SERVING while it answers, NOT_SERVING while it
+/// does not. Logs each change once.
+async fn watch_database(db: Database, health: HealthReporter, interval: Duration) {
+    let mut serving = None;
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        ticks.tick().await;
+        let result = db.ping().await;
+        let now_serving = result.is_ok();
+        if serving != Some(now_serving) {
+            match &result {
+                Ok(()) => tracing::info!("database reachable: SERVING"),
+                Err(error) => tracing::warn!(%error, "database unreachable: NOT_SERVING"),
+            }
+            let status = if now_serving {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            set_health(&health, status).await;
+            serving = Some(now_serving);
+        }
+    }
+}
+
+fn load_dev_key(auth: &AuthConfig) -> Result<Option<Arc<DevSigningKey>>, ServeError> {
+    let Some(path) = &auth.dev_signing_key else {
+        return Ok(None);
+    };
+    let key = DevSigningKey::load(path).map_err(ServeError::DevKey)?;
+    tracing::warn!(
+        path = %path.display(),
+        "trusting the local development signing key: never configure auth.dev_signing_key in production"
+    );
+    Ok(Some(Arc::new(key)))
+}
+
+/// The JWKS keys (when configured) plus the development key (when configured).
+async fn load_keys(
+    auth: &AuthConfig,
+    http: &reqwest::Client,
+    dev_key: Option<&Arc<DevSigningKey>>,
+) -> Result<KeySet, String> {
+    let mut keys = match &auth.jwks {
+        Some(source) => {
+            let (keys, skipped) = JwksSource::parse(source).load(http).await?;
+            for reason in skipped {
+                tracing::warn!(%reason, "JWKS key skipped");
+            }
+            keys
+        }
+        None => KeySet::default(),
+    };
+    if let Some(dev_key) = dev_key {
+        keys = keys.with(dev_key.verification_key());
+    }
+    Ok(keys)
+}
+
+/// Reloads the JWKS every `auth.jwks_refresh_secs`, so the issuer's key rotations are
+/// picked up; a failed reload keeps the keys already trusted.
+async fn refresh_keys(
+    auth: AuthConfig,
+    http: reqwest::Client,
+    dev_key: Option<Arc<DevSigningKey>>,
+    verifier: Arc<TokenVerifier>,
+) {
+    let period = Duration::from_secs(auth.jwks_refresh_secs.max(1));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        ticks.tick().await;
+        match load_keys(&auth, &http, dev_key.as_ref()).await {
+            Ok(keys) => verifier.replace_keys(keys),
+            Err(error) => tracing::warn!(%error, "JWKS refresh failed; keeping the current keys"),
+        }
+    }
+}
+
+/// Logs once at start whether the broker answers and the events topic exists, so a
+/// misconfigured broker shows up in the first lines of the log.
+async fn report_broker(config: crate::config::KafkaConfig) {
+    let topic = config.topic.clone();
+    let checked =
+        tokio::task::spawn_blocking(move || kafka::check_topic(&config, Duration::from_secs(10)))
+            .await;
+    match checked {
+        Ok(Ok(partitions)) => tracing::info!(%topic, partitions, "kafka topic ready"),
+        Ok(Err(problem)) => tracing::warn!(%problem, "kafka not ready"),
+        Err(error) => tracing::warn!(%error, "kafka check failed"),
+    }
+}

@@ -1,0 +1,84 @@
+//! The connection pool and the one bridge from async code to diesel.
+//!
+//! diesel is blocking: every database call runs on tokio's blocking pool through
+//! [`Database::run`], never on an async worker thread, and keeps the caller's tracing span.
+
+use diesel::PgConnection;
+use diesel::RunQueryDsl;
+use diesel::r2d2::{ConnectionManager, HandleError, Pool};
+use secrecy::ExposeSecret;
+use tracing::Instrument;
+
+use crate::config::DatabaseConfig;
+use crate::domain::Error;
+
+type PgPool = Pool<ConnectionManager<PgConnection>>;
+
+/// A pooled Postgres database.
+#[derive(Clone)]
+pub struct Database {
+    pool: PgPool,
+}
+
+impl Database {
+    /// Builds the pool without connecting: the server starts (and reports NOT_SERVING)
+    /// while the database is still down, and connects when it comes up.
+    pub fn new(config: &DatabaseConfig) -> Self {
+        let manager = ConnectionManager::new(config.url.expose_secret());
+        let pool = Pool::builder()
+            .max_size(config.pool_max_size)
+            // Connections open on demand and idle ones are kept: nothing to fail at start.
+            .min_idle(Some(0))
+            .connection_timeout(config.connect_timeout())
+            .error_handler(Box::new(LogConnectionErrors))
+            .build_unchecked(manager);
+        Self { pool }
+    }
+
+    /// Runs `work` with a pooled connection on the blocking thread pool.
+    ///
+    /// No free connection within the configured timeout (or no database) is
+    /// [`Error::Unavailable`]; a panic in `work` is [`Error::Internal`].
+    pub async fn run<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .in_current_span()
+        .await
+        .map_err(|join_error| Error::Internal(format!("database task failed: {join_error}")))?
+    }
+
+    /// `Ok` when a connection can run a trivial query.
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.run(|conn| {
+            diesel::sql_query("SELECT 1").execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Connections open and idle, for diagnostics and metrics.
+    pub fn state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+}
+
+/// Sends r2d2's connection failures to tracing (its default handler uses the `log`
+/// crate, which this service does not collect).
+#[derive(Debug)]
+struct LogConnectionErrors;
+
+impl<E: std::fmt::Display> HandleError<E> for LogConnectionErrors {
+    fn handle_error(&self, error: E) {
+        tracing::warn!(%error, "database connection failed");
+    }
+}
