@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/debug/producer-profile
-export PP_TEST_DATABASE_URL ?= postgres://producer_profile:producer_profile@127.0.0.1:5432/producer_profile
+export TEST_DATABASE_URL ?= postgres://producer_profile:producer_profile@127.0.0.1:5432/producer_profile
 
 .PHONY: help services services-down migrate run test lint build dev-config schema
 
@@ -51,5 +51,5 @@ lint:
 
 # Needs the diesel CLI: cargo install diesel_cli --no-default-features --features postgres
 schema: services
-	diesel migration run --database-url "$(PP_TEST_DATABASE_URL)" --migration-dir migrations
-	diesel print-schema --database-url "$(PP_TEST_DATABASE_URL)" > src/storage/schema.rs
+	diesel migration run --database-url "$(TEST_DATABASE_URL)" --migration-dir migrations
+	diesel print-schema --database-url "$(TEST_DATABASE_URL)" > src/storage/schema.rs

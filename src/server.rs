@@ -94,7 +94,10 @@ pub async fn run(
         Authenticate::new(verifier),
     );
 
-    let address = listener.local_addr().ok();
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(
         tonic::transport::Server::builder()
@@ -106,7 +109,7 @@ pub async fn run(
                 let _ = stopped.await;
             }),
     );
-    tracing::info!(?address, "serving gRPC");
+    tracing::info!(%address, "serving gRPC");
 
     tokio::select! {
         ended = &mut server => {

@@ -1,0 +1,276 @@
+//! The `producer-profile` binary itself: `token`, `migrate`, and `serve` end to end
+//! (logs free of SSNs, a clean exit on SIGTERM).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ring::rand::SystemRandom;
+use ring::signature::Ed25519KeyPair;
+use tonic::Code;
+
+use producer_profile::api::proto::v1 as pb;
+
+use crate::support::database::TestDb;
+use crate::support::keys::{self, AUDIENCE, ISSUER};
+use crate::support::*;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_producer-profile");
+
+/// A scratch directory, so no `.local/producer-profile.toml` of the developer is read.
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pp-cli-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The binary, run in `dir`, with no `PP_` settings inherited from the environment.
+fn binary(dir: &Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command.current_dir(dir);
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("PP_")) {
+        command.env_remove(name);
+    }
+    command
+}
+
+fn write_dev_key(dir: &Path) -> PathBuf {
+    let document = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(document.as_ref())
+    );
+    let path = dir.join("dev-signing-key.pem");
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+#[test]
+fn token_refuses_without_a_development_key() {
+    let output = binary(&scratch_dir())
+        .args(["token", "--account", "ACME", "--scope", "producers:read"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("auth.dev_signing_key"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_minted_development_token_is_accepted_by_a_server_trusting_the_key() {
+    let dir = scratch_dir();
+    let key = write_dev_key(&dir);
+    std::fs::write(
+        dir.join("producer-profile.toml"),
+        format!(
+            "[auth]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\ndev_signing_key = \"{}\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let output = binary(&dir)
+        .args([
+            "--config",
+            "producer-profile.toml",
+            "token",
+            "--account",
+            "ACME",
+        ])
+        .args(["--scope", "producers:read producers:write"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+
+    let server = TestServer::start_with(|config| {
+        config.auth.jwks = None;
+        config.auth.dev_signing_key = Some(key.clone());
+    })
+    .await;
+    let mut client = server.client(&token).await;
+    let created = client
+        .create_producer(create(firm("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    let pii_denied = client
+        .list_producers(pb::ListProducersRequest {
+            ssn: "123-45-6789".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        pii_denied.code(),
+        Code::PermissionDenied,
+        "the token carries exactly the scopes asked for"
+    );
+    assert_eq!(created.npn, "1");
+}
+
+#[test]
+fn migrate_applies_pending_migrations_once() {
+    let db = TestDb::empty();
+    let run = || {
+        let output = binary(&scratch_dir())
+            .arg("migrate")
+            .env("PP_DATABASE__URL", &db.url)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(run().contains("applied 20261129000001"));
+    assert!(run().contains("up to date"));
+}
+
+/// Reads JSON log lines from the child's stdout until `serving gRPC`; returns the address.
+fn wait_for_address(child: &mut Child, log: &mut Vec<String>) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let line = receiver
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server logs its address");
+        log.push(line.clone());
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if entry["message"] == "serving gRPC" {
+            let address = entry["address"].as_str().unwrap().to_owned();
+            // Keep collecting the rest of the log in the background.
+            let remaining = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sink = Arc::clone(&remaining);
+            std::thread::spawn(move || {
+                while let Ok(line) = receiver.recv() {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+            LOG_TAIL.with(|tail| *tail.borrow_mut() = Some(remaining));
+            return address;
+        }
+    }
+}
+
+thread_local! {
+    static LOG_TAIL: std::cell::RefCell<Option<Arc<std::sync::Mutex<Vec<String>>>>> = const { std::cell::RefCell::new(None) };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_logs_no_ssn_and_exits_cleanly_on_sigterm() {
+    let db = TestDb::migrated();
+    let dir = scratch_dir();
+    let config = format!(
+        "listen_addr = \"127.0.0.1:0\"\n\
+         [database]\nurl = \"{url}\"\n\
+         [auth]\njwks = \"{jwks}\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n\
+         [encryption]\nactive_key_id = \"k\"\nkeys = \"k:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n\
+         blind_index_key = \"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=\"\n\
+         [log]\nformat = \"json\"\nfilter = \"debug\"\n",
+        url = db.url,
+        jwks = keys::issuer().jwks_path.display(),
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let mut child = binary(&dir)
+        .args(["--config", "config.toml", "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut log = Vec::new();
+    let address = wait_for_address(&mut child, &mut log);
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let value: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {}", token("ACME", ALL_PRODUCER_SCOPES))
+            .parse()
+            .unwrap();
+    let mut client =
+        pb::producer_profile_service_client::ProducerProfileServiceClient::with_interceptor(
+            channel,
+            move |mut request: tonic::Request<()>| {
+                request
+                    .metadata_mut()
+                    .insert("authorization", value.clone());
+                Ok(request)
+            },
+        );
+    let created = client
+        .create_producer(create(individual("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut bad = individual("2");
+    person_mut(&mut bad).ssn = "666-45-6789".into();
+    client.create_producer(create(bad)).await.unwrap_err();
+    client
+        .list_producers(pb::ListProducersRequest {
+            ssn: "123-45-6789".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(person(&created).ssn, "123456789");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "a clean exit on SIGTERM: {exit:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    LOG_TAIL.with(|tail| {
+        log.extend(
+            tail.borrow()
+                .as_ref()
+                .unwrap()
+                .lock()
+                .unwrap()
+                .iter()
+                .cloned(),
+        )
+    });
+    let all = log.join("\n");
+    assert!(
+        all.contains("producer created"),
+        "the log shows the work: {all}"
+    );
+    assert!(all.contains("stopped"), "the log shows the drain finished");
+    for ssn in [
+        "123456789",
+        "123-45-6789",
+        "666-45-6789",
+        "666456789",
+        "45-6789",
+    ] {
+        assert!(!all.contains(ssn), "the SSN {ssn} leaked into the log");
+    }
+}

@@ -1,0 +1,16 @@
+//! Integration tests, in one binary so they link once. They run against the real
+//! Postgres that `make test` starts, each test on a database of its own, with the server
+//! in-process on an ephemeral port.
+
+mod authentication;
+mod cli;
+mod idempotency;
+mod migrations;
+mod operability;
+mod producers_crud;
+mod producers_list;
+mod producers_update;
+mod producers_validation;
+mod sensitive_data;
+mod support;
+mod tenancy;

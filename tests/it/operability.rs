@@ -1,0 +1,153 @@
+//! Health, reflection, an unreachable database, and draining on shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use secrecy::SecretString;
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+
+use producer_profile::api::proto::v1 as pb;
+
+use crate::support::database::TestDb;
+use crate::support::server::test_config;
+use crate::support::*;
+
+#[tokio::test]
+async fn health_reports_not_serving_and_calls_are_unavailable_while_the_database_is_down() {
+    let db = Arc::new(TestDb::migrated());
+    let mut config = test_config(&db.url);
+    // Nothing listens on port 1: the database is unreachable.
+    config.database.url = SecretString::from("postgres://nobody:nothing@127.0.0.1:1/none");
+    config.database.connect_timeout_ms = 300;
+    let server = TestServer::launch(db, config).await;
+    server.wait_for_health(ServingStatus::NotServing).await;
+    assert_eq!(
+        server
+            .health("producerprofile.v1.ProducerProfileService")
+            .await,
+        ServingStatus::NotServing
+    );
+
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let status = client
+        .create_producer(create(individual("1")))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        !status.message().contains("127.0.0.1"),
+        "no internal detail: {}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn reflection_lists_the_services_in_v1_and_v1alpha() {
+    let server = TestServer::start().await;
+    let channel = server.channel().await;
+
+    use tonic_reflection::pb::v1;
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(Ok(v1::ServerReflectionResponse {
+        message_response:
+            Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)),
+        ..
+    })) = responses.next().await
+    else {
+        panic!("a list of services");
+    };
+    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"producerprofile.v1.ProducerProfileService".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_owned()),
+        "{names:?}"
+    );
+
+    use tonic_reflection::pb::v1alpha as alpha;
+    let mut client = alpha::server_reflection_client::ServerReflectionClient::new(channel);
+    let request = alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "producerprofile.v1.ProducerProfileService".into(),
+            ),
+        ),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.next().await.unwrap().unwrap();
+    assert!(matches!(
+        response.message_response,
+        Some(alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(ref files))
+            if !files.file_descriptor_proto.is_empty()
+    ));
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_a_call_in_flight_and_refuses_new_ones() {
+    let mut server = TestServer::start().await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let created = client
+        .create_producer(create(individual("1")))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Hold the producer's row lock so the update below stays in flight.
+    let mut blocker = server.db.connect();
+    diesel::sql_query("BEGIN").execute(&mut blocker).unwrap();
+    diesel::sql_query("SELECT 1 FROM producers FOR UPDATE")
+        .execute(&mut blocker)
+        .unwrap();
+    let mut in_flight_client = client.clone();
+    let in_flight = tokio::spawn(async move {
+        in_flight_client
+            .update_producer(pb::UpdateProducerRequest {
+                id: created.id,
+                producer: Some(pb::Producer {
+                    npn: "2".into(),
+                    ..Default::default()
+                }),
+                update_mask: update_mask(&["npn"]),
+                etag: String::new(),
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.begin_stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!in_flight.is_finished(), "the update waits on the lock");
+    diesel::sql_query("COMMIT").execute(&mut blocker).unwrap();
+
+    let updated = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight call completes");
+    assert_eq!(updated.into_inner().npn, "2");
+    let addr = server.addr;
+    server.finished().await.expect("a clean stop");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+}

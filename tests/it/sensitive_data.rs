@@ -1,0 +1,186 @@
+//! The SSN at rest: encrypted, bound to its row, readable across key rotation, and never
+//! stored in clear anywhere in the row.
+
+use std::sync::Arc;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Bytea, Nullable, Text};
+use secrecy::SecretString;
+use tonic::Code;
+
+use producer_profile::api::proto::v1 as pb;
+
+use crate::support::server::test_config;
+use crate::support::*;
+
+#[derive(QueryableByName)]
+struct StoredRow {
+    #[diesel(sql_type = Text)]
+    row_json: String,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    ssn_ciphertext: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    ssn_key_id: Option<String>,
+}
+
+fn stored_rows(db: &crate::support::database::TestDb) -> Vec<StoredRow> {
+    diesel::sql_query(
+        "SELECT row_to_json(p)::text AS row_json, ssn_ciphertext, ssn_key_id FROM producers p",
+    )
+    .load(&mut db.connect())
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_stored_row_holds_no_ssn_digits_in_clear() {
+    let server = TestServer::start().await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client
+        .create_producer(create(individual("1")))
+        .await
+        .unwrap();
+
+    let rows = stored_rows(&server.db);
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    for clear in ["123456789", "123-45-6789", "456789"] {
+        assert!(
+            !row.row_json.contains(clear),
+            "{clear} found in {}",
+            row.row_json
+        );
+    }
+    let ciphertext = row
+        .ssn_ciphertext
+        .as_ref()
+        .expect("the SSN is stored encrypted");
+    assert!(!ciphertext.windows(4).any(|w| w == b"1234" || w == b"6789"));
+    assert_eq!(
+        ciphertext.len(),
+        12 + 9 + 16,
+        "nonce, 9 encrypted digits, tag"
+    );
+    assert_eq!(row.ssn_key_id.as_deref(), Some("test-1"));
+}
+
+#[tokio::test]
+async fn a_ciphertext_moved_to_another_producer_does_not_decrypt() {
+    let server = TestServer::start().await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let victim = client
+        .create_producer(create(individual("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut other = individual("2");
+    person_mut(&mut other).ssn = "111-22-3333".into();
+    let thief = client
+        .create_producer(create(other))
+        .await
+        .unwrap()
+        .into_inner();
+
+    diesel::sql_query(
+        "UPDATE producers SET ssn_ciphertext = (SELECT ssn_ciphertext FROM producers WHERE id = $1::uuid) \
+         WHERE id = $2::uuid",
+    )
+    .bind::<Text, _>(&victim.id)
+    .bind::<Text, _>(&thief.id)
+    .execute(&mut server.db.connect())
+    .unwrap();
+
+    let status = client
+        .get_producer(pb::GetProducerRequest { id: thief.id })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
+    assert_eq!(
+        status.message(),
+        "internal error",
+        "no detail reaches the caller"
+    );
+}
+
+#[tokio::test]
+async fn ssns_written_under_an_old_key_read_back_after_rotation() {
+    let old_key = "old:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let new_key = "new:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+    let first = TestServer::start_with(|config| {
+        config.encryption.active_key_id = "old".into();
+        config.encryption.keys = SecretString::from(old_key);
+    })
+    .await;
+    let db = Arc::clone(&first.db);
+    let blind_index_key = first.config.encryption.blind_index_key.clone();
+    let created = first
+        .client_for("ACME", ALL_PRODUCER_SCOPES)
+        .await
+        .create_producer(create(individual("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    first.stop().await.unwrap();
+
+    let launch = |keys: String| {
+        let mut config = test_config(&db.url);
+        config.encryption.active_key_id = "new".into();
+        config.encryption.keys = SecretString::from(keys);
+        config.encryption.blind_index_key = blind_index_key.clone();
+        TestServer::launch(Arc::clone(&db), config)
+    };
+    let rotated = launch(format!("{new_key},{old_key}")).await;
+    rotated
+        .wait_for_health(tonic_health::pb::health_check_response::ServingStatus::Serving)
+        .await;
+    let mut client = rotated.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let read = client
+        .get_producer(pb::GetProducerRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(person(&read).ssn, "123456789");
+    let found = client
+        .list_producers(pb::ListProducersRequest {
+            ssn: "123456789".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        found.producers.len(),
+        1,
+        "the blind index survives a key rotation"
+    );
+    // Any change re-encrypts the row under the active key.
+    client
+        .update_producer(pb::UpdateProducerRequest {
+            id: created.id.clone(),
+            producer: Some(pb::Producer {
+                npn: "2".into(),
+                ..Default::default()
+            }),
+            update_mask: update_mask(&["npn"]),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored_rows(&db)[0].ssn_key_id.as_deref(), Some("new"));
+    rotated.stop().await.unwrap();
+
+    let without_old_key = launch(new_key.to_owned()).await;
+    without_old_key
+        .wait_for_health(tonic_health::pb::health_check_response::ServingStatus::Serving)
+        .await;
+    let mut client = without_old_key
+        .client_for("ACME", ALL_PRODUCER_SCOPES)
+        .await;
+    let read = client
+        .get_producer(pb::GetProducerRequest { id: created.id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(person(&read).ssn, "123456789");
+}

@@ -1,0 +1,90 @@
+//! Sample producers and helpers for reading statuses.
+
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+use pb::producer::Details;
+use producer_profile::api::proto::v1 as pb;
+
+/// A valid individual with a full SSN.
+pub fn individual(npn: &str) -> pb::Producer {
+    pb::Producer {
+        npn: npn.into(),
+        details: Some(Details::Individual(pb::Individual {
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            middle_name: "King".into(),
+            gender: pb::Gender::Female as i32,
+            date_of_birth: "1985-12-10".into(),
+            ssn: "123-45-6789".into(),
+            finra_crd_number: "1234567".into(),
+            primary_email: "ada@example.com".into(),
+            title: "Principal Agent".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// A valid firm.
+pub fn firm(npn: &str) -> pb::Producer {
+    pb::Producer {
+        npn: npn.into(),
+        details: Some(Details::Firm(pb::Firm {
+            name: "Analytical Engines Agency".into(),
+            business_type: pb::BusinessType::Llc as i32,
+            email: "office@engines.example".into(),
+            fein: "12-3456789".into(),
+            finra_crd_number: "99".into(),
+        })),
+        ..Default::default()
+    }
+}
+
+pub fn create(producer: pb::Producer) -> pb::CreateProducerRequest {
+    pb::CreateProducerRequest {
+        producer: Some(producer),
+        request_id: String::new(),
+    }
+}
+
+/// The individual block of a producer message.
+pub fn person(producer: &pb::Producer) -> &pb::Individual {
+    match &producer.details {
+        Some(Details::Individual(person)) => person,
+        other => panic!("expected an individual, got {other:?}"),
+    }
+}
+
+/// Mutable access to the individual block of a producer message.
+pub fn person_mut(producer: &mut pb::Producer) -> &mut pb::Individual {
+    match &mut producer.details {
+        Some(Details::Individual(person)) => person,
+        other => panic!("expected an individual, got {other:?}"),
+    }
+}
+
+pub fn firm_of(producer: &pb::Producer) -> &pb::Firm {
+    match &producer.details {
+        Some(Details::Firm(firm)) => firm,
+        other => panic!("expected a firm, got {other:?}"),
+    }
+}
+
+/// The fields an INVALID_ARGUMENT status names in its BadRequest detail.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("a google.rpc.BadRequest detail")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
+pub fn update_mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    })
+}
