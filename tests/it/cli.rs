@@ -117,6 +117,80 @@ async fn a_minted_development_token_is_accepted_by_a_server_trusting_the_key() {
 }
 
 #[test]
+fn the_environment_overrides_the_config_file() {
+    let dir = scratch_dir();
+    let key = write_dev_key(&dir);
+    std::fs::write(
+        dir.join("producer-profile.toml"),
+        format!(
+            "[auth]\nissuer = \"from-file\"\ndev_signing_key = \"{}\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let output = binary(&dir)
+        .args([
+            "--config",
+            "producer-profile.toml",
+            "token",
+            "--account",
+            "ACME",
+            "--scope",
+            "",
+        ])
+        .env("PP_AUTH__ISSUER", "from-environment")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap();
+    let claims = token.trim().split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["iss"], "from-environment");
+    assert_eq!(claims["account_id"], "ACME");
+}
+
+#[test]
+fn serve_refuses_to_start_with_bad_settings_and_names_them() {
+    let dir = scratch_dir();
+    let cases = [
+        ("PP_AUTH__ISSUER", "", "auth.jwks"),
+        (
+            "PP_DATABASE__POOL_MAX_SIZE",
+            "many",
+            "database.pool_max_size",
+        ),
+        ("PP_AUTH__TYPO", "x", "typo"),
+    ];
+    for (variable, value, setting) in cases {
+        let output = binary(&dir)
+            .arg("serve")
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(setting), "{variable}: {stderr}");
+    }
+    let without_keys = binary(&dir)
+        .arg("serve")
+        .env("PP_AUTH__JWKS", "/nonexistent/jwks.json")
+        .env("PP_AUTH__ISSUER", "x")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&without_keys.stderr);
+    assert!(stderr.contains("encryption.keys"), "{stderr}");
+}
+
+#[test]
 fn migrate_applies_pending_migrations_once() {
     let db = TestDb::empty();
     let run = || {

@@ -5,6 +5,7 @@
 mod authentication;
 mod cli;
 mod idempotency;
+mod jwks;
 mod migrations;
 mod operability;
 mod producers_crud;
