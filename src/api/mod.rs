@@ -8,5 +8,3 @@ pub mod producer_service;
 pub mod proto;
 mod status;
 mod update_mask;
-
-pub use producer_convert::SsnView;

@@ -64,12 +64,6 @@ impl Database {
         })
         .await
     }
-
-    /// Connections open and idle, for diagnostics and metrics.
-    pub fn state(&self) -> (u32, u32) {
-        let state = self.pool.state();
-        (state.connections, state.idle_connections)
-    }
 }
 
 /// Sends r2d2's connection failures to tracing (its default handler uses the `log`

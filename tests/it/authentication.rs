@@ -212,15 +212,7 @@ async fn only_pii_callers_ever_see_the_full_ssn() {
         .unwrap()
         .into_inner();
     let updated = plain
-        .update_producer(pb::UpdateProducerRequest {
-            id: created.id.clone(),
-            producer: Some(pb::Producer {
-                npn: "2".into(),
-                ..Default::default()
-            }),
-            update_mask: update_mask(&["npn"]),
-            etag: String::new(),
-        })
+        .update_producer(change_npn(&created.id, "2"))
         .await
         .unwrap()
         .into_inner();

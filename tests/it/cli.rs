@@ -60,27 +60,26 @@ fn token_refuses_without_a_development_key() {
     assert!(stderr.contains("auth.dev_signing_key"), "{stderr}");
 }
 
-#[tokio::test]
-async fn a_minted_development_token_is_accepted_by_a_server_trusting_the_key() {
-    let dir = scratch_dir();
-    let key = write_dev_key(&dir);
-    std::fs::write(
-        dir.join("producer-profile.toml"),
-        format!(
-            "[auth]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\ndev_signing_key = \"{}\"\n",
-            key.display()
-        ),
-    )
-    .unwrap();
-    let output = binary(&dir)
+/// Runs `token` in `dir` with a fresh development key and the `[auth]` settings given;
+/// returns the key's path and the token.
+fn mint(dir: &Path, auth_settings: &str, scope: &str, env: &[(&str, &str)]) -> (PathBuf, String) {
+    let key = write_dev_key(dir);
+    let settings = format!(
+        "[auth]\n{auth_settings}\ndev_signing_key = \"{}\"\n",
+        key.display()
+    );
+    std::fs::write(dir.join("producer-profile.toml"), settings).unwrap();
+    let output = binary(dir)
         .args([
             "--config",
             "producer-profile.toml",
             "token",
             "--account",
             "ACME",
+            "--scope",
+            scope,
         ])
-        .args(["--scope", "producers:read producers:write"])
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -88,11 +87,19 @@ async fn a_minted_development_token_is_accepted_by_a_server_trusting_the_key() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    (
+        key,
+        String::from_utf8(output.stdout).unwrap().trim().to_owned(),
+    )
+}
 
+#[tokio::test]
+async fn a_minted_development_token_is_accepted_by_a_server_trusting_the_key() {
+    let auth = format!("issuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"");
+    let (key, token) = mint(&scratch_dir(), &auth, "producers:read producers:write", &[]);
     let server = TestServer::start_with(|config| {
         config.auth.jwks = None;
-        config.auth.dev_signing_key = Some(key.clone());
+        config.auth.dev_signing_key = Some(key);
     })
     .await;
     let mut client = server.client(&token).await;
@@ -101,6 +108,7 @@ async fn a_minted_development_token_is_accepted_by_a_server_trusting_the_key() {
         .await
         .unwrap()
         .into_inner();
+    assert_eq!(created.npn, "1");
     let pii_denied = client
         .list_producers(pb::ListProducersRequest {
             ssn: "123-45-6789".into(),
@@ -113,41 +121,13 @@ async fn a_minted_development_token_is_accepted_by_a_server_trusting_the_key() {
         Code::PermissionDenied,
         "the token carries exactly the scopes asked for"
     );
-    assert_eq!(created.npn, "1");
 }
 
 #[test]
 fn the_environment_overrides_the_config_file() {
-    let dir = scratch_dir();
-    let key = write_dev_key(&dir);
-    std::fs::write(
-        dir.join("producer-profile.toml"),
-        format!(
-            "[auth]\nissuer = \"from-file\"\ndev_signing_key = \"{}\"\n",
-            key.display()
-        ),
-    )
-    .unwrap();
-    let output = binary(&dir)
-        .args([
-            "--config",
-            "producer-profile.toml",
-            "token",
-            "--account",
-            "ACME",
-            "--scope",
-            "",
-        ])
-        .env("PP_AUTH__ISSUER", "from-environment")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let token = String::from_utf8(output.stdout).unwrap();
-    let claims = token.trim().split('.').nth(1).unwrap();
+    let environment = [("PP_AUTH__ISSUER", "from-environment")];
+    let (_, token) = mint(&scratch_dir(), "issuer = \"from-file\"", "", &environment);
+    let claims = token.split('.').nth(1).unwrap();
     let claims: serde_json::Value = serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(claims)

@@ -9,8 +9,6 @@ use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use producer_profile::api::proto::v1 as pb;
-
 use crate::support::database::TestDb;
 use crate::support::server::test_config;
 use crate::support::*;
@@ -122,15 +120,7 @@ async fn shutdown_waits_for_a_call_in_flight_and_refuses_new_ones() {
     let mut in_flight_client = client.clone();
     let in_flight = tokio::spawn(async move {
         in_flight_client
-            .update_producer(pb::UpdateProducerRequest {
-                id: created.id,
-                producer: Some(pb::Producer {
-                    npn: "2".into(),
-                    ..Default::default()
-                }),
-                update_mask: update_mask(&["npn"]),
-                etag: String::new(),
-            })
+            .update_producer(change_npn(&created.id, "2"))
             .await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -136,15 +136,7 @@ async fn a_delete_with_a_stale_etag_is_aborted_and_deletes_nothing() {
         .unwrap()
         .into_inner();
     let updated = client
-        .update_producer(pb::UpdateProducerRequest {
-            id: created.id.clone(),
-            producer: Some(pb::Producer {
-                npn: "44".into(),
-                ..Default::default()
-            }),
-            update_mask: update_mask(&["npn"]),
-            etag: String::new(),
-        })
+        .update_producer(change_npn(&created.id, "44"))
         .await
         .unwrap()
         .into_inner();

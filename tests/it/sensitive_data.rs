@@ -156,15 +156,7 @@ async fn ssns_written_under_an_old_key_read_back_after_rotation() {
     );
     // Any change re-encrypts the row under the active key.
     client
-        .update_producer(pb::UpdateProducerRequest {
-            id: created.id.clone(),
-            producer: Some(pb::Producer {
-                npn: "2".into(),
-                ..Default::default()
-            }),
-            update_mask: update_mask(&["npn"]),
-            etag: String::new(),
-        })
+        .update_producer(change_npn(&created.id, "2"))
         .await
         .unwrap();
     assert_eq!(stored_rows(&db)[0].ssn_key_id.as_deref(), Some("new"));

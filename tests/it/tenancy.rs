@@ -56,15 +56,7 @@ async fn another_account_can_neither_read_list_update_nor_delete_a_producer() {
         .into_inner();
     assert!(by_ssn.producers.is_empty());
     let update = globex
-        .update_producer(pb::UpdateProducerRequest {
-            id: theirs.id.clone(),
-            producer: Some(pb::Producer {
-                npn: "9".into(),
-                ..Default::default()
-            }),
-            update_mask: update_mask(&["npn"]),
-            etag: String::new(),
-        })
+        .update_producer(change_npn(&theirs.id, "9"))
         .await
         .unwrap_err();
     assert_eq!(update.code(), Code::NotFound);

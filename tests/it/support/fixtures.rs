@@ -88,3 +88,16 @@ pub fn update_mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
         paths: paths.iter().map(|p| p.to_string()).collect(),
     })
 }
+
+/// An update that changes only the NPN, without an etag precondition.
+pub fn change_npn(id: &str, npn: &str) -> pb::UpdateProducerRequest {
+    pb::UpdateProducerRequest {
+        id: id.into(),
+        producer: Some(pb::Producer {
+            npn: npn.into(),
+            ..Default::default()
+        }),
+        update_mask: update_mask(&["npn"]),
+        etag: String::new(),
+    }
+}
