@@ -40,40 +40,72 @@ impl fmt::Display for AccountId {
     }
 }
 
-/// A producer's server-assigned id: a UUID v7, so ids sort by creation time and keyset
-/// pagination by id lists producers oldest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProducerId(Uuid);
+/// Declares a server-assigned resource id: a UUID v7, so ids sort by creation time and
+/// keyset pagination by id lists resources oldest first. Each resource has its own type,
+/// so an address id can never be passed where a phone id is expected.
+macro_rules! resource_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
 
-impl ProducerId {
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
+        impl $name {
+            pub fn generate() -> Self {
+                Self(Uuid::now_v7())
+            }
 
-    pub fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
+            pub fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
 
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidValue;
+
+            fn from_str(raw: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(raw.trim()).map(Self).map_err(|_| {
+                    InvalidValue::new(concat!("must be ", $what, " id as returned by the API"))
+                })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
 
-impl FromStr for ProducerId {
-    type Err = InvalidValue;
-
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(raw.trim())
-            .map(Self)
-            .map_err(|_| InvalidValue::new("must be a producer id as returned by the API"))
-    }
-}
-
-impl fmt::Display for ProducerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+resource_id!(
+    /// A producer's id.
+    ProducerId,
+    "a producer"
+);
+resource_id!(
+    /// An address's id.
+    AddressId,
+    "an address"
+);
+resource_id!(
+    /// A phone's id.
+    PhoneId,
+    "a phone"
+);
+resource_id!(
+    /// A bank account's id.
+    BankAccountId,
+    "a bank account"
+);
+resource_id!(
+    /// An insurance policy's id.
+    PolicyId,
+    "an insurance policy"
+);
 
 /// A client-chosen idempotency key for creates.
 #[derive(Debug, Clone, PartialEq, Eq)]

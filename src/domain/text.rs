@@ -4,8 +4,8 @@ use std::fmt;
 
 use super::error::InvalidValue;
 
-/// A person's or firm's name (also used for suffixes and titles): trimmed, non-empty,
-/// at most 100 characters, no control characters.
+/// Short free text: a person's or firm's name, a title, an address line, a city, a policy
+/// number. Trimmed, non-empty, at most 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);
 
@@ -19,14 +19,22 @@ impl Name {
 
     /// An optional name: empty (after trimming) means "not given".
     pub fn parse_optional(raw: &str) -> Result<Option<Self>, InvalidValue> {
+        Self::parse_optional_within(raw, Self::MAX_CHARS)
+    }
+
+    /// An optional text of at most `max_chars` characters (for fields with a tighter
+    /// limit, such as a bank account's nickname).
+    pub fn parse_optional_within(
+        raw: &str,
+        max_chars: usize,
+    ) -> Result<Option<Self>, InvalidValue> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Ok(None);
         }
-        if trimmed.chars().count() > Self::MAX_CHARS {
+        if trimmed.chars().count() > max_chars {
             return Err(InvalidValue::new(format!(
-                "must be at most {} characters",
-                Self::MAX_CHARS
+                "must be at most {max_chars} characters"
             )));
         }
         if trimmed.chars().any(char::is_control) {

@@ -1,12 +1,82 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    addresses (account_id, producer_id, id) {
+        account_id -> Text,
+        producer_id -> Uuid,
+        id -> Uuid,
+        address_type -> Text,
+        preferred -> Bool,
+        address_line1 -> Text,
+        address_line2 -> Nullable<Text>,
+        city -> Text,
+        state -> Nullable<Text>,
+        zip -> Nullable<Text>,
+        country -> Text,
+        county -> Nullable<Text>,
+        move_in_date -> Nullable<Date>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    bank_accounts (account_id, producer_id, id) {
+        account_id -> Text,
+        producer_id -> Uuid,
+        id -> Uuid,
+        bank_name -> Text,
+        holder_name -> Text,
+        routing_number -> Text,
+        number_ciphertext -> Bytea,
+        number_key_id -> Text,
+        number_last4 -> Text,
+        account_type -> Text,
+        nickname -> Nullable<Text>,
+        primary_account -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     create_requests (account_id, request_id) {
         account_id -> Text,
         request_id -> Text,
         fingerprint -> Bytea,
         resource_id -> Uuid,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    insurance_policies (account_id, producer_id, id) {
+        account_id -> Text,
+        producer_id -> Uuid,
+        id -> Uuid,
+        carrier -> Text,
+        policy_number -> Text,
+        certificate_number -> Nullable<Text>,
+        policy_type -> Text,
+        total_limit -> Nullable<Numeric>,
+        effective_date -> Date,
+        expiry_date -> Date,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    phones (account_id, producer_id, id) {
+        account_id -> Text,
+        producer_id -> Uuid,
+        id -> Uuid,
+        phone_type -> Text,
+        number -> Text,
+        extension -> Nullable<Text>,
+        preferred -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -40,4 +110,11 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(create_requests, producers,);
+diesel::allow_tables_to_appear_in_same_query!(
+    addresses,
+    bank_accounts,
+    create_requests,
+    insurance_policies,
+    phones,
+    producers,
+);

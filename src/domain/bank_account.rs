@@ -1,0 +1,204 @@
+//! Bank accounts for commission disbursement. The account number is sensitive: it is
+//! encrypted at rest and only ever shown as `****` and its last four digits.
+
+use std::fmt;
+
+use super::error::InvalidValue;
+use super::text::Name;
+
+/// An ABA routing transit number: 9 digits whose weighted sum
+/// 3·(d1+d4+d7) + 7·(d2+d5+d8) + (d3+d6+d9) is a multiple of 10.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingNumber(String);
+
+impl RoutingNumber {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(InvalidValue::new("is required"));
+        }
+        let digits: Vec<u32> = trimmed.chars().filter_map(|c| c.to_digit(10)).collect();
+        if trimmed.len() != 9 || digits.len() != 9 {
+            return Err(InvalidValue::new("must be 9 digits"));
+        }
+        let weighted: u32 = digits
+            .iter()
+            .zip([3, 7, 1].iter().cycle())
+            .map(|(digit, weight)| digit * weight)
+            .sum();
+        if weighted % 10 != 0 {
+            return Err(InvalidValue::new(
+                "fails the ABA checksum: check the number on the check or with the bank",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A bank account number: 4–17 digits (NACHA's maximum is 17).
+///
+/// `Debug` shows only the mask: the digits must never reach a log line or an error.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccountNumber(String);
+
+impl AccountNumber {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(InvalidValue::new("is required"));
+        }
+        if !(4..=17).contains(&trimmed.len()) || !trimmed.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidValue::new("must be 4 to 17 digits"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The digits in clear: only for encryption.
+    pub fn expose_digits(&self) -> &str {
+        &self.0
+    }
+
+    pub fn last4(&self) -> Last4 {
+        Last4(self.0[self.0.len() - 4..].to_owned())
+    }
+}
+
+impl fmt::Debug for AccountNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccountNumber({})", self.last4().masked())
+    }
+}
+
+/// The last four digits of an account number: what every reader may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Last4(String);
+
+impl Last4 {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        if raw.len() == 4 && raw.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidValue::new("must be 4 digits"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `****1234`: how an account number is shown.
+    pub fn masked(&self) -> String {
+        format!("****{}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BankAccountType {
+    Checking,
+    Savings,
+}
+
+impl BankAccountType {
+    /// The word used in the account's display name.
+    pub fn label(&self) -> &'static str {
+        match self {
+            BankAccountType::Checking => "Checking",
+            BankAccountType::Savings => "Savings",
+        }
+    }
+}
+
+/// A bank account's readable state. The account number itself is not part of it: it
+/// travels separately, only on its way to encryption, and only its last four digits stay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankAccountData {
+    pub bank_name: Name,
+    pub holder_name: Name,
+    pub routing_number: RoutingNumber,
+    pub number_last4: Last4,
+    pub account_type: BankAccountType,
+    pub nickname: Option<Name>,
+    pub primary_account: bool,
+}
+
+impl BankAccountData {
+    /// The computed display name: `Voided check for {bank} {Type} Account ****{last4}`.
+    pub fn name(&self) -> String {
+        format!(
+            "Voided check for {} {} Account {}",
+            self.bank_name.as_str(),
+            self.account_type.label(),
+            self.number_last4.masked()
+        )
+    }
+}
+
+/// Longest nickname accepted.
+pub const MAX_NICKNAME_CHARS: usize = 50;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn real_routing_numbers_pass_the_checksum() {
+        for valid in ["011000015", "021000021", "122105155", "111000025"] {
+            assert!(RoutingNumber::parse(valid).is_ok(), "{valid}");
+        }
+        for invalid in ["011000016", "12345678", "0210000210", "02100002a", ""] {
+            assert!(RoutingNumber::parse(invalid).is_err(), "{invalid}");
+        }
+    }
+
+    #[test]
+    fn account_numbers_are_four_to_seventeen_digits_and_never_printed() {
+        assert!(AccountNumber::parse("1234").is_ok());
+        assert!(AccountNumber::parse(&"9".repeat(17)).is_ok());
+        assert!(AccountNumber::parse("123").is_err());
+        assert!(AccountNumber::parse(&"9".repeat(18)).is_err());
+        assert!(AccountNumber::parse("1234-5678").is_err());
+        let number = AccountNumber::parse("000123456789").unwrap();
+        assert_eq!(format!("{number:?}"), "AccountNumber(****6789)");
+    }
+
+    #[test]
+    fn the_display_name_follows_the_hosted_api() {
+        let account = BankAccountData {
+            bank_name: Name::parse("First Bank").unwrap(),
+            holder_name: Name::parse("Ada Lovelace").unwrap(),
+            routing_number: RoutingNumber::parse("021000021").unwrap(),
+            number_last4: AccountNumber::parse("123456789").unwrap().last4(),
+            account_type: BankAccountType::Checking,
+            nickname: None,
+            primary_account: true,
+        };
+        assert_eq!(
+            account.name(),
+            "Voided check for First Bank Checking Account ****6789"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn one_changed_digit_breaks_the_checksum(position in 0usize..9, delta in 1u32..10) {
+            let valid: Vec<u32> = "021000021".chars().map(|c| c.to_digit(10).unwrap()).collect();
+            let mut changed = valid.clone();
+            changed[position] = (changed[position] + delta) % 10;
+            let text: String = changed.iter().map(|d| char::from_digit(*d, 10).unwrap()).collect();
+            // Weights 3, 7 and 1 are coprime with 10: any single-digit change is caught.
+            prop_assert!(RoutingNumber::parse(&text).is_err());
+        }
+
+        #[test]
+        fn last4_is_the_tail_of_any_valid_number(digits in "[0-9]{4,17}") {
+            let number = AccountNumber::parse(&digits).unwrap();
+            let last4 = number.last4();
+            prop_assert_eq!(last4.as_str(), &digits[digits.len() - 4..]);
+        }
+    }
+}
