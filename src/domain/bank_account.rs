@@ -26,7 +26,7 @@ impl RoutingNumber {
             .zip([3, 7, 1].iter().cycle())
             .map(|(digit, weight)| digit * weight)
             .sum();
-        if weighted % 10 != 0 {
+        if !weighted.is_multiple_of(10) {
             return Err(InvalidValue::new(
                 "fails the ABA checksum: check the number on the check or with the bank",
             ));
