@@ -14,6 +14,11 @@ SIGNING_KEY=$LOCAL/dev-signing-key.pem
 if [ -f "$CONFIG" ]; then
   exit 0
 fi
+if ! command -v openssl >/dev/null; then
+  echo "==> installing openssl (apt-get)"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
 mkdir -p "$LOCAL"
 umask 077
 openssl genpkey -algorithm ed25519 -out "$SIGNING_KEY"

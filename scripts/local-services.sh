@@ -48,9 +48,8 @@ wait_for_port() {
 postgres_up() {
   command -v pg_ctlcluster >/dev/null && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 \
     || apt_install postgresql
-  # diesel links libpq; openssl generates the development keys.
+  # diesel links libpq.
   dpkg -s libpq-dev >/dev/null 2>&1 || apt_install libpq-dev
-  command -v openssl >/dev/null || apt_install openssl
   local version
   version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
   if ! pg_lsclusters --no-header | awk '{print $1, $2}' | grep -qx "$version main"; then
@@ -60,14 +59,19 @@ postgres_up() {
   if ! pg_lsclusters --no-header | awk -v v="$version" '$1 == v && $2 == "main" {print $4}' | grep -q online; then
     say "starting PostgreSQL $version"
     as_root pg_ctlcluster "$version" main start
+    # Remember that we started it: services-down stops only what up started.
+    echo "$version" >"$LOCAL/postgres.started"
   fi
+  ln -sf "/var/log/postgresql/postgresql-$version-main.log" "$LOGS/postgresql.log"
   wait_for_port 127.0.0.1 "$PG_PORT" 30
+  # The role may predate this script: (re)grant what the service and the tests need.
   as_postgres psql -q -v ON_ERROR_STOP=1 -d postgres <<SQL
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DB_USER') THEN
-    CREATE ROLE $DB_USER LOGIN CREATEDB PASSWORD '$DB_PASSWORD';
+    CREATE ROLE $DB_USER;
   END IF;
 END \$\$;
+ALTER ROLE $DB_USER LOGIN CREATEDB PASSWORD '$DB_PASSWORD';
 SQL
   if ! as_postgres psql -tA -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1; then
     as_postgres createdb -O "$DB_USER" "$DB_NAME"
@@ -103,13 +107,15 @@ down() {
     rm -f "$LOCAL/tansu.pid"
     say "tansu stopped"
   fi
-  local version
-  for version in $(ls /usr/lib/postgresql 2>/dev/null); do
-    if pg_lsclusters --no-header 2>/dev/null | awk -v v="$version" '$1 == v && $2 == "main" {print $4}' | grep -q online; then
-      as_root pg_ctlcluster "$version" main stop
-      say "PostgreSQL $version stopped"
-    fi
-  done
+  if [ -f "$LOCAL/postgres.started" ]; then
+    local version
+    version=$(cat "$LOCAL/postgres.started")
+    as_root pg_ctlcluster "$version" main stop || true
+    rm -f "$LOCAL/postgres.started"
+    say "PostgreSQL $version stopped"
+  else
+    say "PostgreSQL was already running before services-up: left running"
+  fi
 }
 
 case "${1:-up}" in

@@ -87,7 +87,7 @@ impl DatabaseConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Comma-separated `host:port` list (librdkafka `bootstrap.servers`).
@@ -97,6 +97,17 @@ pub struct KafkaConfig {
     /// Further librdkafka client properties passed through as they are, e.g.
     /// `security.protocol`, `sasl.mechanism`, `sasl.username`, `ssl.ca.location`.
     pub properties: BTreeMap<String, String>,
+}
+
+/// Property values may be secrets (`sasl.password`, `ssl.key.password`): print the keys only.
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -125,10 +136,13 @@ pub struct AuthConfig {
     pub account_claim: String,
     /// Clock skew tolerated on `exp` and `nbf`.
     pub leeway_secs: u64,
-    /// Require the RFC 9068 `typ: at+jwt` header, which keeps ID tokens and other JWTs from
-    /// the same issuer from being accepted as access tokens. Turn off only for an identity
-    /// provider that cannot set it.
-    pub require_at_jwt_typ: bool,
+    /// Enforce the RFC 9068 access-token profile: the `typ: at+jwt` header (which keeps
+    /// ID tokens and other JWTs of the same issuer out) and the `sub`, `client_id`, `iat`
+    /// and `jti` claims. Turn off only for an identity provider that cannot issue them.
+    pub strict_rfc9068: bool,
+    /// Allow an `http://` JWKS URL. Off by default: keys fetched in clear could be
+    /// replaced by anyone on the path, who could then mint tokens for any account.
+    pub allow_http_jwks: bool,
     /// Local development only: PEM file of an Ed25519 private key. When set, the server
     /// also trusts tokens signed by it (kid `dev`), and `producer-profile token` mints them.
     pub dev_signing_key: Option<PathBuf>,
@@ -143,7 +157,8 @@ impl Default for AuthConfig {
             audience: "producer-profile".into(),
             account_claim: "account_id".into(),
             leeway_secs: 30,
-            require_at_jwt_typ: true,
+            strict_rfc9068: true,
+            allow_http_jwks: false,
             dev_signing_key: None,
         }
     }
@@ -247,6 +262,15 @@ impl Config {
             return Err(ConfigError::new(
                 "auth.jwks",
                 "is required (a JWKS file path or URL; PP_AUTH__JWKS)",
+            ));
+        }
+        if let Some(url) = &self.auth.jwks
+            && url.starts_with("http://")
+            && !self.auth.allow_http_jwks
+        {
+            return Err(ConfigError::new(
+                "auth.jwks",
+                "must be an https:// URL (or a file); set auth.allow_http_jwks for local use",
             ));
         }
         if self.auth.issuer.is_empty() {
@@ -353,9 +377,35 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_jwks_urls_need_the_explicit_switch() {
+        let mut config = Config::default();
+        config.auth.jwks = Some("http://idp.internal/jwks.json".into());
+        config.auth.issuer = "https://idp.internal/".into();
+        config.encryption = encryption(&format!("k1:{}", BASE64.encode([1u8; 32])), "k1");
+        assert_eq!(
+            config.validate_for_serving().unwrap_err().setting,
+            "auth.jwks"
+        );
+        config.auth.allow_http_jwks = true;
+        assert!(config.validate_for_serving().is_ok());
+        config.auth.jwks = Some("https://idp.example/jwks.json".into());
+        config.auth.allow_http_jwks = false;
+        assert!(config.validate_for_serving().is_ok());
+    }
+
+    #[test]
     fn secrets_are_not_printed_by_debug() {
         let config = encryption(&format!("k1:{}", BASE64.encode([1u8; 32])), "k1");
-        let printed = format!("{config:?} {:?}", Config::default());
+        let mut everything = Config::default();
+        everything
+            .kafka
+            .properties
+            .insert("sasl.password".into(), "hunter2".into());
+        let printed = format!("{config:?} {everything:?}");
+        assert!(
+            printed.contains("sasl.password") && !printed.contains("hunter2"),
+            "{printed}"
+        );
         assert!(!printed.contains(&BASE64.encode([1u8; 32])), "{printed}");
         assert!(!printed.contains("producer_profile@"), "{printed}");
     }

@@ -9,18 +9,10 @@ use crate::domain::dates::DateOfBirth;
 use crate::domain::identifiers::{CrdNumber, Fein, Npn, Ssn, SsnInfo, SsnLast4};
 use crate::domain::producer::{
     BusinessType, Firm, Gender, Individual, Producer, ProducerData, ProducerDetails, ProducerType,
+    SsnView,
 };
 use crate::domain::text::{Email, Name};
 use crate::domain::{InvalidValue, Violations};
-
-/// How much of the SSN a response may carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SsnView {
-    /// Only `ssn_last4`: every caller without the PII scope.
-    LastFourOnly,
-    /// The full SSN as well.
-    Full,
-}
 
 /// Parses an optional text input: empty (after trimming) is "not given".
 fn optional<T>(
@@ -34,16 +26,20 @@ fn optional<T>(
     }
 }
 
-/// Parses a producer message; `today` anchors the date-of-birth rule.
+/// Parses a producer message. `today` anchors the date-of-birth rule; a date of birth
+/// equal to `stored_date_of_birth` (an update that keeps it) is not checked again, so a
+/// stored value stays acceptable as time passes.
 pub fn producer_data(
     producer: &pb::Producer,
     today: NaiveDate,
+    stored_date_of_birth: Option<NaiveDate>,
 ) -> Result<ProducerData, Violations> {
     let mut violations = Violations::new();
     let npn = violations.check("npn", Npn::parse(&producer.npn));
     let details = match &producer.details {
         Some(pb::producer::Details::Individual(person)) => {
-            individual(person, today, &mut violations).map(ProducerDetails::Individual)
+            individual(person, today, stored_date_of_birth, &mut violations)
+                .map(ProducerDetails::Individual)
         }
         Some(pb::producer::Details::Firm(firm_message)) => {
             firm(firm_message, &mut violations).map(ProducerDetails::Firm)
@@ -62,7 +58,12 @@ pub fn producer_data(
     }
 }
 
-fn individual(person: &pb::Individual, today: NaiveDate, v: &mut Violations) -> Option<Individual> {
+fn individual(
+    person: &pb::Individual,
+    today: NaiveDate,
+    stored_date_of_birth: Option<NaiveDate>,
+    v: &mut Violations,
+) -> Option<Individual> {
     let first_name = v.check("individual.first_name", Name::parse(&person.first_name));
     let last_name = v.check("individual.last_name", Name::parse(&person.last_name));
     let middle_name = v.check(
@@ -73,7 +74,7 @@ fn individual(person: &pb::Individual, today: NaiveDate, v: &mut Violations) -> 
     let gender = v.check("individual.gender", gender(person.gender));
     let date_of_birth = v.check(
         "individual.date_of_birth",
-        DateOfBirth::parse_optional(&person.date_of_birth, today),
+        DateOfBirth::parse_optional(&person.date_of_birth, today, stored_date_of_birth),
     );
     let ssn = v.check("individual.ssn", optional(&person.ssn, Ssn::parse));
     let last4 = v.check(
@@ -292,7 +293,7 @@ mod tests {
             })),
             ..Default::default()
         };
-        let violations = producer_data(&message, today()).unwrap_err();
+        let violations = producer_data(&message, today(), None).unwrap_err();
         assert_eq!(
             fields(&violations),
             [
@@ -314,7 +315,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            fields(&producer_data(&message, today()).unwrap_err()),
+            fields(&producer_data(&message, today(), None).unwrap_err()),
             ["details"]
         );
     }
@@ -331,7 +332,7 @@ mod tests {
             })),
             ..Default::default()
         };
-        let data = producer_data(&message, today()).unwrap();
+        let data = producer_data(&message, today(), None).unwrap();
         let producer = Producer {
             id: crate::domain::ProducerId::generate(),
             account_id: crate::domain::AccountId::parse("ACME").unwrap(),

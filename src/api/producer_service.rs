@@ -11,13 +11,13 @@ use tracing::instrument;
 
 use super::authn::caller;
 use super::page_token::{self, FilterDigest};
-use super::producer_convert::{SsnView, producer_data, producer_message, producer_type};
+use super::producer_convert::{producer_data, producer_message, producer_type};
 use super::proto::v1 as pb;
 use super::update_mask;
 use crate::auth::{Caller, Scope};
 use crate::crypto::{Protection, REQUEST_FINGERPRINT_LABEL};
 use crate::domain::identifiers::{Npn, Ssn};
-use crate::domain::producer::{PageRequest, PageSize, ProducerFilter};
+use crate::domain::producer::{PageRequest, PageSize, ProducerDetails, ProducerFilter, SsnView};
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, RequestId, Version, Violations};
 use crate::storage::Database;
 use crate::storage::producers::{self, Idempotency};
@@ -88,7 +88,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let request = request.into_inner();
         let producer = request.producer.unwrap_or_default();
         let mut violations = Violations::new();
-        let data = producer_data(&producer, today())
+        let data = producer_data(&producer, today(), None)
             .map_err(|invalid| violations.extend_prefixed("producer", invalid))
             .ok();
         let request_id =
@@ -115,16 +115,14 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
     ) -> Result<Response<pb::Producer>, Status> {
         let caller = authorize(&request, Scope::ProducersRead)?;
         let id = parse_id(&request.get_ref().id)?;
+        let view = ssn_view(&caller);
         let protection = self.protection.clone();
         let account = caller.account.clone();
         let producer = self
             .db
-            .run(move |conn| producers::find(conn, &protection, &account, id))
+            .run(move |conn| producers::find(conn, &protection, &account, id, view))
             .await?;
-        Ok(Response::new(producer_message(
-            &producer,
-            ssn_view(&caller),
-        )))
+        Ok(Response::new(producer_message(&producer, view)))
     }
 
     #[instrument(name = "GetProducerByNpn", skip_all, fields(account))]
@@ -135,16 +133,14 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let caller = authorize(&request, Scope::ProducersRead)?;
         let npn = Npn::parse(&request.get_ref().npn)
             .map_err(|e| Error::from(Violations::one("npn", e.0)))?;
+        let view = ssn_view(&caller);
         let protection = self.protection.clone();
         let account = caller.account.clone();
         let producer = self
             .db
-            .run(move |conn| producers::find_by_npn(conn, &protection, &account, &npn))
+            .run(move |conn| producers::find_by_npn(conn, &protection, &account, &npn, view))
             .await?;
-        Ok(Response::new(producer_message(
-            &producer,
-            ssn_view(&caller),
-        )))
+        Ok(Response::new(producer_message(&producer, view)))
     }
 
     #[instrument(name = "ListProducers", skip_all, fields(account))]
@@ -159,13 +155,13 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         }
         let (filter, page) = list_query(&request, &caller.account, &self.protection)?;
         let digest = filter_digest(&filter);
+        let view = ssn_view(&caller);
         let protection = self.protection.clone();
         let account = caller.account.clone();
         let found = self
             .db
-            .run(move |conn| producers::list(conn, &protection, &account, &filter, page))
+            .run(move |conn| producers::list(conn, &protection, &account, &filter, page, view))
             .await?;
-        let view = ssn_view(&caller);
         let next_page_token = match found.items.last() {
             Some(last) if found.has_more => page_token::encode(last.id.as_uuid(), &digest),
             _ => String::new(),
@@ -190,9 +186,17 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let mut violations = Violations::new();
         let id = violations.check("id", request.id.parse::<ProducerId>());
         let expected = violations.check_optional("etag", Version::parse_etag(&request.etag));
-        let id = violations.finish(id)?;
+        let paths = update_mask::parse(request.update_mask.as_ref())
+            .map_err(|invalid| violations.extend(invalid))
+            .ok();
+        let (id, paths) = violations.finish(id.zip(paths))?;
+        if update_mask::names_ssn(&paths) {
+            // Only a caller who may see the SSN may change it: for anyone else a write
+            // would also probe the stored value (an unchanged version means a right guess).
+            caller.require(Scope::ProducersPii)?;
+        }
+        let reveals_ssn = caller.may_read_pii();
         let patch = request.producer.unwrap_or_default();
-        let mask = request.update_mask;
         let protection = self.protection.clone();
         let account = caller.account.clone();
         let today = today();
@@ -200,10 +204,20 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
             .db
             .run(move |conn| {
                 producers::update(conn, &protection, &account, id, expected, |current| {
-                    // The merge sees the full SSN so an untouched SSN survives the update.
-                    let mut merged = producer_message(current, SsnView::Full);
-                    update_mask::apply(&mut merged, &patch, mask.as_ref())?;
-                    producer_data(&merged, today).map_err(|invalid| {
+                    // The merge starts from the full SSN so an untouched SSN survives.
+                    let stored = producer_message(current, SsnView::Full);
+                    let mut merged = stored.clone();
+                    update_mask::apply(&mut merged, &patch, &paths)?;
+                    if !reveals_ssn {
+                        update_mask::keep_hidden_ssn(&mut merged, &stored);
+                    }
+                    let stored_birth_date = match &current.data.details {
+                        ProducerDetails::Individual(person) => {
+                            person.date_of_birth.map(|d| d.date())
+                        }
+                        ProducerDetails::Firm(_) => None,
+                    };
+                    producer_data(&merged, today, stored_birth_date).map_err(|invalid| {
                         let mut prefixed = Violations::new();
                         prefixed.extend_prefixed("producer", invalid);
                         Error::from(prefixed)
@@ -256,8 +270,10 @@ fn list_query(
         .filter_map(|(i, raw)| violations.check(&format!("npns[{i}]"), Npn::parse(raw)))
         .collect();
     let updated_since = request.updated_since.as_ref().and_then(|ts| {
-        let parsed = DateTime::<Utc>::from_timestamp(ts.seconds, ts.nanos.max(0) as u32)
-            .ok_or_else(|| InvalidValue::new("is not a representable time"));
+        let parsed = u32::try_from(ts.nanos)
+            .ok()
+            .and_then(|nanos| DateTime::<Utc>::from_timestamp(ts.seconds, nanos))
+            .ok_or_else(|| InvalidValue::new("is not a valid timestamp"));
         violations.check("updated_since", parsed)
     });
     let ssn = if request.ssn.is_empty() {

@@ -10,13 +10,24 @@ use pb::producer::Details;
 
 const MASK: &str = "update_mask";
 
-/// Applies `patch` to `current` for every path of `mask`. Paths are relative to the
-/// producer: `npn`, `individual`, `firm`, `individual.<field>`, `firm.<field>` or `*`.
-pub fn apply(
-    current: &mut pb::Producer,
-    patch: &pb::Producer,
-    mask: Option<&FieldMask>,
-) -> Result<(), Violations> {
+/// One path of an update mask, checked against the message before anything is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaskPath {
+    /// `*`: replace the NPN and the detail block.
+    Everything,
+    Npn,
+    /// The whole individual block (makes the producer an individual).
+    Individual,
+    /// The whole firm block (makes the producer a firm).
+    Firm,
+    IndividualField(String),
+    FirmField(String),
+}
+
+/// Reads a mask; every unknown path is a violation on `update_mask`. Paths are relative
+/// to the producer: `npn`, `individual`, `firm`, `individual.<field>`, `firm.<field>`
+/// or `*`.
+pub fn parse(mask: Option<&FieldMask>) -> Result<Vec<MaskPath>, Violations> {
     let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
     if paths.is_empty() {
         return Err(Violations::one(
@@ -25,41 +36,103 @@ pub fn apply(
         ));
     }
     let mut violations = Violations::new();
+    let mut parsed = Vec::with_capacity(paths.len());
+    for path in paths {
+        // A field name is valid when copying it between empty blocks succeeds: the copy
+        // functions below are the one list of updatable fields.
+        let known = match path.split_once('.') {
+            None => match path.as_str() {
+                "*" => Ok(MaskPath::Everything),
+                "npn" => Ok(MaskPath::Npn),
+                "individual" => Ok(MaskPath::Individual),
+                "firm" => Ok(MaskPath::Firm),
+                _ => Err("is not a field of Producer that can be updated".to_owned()),
+            },
+            Some(("individual", field)) => {
+                copy_individual_field(&mut Default::default(), &Default::default(), field)
+                    .map(|()| MaskPath::IndividualField(field.to_owned()))
+            }
+            Some(("firm", field)) => {
+                copy_firm_field(&mut Default::default(), &Default::default(), field)
+                    .map(|()| MaskPath::FirmField(field.to_owned()))
+            }
+            Some(_) => Err("is not a field of Producer that can be updated".to_owned()),
+        };
+        match known {
+            Ok(path) => parsed.push(path),
+            Err(problem) => violations.add(MASK, format!("path `{path}` {problem}")),
+        }
+    }
+    violations.into_result(|| parsed)
+}
+
+/// Whether the mask names the SSN itself (not merely a whole block).
+pub fn names_ssn(paths: &[MaskPath]) -> bool {
+    paths.contains(&MaskPath::IndividualField("ssn".to_owned()))
+}
+
+/// Applies `patch` to `current` for every path. The only failure left after [`parse`]:
+/// a field of the block the producer does not have.
+pub fn apply(
+    current: &mut pb::Producer,
+    patch: &pb::Producer,
+    paths: &[MaskPath],
+) -> Result<(), Violations> {
+    let mut violations = Violations::new();
     for path in paths {
         if let Err(problem) = apply_path(current, patch, path) {
-            violations.add(MASK, format!("path `{path}` {problem}"));
+            violations.add(MASK, problem);
         }
     }
     violations.into_result(|| ())
 }
 
-fn apply_path(current: &mut pb::Producer, patch: &pb::Producer, path: &str) -> Result<(), String> {
-    match path.split_once('.') {
-        None => match path {
-            "*" => {
-                current.npn = patch.npn.clone();
-                current.details = patch.details.clone();
-            }
-            "npn" => current.npn = patch.npn.clone(),
-            "individual" => current.details = Some(Details::Individual(patch_individual(patch))),
-            "firm" => current.details = Some(Details::Firm(patch_firm(patch))),
-            _ => return Err("is not a field of Producer that can be updated".into()),
-        },
-        Some(("individual", field)) => {
+fn apply_path(
+    current: &mut pb::Producer,
+    patch: &pb::Producer,
+    path: &MaskPath,
+) -> Result<(), String> {
+    match path {
+        MaskPath::Everything => {
+            current.npn = patch.npn.clone();
+            current.details = patch.details.clone();
+        }
+        MaskPath::Npn => current.npn = patch.npn.clone(),
+        MaskPath::Individual => {
+            current.details = Some(Details::Individual(patch_individual(patch)))
+        }
+        MaskPath::Firm => current.details = Some(Details::Firm(patch_firm(patch))),
+        MaskPath::IndividualField(field) => {
             let Some(Details::Individual(person)) = &mut current.details else {
-                return Err("names an individual field, but the producer is a firm (replace the whole `individual` block to change its type)".into());
+                return Err(format!(
+                    "path `individual.{field}` names an individual field, but the producer is a firm (replace the whole `individual` block to change its type)"
+                ));
             };
             copy_individual_field(person, &patch_individual(patch), field)?;
         }
-        Some(("firm", field)) => {
+        MaskPath::FirmField(field) => {
             let Some(Details::Firm(firm)) = &mut current.details else {
-                return Err("names a firm field, but the producer is an individual (replace the whole `firm` block to change its type)".into());
+                return Err(format!(
+                    "path `firm.{field}` names a firm field, but the producer is an individual (replace the whole `firm` block to change its type)"
+                ));
             };
             copy_firm_field(firm, &patch_firm(patch), field)?;
         }
-        Some(_) => return Err("is not a field of Producer that can be updated".into()),
     }
     Ok(())
+}
+
+/// For a caller who cannot see the SSN: puts the stored SSN back into `merged`, so
+/// sending back the block it read (which shows only the last four) never erases it.
+pub fn keep_hidden_ssn(merged: &mut pb::Producer, current: &pb::Producer) {
+    if let (Some(Details::Individual(merged)), Some(Details::Individual(current))) =
+        (&mut merged.details, &current.details)
+    {
+        merged.ssn = current.ssn.clone();
+        if merged.ssn_last4.is_empty() {
+            merged.ssn_last4 = current.ssn_last4.clone();
+        }
+    }
 }
 
 /// The patch's individual block; empty when the patch has none, so named fields clear.
@@ -127,6 +200,10 @@ mod tests {
         }
     }
 
+    fn paths(names: &[&str]) -> Vec<MaskPath> {
+        parse(Some(&mask(names))).unwrap()
+    }
+
     fn person(first: &str, ssn: &str, last4: &str) -> pb::Producer {
         pb::Producer {
             npn: "1".into(),
@@ -148,12 +225,7 @@ mod tests {
             npn: "2".into(),
             ..person("Grace", "", "")
         };
-        apply(
-            &mut current,
-            &patch,
-            Some(&mask(&["individual.first_name"])),
-        )
-        .unwrap();
+        apply(&mut current, &patch, &paths(&["individual.first_name"])).unwrap();
         assert_eq!(current.npn, "1");
         assert_eq!(current, person("Grace", "", ""));
     }
@@ -161,35 +233,42 @@ mod tests {
     #[test]
     fn a_new_ssn_brings_its_own_last_four() {
         let mut current = person("Ada", "123456789", "6789");
-        apply(
-            &mut current,
-            &person("Ada", "111-22-3333", ""),
-            Some(&mask(&["individual.ssn"])),
-        )
-        .unwrap();
+        let patch = person("Ada", "111-22-3333", "");
+        apply(&mut current, &patch, &paths(&["individual.ssn"])).unwrap();
         assert_eq!(current, person("Ada", "111-22-3333", ""));
     }
 
     #[test]
-    fn unknown_paths_and_type_mismatches_are_all_reported() {
-        let mut current = person("Ada", "", "");
-        let violations = apply(
-            &mut current,
-            &person("Ada", "", ""),
-            Some(&mask(&["nickname", "firm.name", "individual.shoe_size"])),
-        )
+    fn every_unknown_path_is_reported_before_anything_is_read() {
+        let violations = parse(Some(&mask(&[
+            "nickname",
+            "firm.name",
+            "individual.shoe_size",
+            "a.b",
+        ])))
         .unwrap_err();
         let described: Vec<_> = violations.iter().map(|v| v.description.clone()).collect();
         assert_eq!(described.len(), 3, "{described:?}");
         assert!(violations.iter().all(|v| v.field == "update_mask"));
-        assert!(described[1].contains("the producer is an individual"));
+        assert!(described[0].contains("`nickname`"));
+    }
+
+    #[test]
+    fn a_field_of_the_other_block_is_refused_when_applied() {
+        let mut current = person("Ada", "", "");
+        let violations =
+            apply(&mut current, &person("Ada", "", ""), &paths(&["firm.name"])).unwrap_err();
+        assert!(
+            violations
+                .iter()
+                .all(|v| v.description.contains("the producer is an individual"))
+        );
     }
 
     #[test]
     fn an_empty_mask_is_refused() {
-        let mut current = person("Ada", "", "");
-        assert!(apply(&mut current, &person("Bo", "", ""), None).is_err());
-        assert!(apply(&mut current, &person("Bo", "", ""), Some(&mask(&[]))).is_err());
+        assert!(parse(None).is_err());
+        assert!(parse(Some(&mask(&[]))).is_err());
     }
 
     #[test]
@@ -202,7 +281,23 @@ mod tests {
             })),
             ..Default::default()
         };
-        apply(&mut current, &patch, Some(&mask(&["firm"]))).unwrap();
+        apply(&mut current, &patch, &paths(&["firm"])).unwrap();
         assert!(matches!(current.details, Some(Details::Firm(ref f)) if f.name == "Acme Agency"));
+    }
+
+    #[test]
+    fn a_hidden_ssn_survives_a_block_replace() {
+        let current = person("Ada", "123456789", "6789");
+        let mut merged = current.clone();
+        apply(
+            &mut merged,
+            &person("Augusta", "", "6789"),
+            &paths(&["individual"]),
+        )
+        .unwrap();
+        keep_hidden_ssn(&mut merged, &current);
+        assert_eq!(merged, person("Augusta", "123456789", "6789"));
+        assert!(names_ssn(&paths(&["individual.ssn"])));
+        assert!(!names_ssn(&paths(&["individual"])));
     }
 }

@@ -18,7 +18,7 @@ pub struct VerifierSettings {
     pub audience: String,
     pub account_claim: String,
     pub leeway_secs: u64,
-    pub require_at_jwt_typ: bool,
+    pub strict_rfc9068: bool,
 }
 
 impl From<&AuthConfig> for VerifierSettings {
@@ -28,7 +28,7 @@ impl From<&AuthConfig> for VerifierSettings {
             audience: config.audience.clone(),
             account_claim: config.account_claim.clone(),
             leeway_secs: config.leeway_secs,
-            require_at_jwt_typ: config.require_at_jwt_typ,
+            strict_rfc9068: config.strict_rfc9068,
         }
     }
 }
@@ -64,7 +64,7 @@ impl TokenVerifier {
         if !ALLOWED_ALGORITHMS.contains(&header.alg) {
             return Err(invalid("signing algorithm not accepted"));
         }
-        if self.settings.require_at_jwt_typ {
+        if self.settings.strict_rfc9068 {
             let typ = header.typ.as_deref().unwrap_or("").to_ascii_lowercase();
             if typ != "at+jwt" && typ != "application/at+jwt" {
                 return Err(invalid("not an access token (typ must be at+jwt)"));
@@ -83,9 +83,19 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = self.settings.leeway_secs;
         validation.validate_nbf = true;
+        if self.settings.strict_rfc9068 {
+            validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        }
         let claims = decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(|error| invalid(&describe(error.kind())))?
             .claims;
+        if self.settings.strict_rfc9068 {
+            for claim in ["client_id", "iat", "jti"] {
+                if claims.get(claim).is_none_or(Value::is_null) {
+                    return Err(invalid(&format!("the `{claim}` claim is missing")));
+                }
+            }
+        }
         self.caller_from(&claims)
     }
 

@@ -51,10 +51,11 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(&config.log);
     match cli.command {
         Command::Serve => {
+            let shutdown = server::termination_signal();
             let listener = tokio::net::TcpListener::bind(config.listen_addr)
                 .await
                 .with_context(|| format!("listen_addr: cannot listen on {}", config.listen_addr))?;
-            server::run(config, listener, server::termination_signal()).await?;
+            server::run(config, listener, shutdown).await?;
         }
         Command::Migrate => {
             let url = config.database.url.expose_secret().to_owned();

@@ -49,15 +49,23 @@ impl DateOfBirth {
         Ok(Self(date))
     }
 
-    /// Parses an optional `YYYY-MM-DD` date of birth; empty means "not given".
-    pub fn parse_optional(raw: &str, today: NaiveDate) -> Result<Option<Self>, InvalidValue> {
+    /// Parses an optional `YYYY-MM-DD` date of birth; empty means "not given". The value
+    /// already `stored` is accepted as it is: a producer born 129 years ago stays
+    /// updatable next year.
+    pub fn parse_optional(
+        raw: &str,
+        today: NaiveDate,
+        stored: Option<NaiveDate>,
+    ) -> Result<Option<Self>, InvalidValue> {
         parse_optional_date(raw)?
-            .map(|date| Self::new(date, today))
+            .map(|date| match stored {
+                Some(kept) if kept == date => Ok(Self(date)),
+                _ => Self::new(date, today),
+            })
             .transpose()
     }
 
-    /// A date that was valid when stored. Ages are not re-checked on read: a producer born
-    /// 129 years ago must stay readable next year.
+    /// A date that was valid when stored. Ages are not re-checked on read.
     pub fn from_stored(date: NaiveDate) -> Self {
         Self(date)
     }
@@ -101,6 +109,20 @@ mod tests {
         assert!(DateOfBirth::new(day("2026-11-30"), today).is_err());
         assert!(DateOfBirth::new(day("1896-11-29"), today).is_ok());
         assert!(DateOfBirth::new(day("1896-11-28"), today).is_err());
+    }
+
+    #[test]
+    fn a_stored_date_of_birth_is_not_checked_again() {
+        let today = day("2026-11-29");
+        let old = day("1896-11-28");
+        assert!(DateOfBirth::parse_optional("1896-11-28", today, None).is_err());
+        assert_eq!(
+            DateOfBirth::parse_optional("1896-11-28", today, Some(old))
+                .unwrap()
+                .map(|d| d.date()),
+            Some(old)
+        );
+        assert!(DateOfBirth::parse_optional("1896-11-27", today, Some(old)).is_err());
     }
 
     proptest! {

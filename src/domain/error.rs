@@ -59,6 +59,11 @@ impl Violations {
         self.check(field, parsed).flatten()
     }
 
+    /// Moves every violation of `other` here.
+    pub fn extend(&mut self, other: Violations) {
+        self.0.extend(other.0);
+    }
+
     /// Moves every violation of `other` here, with `prefix.` put in front of its field.
     pub fn extend_prefixed(&mut self, prefix: &str, other: Violations) {
         for violation in other.0 {

@@ -115,6 +115,9 @@ pub enum SsnInfo {
     Unknown,
     Last4Only(SsnLast4),
     Full(Ssn),
+    /// A full SSN is on file but was not decrypted for this read (the reader may only
+    /// see the last four digits, so there was no reason to).
+    Sealed(SsnLast4),
 }
 
 impl SsnInfo {
@@ -141,7 +144,7 @@ impl SsnInfo {
     pub fn last4(&self) -> Option<SsnLast4> {
         match self {
             SsnInfo::Unknown => None,
-            SsnInfo::Last4Only(last4) => Some(last4.clone()),
+            SsnInfo::Last4Only(last4) | SsnInfo::Sealed(last4) => Some(last4.clone()),
             SsnInfo::Full(ssn) => Some(ssn.last4()),
         }
     }
@@ -325,6 +328,19 @@ mod tests {
                 prop_assert_eq!(ssn.expose_digits().len(), 9);
                 prop_assert!(ssn.expose_digits().bytes().all(|b| b.is_ascii_digit()));
             }
+        }
+
+        #[test]
+        fn last4_accepts_exactly_four_digits(raw in "\\PC{0,6}") {
+            let four_digits = raw.trim().len() == 4 && raw.trim().bytes().all(|b| b.is_ascii_digit());
+            prop_assert_eq!(SsnLast4::parse(&raw).is_ok(), four_digits);
+        }
+
+        #[test]
+        fn crd_numbers_are_one_to_ten_digits(raw in "\\PC{0,12}") {
+            let trimmed = raw.trim();
+            let valid = (1..=10).contains(&trimmed.len()) && trimmed.bytes().all(|b| b.is_ascii_digit());
+            prop_assert_eq!(CrdNumber::parse(&raw).is_ok(), valid);
         }
 
         #[test]

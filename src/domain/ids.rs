@@ -187,6 +187,28 @@ impl fmt::Display for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_version_round_trips_through_its_etag(value in 1i64..i64::MAX) {
+            let version = Version::new(value);
+            prop_assert_eq!(Version::parse_etag(&version.etag()), Ok(Some(version)));
+        }
+
+        #[test]
+        fn account_ids_accept_exactly_their_alphabet(raw in "[A-Za-z0-9_.:@| -]{0,130}") {
+            let valid = (1..=128).contains(&raw.len()) && !raw.contains(' ');
+            prop_assert_eq!(AccountId::parse(&raw).is_ok(), valid);
+        }
+
+        #[test]
+        fn request_ids_are_printable_ascii_without_spaces(raw in "\\PC{0,130}") {
+            let valid = raw.is_empty()
+                || (raw.len() <= 128 && raw.chars().all(|c| c.is_ascii_graphic()));
+            prop_assert_eq!(RequestId::parse(&raw).is_ok(), valid);
+        }
+    }
 
     #[test]
     fn etags_round_trip_and_accept_quoted_forms() {

@@ -92,6 +92,16 @@ pub struct Producer {
     pub updated_at: DateTime<Utc>,
 }
 
+/// How much of the SSN a reader may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsnView {
+    /// Only the last four digits: every caller without the PII scope. Reads for this
+    /// view do not decrypt the SSN at all.
+    LastFourOnly,
+    /// The full SSN as well.
+    Full,
+}
+
 /// A keyed hash of a normalised SSN: finds producers by SSN without decrypting anything.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SsnBlindIndex(pub [u8; 32]);

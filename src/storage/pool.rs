@@ -18,21 +18,28 @@ type PgPool = Pool<ConnectionManager<PgConnection>>;
 #[derive(Clone)]
 pub struct Database {
     pool: PgPool,
+    /// One connection of its own for health checks: a replica whose request pool is busy
+    /// is loaded, not down, and must not be reported NOT_SERVING for it.
+    probe: PgPool,
 }
 
 impl Database {
     /// Builds the pool without connecting: the server starts (and reports NOT_SERVING)
     /// while the database is still down, and connects when it comes up.
     pub fn new(config: &DatabaseConfig) -> Self {
-        let manager = ConnectionManager::new(config.url.expose_secret());
-        let pool = Pool::builder()
-            .max_size(config.pool_max_size)
-            // Connections open on demand and idle ones are kept: nothing to fail at start.
-            .min_idle(Some(0))
-            .connection_timeout(config.connect_timeout())
-            .error_handler(Box::new(LogConnectionErrors))
-            .build_unchecked(manager);
-        Self { pool }
+        let pool = |size| {
+            Pool::builder()
+                .max_size(size)
+                // Connections open on demand and idle ones are kept: nothing to fail at start.
+                .min_idle(Some(0))
+                .connection_timeout(config.connect_timeout())
+                .error_handler(Box::new(LogConnectionErrors))
+                .build_unchecked(ConnectionManager::new(config.url.expose_secret()))
+        };
+        Self {
+            pool: pool(config.pool_max_size),
+            probe: pool(1),
+        }
     }
 
     /// Runs `work` with a pooled connection on the blocking thread pool.
@@ -44,7 +51,15 @@ impl Database {
         F: FnOnce(&mut PgConnection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
+        Self::run_on(&self.pool, work).await
+    }
+
+    async fn run_on<T, F>(pool: &PgPool, work: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = pool.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
@@ -56,9 +71,9 @@ impl Database {
         .map_err(|join_error| Error::Internal(format!("database task failed: {join_error}")))?
     }
 
-    /// `Ok` when a connection can run a trivial query.
+    /// `Ok` when the health-check connection can run a trivial query.
     pub async fn ping(&self) -> Result<(), Error> {
-        self.run(|conn| {
+        Self::run_on(&self.probe, |conn| {
             diesel::sql_query("SELECT 1").execute(conn)?;
             Ok(())
         })

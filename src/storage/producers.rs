@@ -17,7 +17,7 @@ use crate::domain::dates::DateOfBirth;
 use crate::domain::identifiers::{CrdNumber, Fein, Npn, Ssn, SsnInfo, SsnLast4};
 use crate::domain::producer::{
     Firm, Individual, Page, PageRequest, Producer, ProducerData, ProducerDetails, ProducerFilter,
-    ProducerType, SsnBlindIndex,
+    ProducerType, SsnBlindIndex, SsnView,
 };
 use crate::domain::text::{Email, Name};
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, RequestId, Version, Violations};
@@ -172,7 +172,7 @@ impl ProducerValues {
 impl ProducerRow {
     /// Rebuilds the domain producer through the same parsers as input, so a row that
     /// breaks a rule (hand-edited, or from a bug) is reported instead of served.
-    fn into_domain(self, protection: &Protection) -> Result<Producer, Error> {
+    fn into_domain(self, protection: &Protection, view: SsnView) -> Result<Producer, Error> {
         let id = ProducerId::from_uuid(self.id);
         let corrupt = |what: &str| corrupt(id, what);
         let account = AccountId::parse(&self.account_id).map_err(|_| corrupt("account_id"))?;
@@ -199,9 +199,16 @@ impl ProducerRow {
         let crd = stored(id, "finra_crd_number", crd)?;
         let details = match codes::parse_producer_type(&self.producer_type) {
             Some(ProducerType::Individual) => {
-                let ssn = self.open_ssn(protection, &account)?;
                 let last4 = self.ssn_last4.as_deref().map(SsnLast4::parse).transpose();
-                let ssn = SsnInfo::from_parts(ssn, stored(id, "ssn_last4", last4)?);
+                let last4 = stored(id, "ssn_last4", last4)?;
+                // Decrypt only for a reader who may see the SSN: a key problem then fails
+                // only the reads that need the key.
+                let ssn = if view == SsnView::LastFourOnly && self.ssn_ciphertext.is_some() {
+                    SsnInfo::Sealed(last4.ok_or_else(|| corrupt("ssn_last4"))?)
+                } else {
+                    let ssn = self.open_ssn(protection, &account)?;
+                    stored(id, "ssn", SsnInfo::from_parts(ssn, last4))?
+                };
                 ProducerDetails::Individual(Individual {
                     first_name: name("first_name", &self.first_name)?
                         .ok_or_else(|| corrupt("first_name"))?,
@@ -215,7 +222,7 @@ impl ProducerRow {
                         .map(|code| codes::parse_gender(code).ok_or_else(|| corrupt("gender")))
                         .transpose()?,
                     date_of_birth: self.date_of_birth.map(DateOfBirth::from_stored),
-                    ssn: stored(id, "ssn", ssn)?,
+                    ssn,
                     finra_crd_number: crd,
                     primary_email: email("primary_email", &self.primary_email)?,
                     secondary_email: email("secondary_email", &self.secondary_email)?,
@@ -289,6 +296,7 @@ fn load(
     protection: &Protection,
     account: &AccountId,
     id: ProducerId,
+    view: SsnView,
     lock: bool,
 ) -> Result<Option<Producer>, Error> {
     let query = producers::table
@@ -299,17 +307,18 @@ fn load(
     } else {
         query.first(conn).optional()?
     };
-    row.map(|row| row.into_domain(protection)).transpose()
+    row.map(|row| row.into_domain(protection, view)).transpose()
 }
 
-/// The producer with this id in this account.
+/// The producer with this id in this account, its SSN decrypted only for `view`.
 pub fn find(
     conn: &mut PgConnection,
     protection: &Protection,
     account: &AccountId,
     id: ProducerId,
+    view: SsnView,
 ) -> Result<Producer, Error> {
-    load(conn, protection, account, id, false)?.ok_or(Error::NotFound("producer"))
+    load(conn, protection, account, id, view, false)?.ok_or(Error::NotFound("producer"))
 }
 
 /// The producer with this NPN in this account.
@@ -318,6 +327,7 @@ pub fn find_by_npn(
     protection: &Protection,
     account: &AccountId,
     npn: &Npn,
+    view: SsnView,
 ) -> Result<Producer, Error> {
     producers::table
         .filter(producers::account_id.eq(account.as_str()))
@@ -326,7 +336,7 @@ pub fn find_by_npn(
         .first(conn)
         .optional()?
         .ok_or(Error::NotFound("producer"))?
-        .into_domain(protection)
+        .into_domain(protection, view)
 }
 
 /// One page of the account's producers matching `filter`, in id (creation) order.
@@ -336,6 +346,7 @@ pub fn list(
     account: &AccountId,
     filter: &ProducerFilter,
     page: PageRequest<ProducerId>,
+    view: SsnView,
 ) -> Result<Page<Producer>, Error> {
     let mut query = producers::table
         .filter(producers::account_id.eq(account.as_str()))
@@ -365,7 +376,7 @@ pub fn list(
     rows.truncate(page.size.get());
     let items = rows
         .into_iter()
-        .map(|row| row.into_domain(protection))
+        .map(|row| row.into_domain(protection, view))
         .collect::<Result<_, _>>()?;
     Ok(Page { items, has_more })
 }
@@ -408,7 +419,7 @@ pub fn create(
             ))
             .returning(ProducerRow::as_returning())
             .get_result(conn)?;
-        row.into_domain(protection)
+        row.into_domain(protection, SsnView::Full)
     })
 }
 
@@ -432,6 +443,7 @@ fn replay(
         protection,
         account,
         ProducerId::from_uuid(recorded.resource_id),
+        SsnView::Full,
     )
 }
 
@@ -447,8 +459,8 @@ pub fn update(
     change: impl FnOnce(&Producer) -> Result<ProducerData, Error>,
 ) -> Result<Producer, Error> {
     conn.transaction(|conn| {
-        let current =
-            load(conn, protection, account, id, true)?.ok_or(Error::NotFound("producer"))?;
+        let current = load(conn, protection, account, id, SsnView::Full, true)?
+            .ok_or(Error::NotFound("producer"))?;
         Version::ensure_current(expected, current.version)?;
         let data = change(&current)?;
         if data == current.data {
@@ -462,7 +474,7 @@ pub fn update(
             ))
             .returning(ProducerRow::as_returning())
             .get_result(conn)?;
-        row.into_domain(protection)
+        row.into_domain(protection, SsnView::Full)
     })
 }
 

@@ -56,6 +56,12 @@ async fn every_kind_of_bad_token_is_unauthenticated() {
     unknown_kid.kid = Some("rotated-away".into());
     let mut no_kid = good.clone();
     no_kid.kid = Some(String::new());
+    // Signed with the RSA key but naming the Ed25519 key: the key decides the algorithm.
+    let mut mismatched = TokenSpec {
+        alg: Algorithm::RS256,
+        ..good.clone()
+    };
+    mismatched.kid = Some("ed-1".into());
     let hmac_with_public_key = jsonwebtoken::encode(
         &Header {
             kid: Some("ed-1".into()),
@@ -105,6 +111,25 @@ async fn every_kind_of_bad_token_is_unauthenticated() {
         ("an ID token, not an access token", wrong_typ.sign()),
         ("unknown key id", unknown_kid.sign()),
         ("no key id with several keys", no_kid.sign()),
+        ("algorithm other than its key's", mismatched.sign()),
+        ("no audience", good.clone().without_claim("aud").sign()),
+        ("no issuer", good.clone().without_claim("iss").sign()),
+        (
+            "no subject (RFC 9068)",
+            good.clone().without_claim("sub").sign(),
+        ),
+        (
+            "no client_id (RFC 9068)",
+            good.clone().without_claim("client_id").sign(),
+        ),
+        (
+            "no iat (RFC 9068)",
+            good.clone().without_claim("iat").sign(),
+        ),
+        (
+            "no jti (RFC 9068)",
+            good.clone().without_claim("jti").sign(),
+        ),
     ];
     for (case, token) in cases {
         assert_eq!(
@@ -137,6 +162,16 @@ async fn every_accepted_algorithm_and_the_leeway_work() {
         .with_claim("aud", json!(["other", "producer-profile"]))
         .sign();
     assert_eq!(get_with(&server, &audience_list).await, Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_relaxed_profile_accepts_tokens_without_the_rfc9068_extras() {
+    let server = TestServer::start_with(|config| config.auth.strict_rfc9068 = false).await;
+    let mut plain_jwt = TokenSpec::new("ACME", "producers:read")
+        .without_claim("jti")
+        .without_claim("client_id");
+    plain_jwt.typ = Some("JWT".into());
+    assert_eq!(get_with(&server, &plain_jwt.sign()).await, Code::NotFound);
 }
 
 #[tokio::test]

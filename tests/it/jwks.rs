@@ -74,7 +74,11 @@ async fn status_of(server: &TestServer, token: String) -> Code {
 #[tokio::test]
 async fn keys_are_fetched_from_a_jwks_url() {
     let url = serve_json(jwks_with(|_| true)).await;
-    let server = TestServer::start_with(|config| config.auth.jwks = Some(url)).await;
+    let server = TestServer::start_with(|config| {
+        config.auth.jwks = Some(url);
+        config.auth.allow_http_jwks = true;
+    })
+    .await;
     assert_eq!(
         status_of(&server, token("ACME", "producers:read")).await,
         Code::Ok

@@ -127,6 +127,10 @@ async fn shutdown_waits_for_a_call_in_flight_and_refuses_new_ones() {
     server.begin_stop();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!in_flight.is_finished(), "the update waits on the lock");
+    assert!(
+        tokio::net::TcpStream::connect(server.addr).await.is_err(),
+        "draining: new connections are refused while the call is in flight"
+    );
     diesel::sql_query("COMMIT").execute(&mut blocker).unwrap();
 
     let updated = in_flight
@@ -134,10 +138,28 @@ async fn shutdown_waits_for_a_call_in_flight_and_refuses_new_ones() {
         .unwrap()
         .expect("the in-flight call completes");
     assert_eq!(updated.into_inner().npn, "2");
-    let addr = server.addr;
     server.finished().await.expect("a clean stop");
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "no longer accepting"
-    );
+}
+
+#[tokio::test]
+async fn health_follows_the_database_going_away_and_coming_back() {
+    let server = TestServer::start().await;
+    let name = server.db.name.clone();
+    let mut admin = crate::support::database::admin();
+    let set_connections = |admin: &mut PgConnection, allowed: bool| {
+        diesel::sql_query(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allowed}"))
+            .execute(admin)
+            .unwrap();
+        if !allowed {
+            diesel::sql_query(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .execute(admin)
+            .unwrap();
+        }
+    };
+    set_connections(&mut admin, false);
+    server.wait_for_health(ServingStatus::NotServing).await;
+    set_connections(&mut admin, true);
+    server.wait_for_health(ServingStatus::Serving).await;
 }

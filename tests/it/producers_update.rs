@@ -363,3 +363,69 @@ async fn updating_a_missing_producer_is_not_found() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn a_caller_without_pii_cannot_erase_or_probe_the_ssn() {
+    let server = TestServer::start().await;
+    let mut pii = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let mut plain = server
+        .client_for("ACME", "producers:read producers:write")
+        .await;
+    let first = created(&mut pii, individual("1")).await;
+
+    // Read without PII, change the name, send the whole block back.
+    let mut read = plain
+        .get_producer(pb::GetProducerRequest {
+            id: first.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(person(&read).ssn, "");
+    person_mut(&mut read).first_name = "Augusta".into();
+    plain
+        .update_producer(update(&first.id, read.clone(), &["individual"], &read.etag))
+        .await
+        .unwrap();
+    let after = pii
+        .get_producer(pb::GetProducerRequest {
+            id: first.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(person(&after).first_name, "Augusta");
+    assert_eq!(
+        person(&after).ssn,
+        "123456789",
+        "the hidden SSN survives a block replace"
+    );
+
+    let probe = plain
+        .update_producer(update(
+            &first.id,
+            patch(|p| p.ssn = "123-45-6789".into()),
+            &["individual.ssn"],
+            "",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(probe.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn mask_errors_are_reported_with_the_other_violations_before_any_read() {
+    let server = TestServer::start().await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    // The producer does not exist, yet the answer names the bad input, not NOT_FOUND.
+    let status = client
+        .update_producer(update(
+            &uuid::Uuid::now_v7().to_string(),
+            patch(|_| {}),
+            &["shoe_size"],
+            "x",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["etag", "update_mask"]);
+}

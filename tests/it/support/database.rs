@@ -24,7 +24,8 @@ pub fn url_for(name: &str) -> String {
     format!("{base}/{name}")
 }
 
-fn admin() -> PgConnection {
+/// A connection to the test server's administrative database.
+pub fn admin() -> PgConnection {
     PgConnection::establish(&admin_url()).unwrap_or_else(|e| {
         panic!("cannot reach the test Postgres ({e}); run the tests with `make test`")
     })

@@ -104,7 +104,7 @@ impl TokenSpec {
             claims: json!({
                 "iss": ISSUER, "aud": AUDIENCE, "sub": "client-1", "client_id": "client-1",
                 "account_id": account, "scope": scope,
-                "iat": now, "nbf": now, "exp": now + 300,
+                "iat": now, "nbf": now, "exp": now + 300, "jti": uuid::Uuid::now_v7().to_string(),
             }),
             signed_by_untrusted_key: false,
         }
