@@ -4,7 +4,11 @@
 
 use std::path::PathBuf;
 
-const PROTOS: [&str; 2] = [
+const PROTOS: [&str; 6] = [
+    "proto/producerprofile/v1/address.proto",
+    "proto/producerprofile/v1/bank_account.proto",
+    "proto/producerprofile/v1/insurance_policy.proto",
+    "proto/producerprofile/v1/phone.proto",
     "proto/producerprofile/v1/producer.proto",
     "proto/producerprofile/v1/producer_profile_service.proto",
 ];

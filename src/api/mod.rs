@@ -2,9 +2,11 @@
 //! error → status table. Prost types never leave this module.
 
 pub mod authn;
+mod children;
 mod page_token;
 mod producer_convert;
 pub mod producer_service;
 pub mod proto;
+mod request;
 mod status;
 mod update_mask;

@@ -213,6 +213,7 @@ pub fn producer_message(producer: &Producer, view: SsnView) -> pb::Producer {
         etag: producer.version.etag(),
         create_time: Some(timestamp(producer.created_at)),
         update_time: Some(timestamp(producer.updated_at)),
+        ..Default::default()
     }
 }
 

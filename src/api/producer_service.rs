@@ -9,18 +9,28 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::authn::caller;
+use super::children::addresses::Addresses;
+use super::children::bank_accounts::BankAccounts;
+use super::children::insurance_policies::InsurancePolicies;
+use super::children::phones::Phones;
+use super::children::{ChildCall, ChildResource};
 use super::page_token::{self, FilterDigest};
 use super::producer_convert::{producer_data, producer_message, producer_type};
 use super::proto::v1 as pb;
+use super::request::{authorize, fingerprint, identify, ssn_view, today};
 use super::update_mask;
-use crate::auth::{Caller, Scope};
-use crate::crypto::{Protection, REQUEST_FINGERPRINT_LABEL};
+use crate::auth::Scope;
+use crate::crypto::Protection;
+use crate::domain::address::UsState;
+use crate::domain::dates::parse_optional_date;
 use crate::domain::identifiers::{Npn, Ssn};
-use crate::domain::producer::{PageRequest, PageSize, ProducerDetails, ProducerFilter, SsnView};
+use crate::domain::producer::{
+    FullProducer, PageRequest, PageSize, ProducerDetails, ProducerFilter, SsnView,
+};
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, RequestId, Version, Violations};
 use crate::storage::Database;
-use crate::storage::producers::{self, Idempotency};
+use crate::storage::create_requests::Idempotency;
+use crate::storage::producers;
 
 pub struct ProducerProfileApi {
     db: Database,
@@ -31,31 +41,62 @@ impl ProducerProfileApi {
     pub fn new(db: Database, protection: Arc<Protection>) -> Self {
         Self { db, protection }
     }
-}
 
-fn ssn_view(caller: &Caller) -> SsnView {
-    if caller.may_read_pii() {
-        SsnView::Full
-    } else {
-        SsnView::LastFourOnly
+    /// The caller of a child RPC, with what the shared child flow needs (each flow checks
+    /// its own scope).
+    fn child_call<T>(&self, request: &Request<T>) -> Result<ChildCall<'_>, Status> {
+        Ok(ChildCall {
+            db: &self.db,
+            protection: &self.protection,
+            caller: identify(request)?,
+        })
     }
 }
 
-/// The caller, after checking it holds `scope`; records the account on the current span.
-fn authorize<T>(request: &Request<T>, scope: Scope) -> Result<Caller, Status> {
-    let caller = caller(request)?;
-    tracing::Span::current().record("account", caller.account.as_str());
-    caller.require(scope)?;
-    Ok(caller)
+fn deleted(producer_version: Version) -> pb::DeleteChildResponse {
+    pb::DeleteChildResponse {
+        producer_version: producer_version.get(),
+        producer_etag: producer_version.etag(),
+    }
 }
 
-fn today() -> chrono::NaiveDate {
-    Utc::now().date_naive()
+/// Whether GetProducer should read the children too.
+fn full_view(raw: i32) -> Result<bool, InvalidValue> {
+    match pb::ProducerView::try_from(raw) {
+        Ok(pb::ProducerView::Full) => Ok(true),
+        Ok(pb::ProducerView::Basic | pb::ProducerView::Unspecified) => Ok(false),
+        Err(_) => Err(InvalidValue::new(
+            "is not one of the values this API defines",
+        )),
+    }
 }
 
-fn parse_id(raw: &str) -> Result<ProducerId, Error> {
-    raw.parse::<ProducerId>()
-        .map_err(|e: InvalidValue| Violations::one("id", e.0).into())
+/// The producer message with every child, each carrying the producer's version.
+fn full_producer_message(full: &FullProducer, view: SsnView) -> pb::Producer {
+    let version = full.producer.version;
+    pb::Producer {
+        addresses: full
+            .addresses
+            .iter()
+            .map(|a| Addresses::message(a, version))
+            .collect(),
+        phones: full
+            .phones
+            .iter()
+            .map(|p| Phones::message(p, version))
+            .collect(),
+        bank_accounts: full
+            .bank_accounts
+            .iter()
+            .map(|b| BankAccounts::message(b, version))
+            .collect(),
+        insurance_policies: full
+            .insurance_policies
+            .iter()
+            .map(|p| InsurancePolicies::message(p, version))
+            .collect(),
+        ..producer_message(&full.producer, view)
+    }
 }
 
 /// The request body with the fields the server ignores cleared, so two creates that
@@ -70,9 +111,10 @@ fn create_fingerprint(
         details: producer.details.clone(),
         ..Default::default()
     };
-    protection.hasher.hash(
-        REQUEST_FINGERPRINT_LABEL,
-        account.as_str(),
+    fingerprint(
+        protection,
+        account,
+        "producer",
         &significant.encode_to_vec(),
     )
 }
@@ -114,10 +156,21 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::GetProducerRequest>,
     ) -> Result<Response<pb::Producer>, Status> {
         let caller = authorize(&request, Scope::ProducersRead)?;
-        let id = parse_id(&request.get_ref().id)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = violations.check("id", request.id.parse::<ProducerId>());
+        let full = violations.check("view", full_view(request.view));
+        let (id, full) = violations.finish(id.zip(full))?;
         let view = ssn_view(&caller);
         let protection = self.protection.clone();
         let account = caller.account.clone();
+        if full {
+            let found = self
+                .db
+                .run(move |conn| producers::find_full(conn, &protection, &account, id, view))
+                .await?;
+            return Ok(Response::new(full_producer_message(&found, view)));
+        }
         let producer = self
             .db
             .run(move |conn| producers::find(conn, &protection, &account, id, view))
@@ -246,6 +299,323 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         tracing::info!(producer_id = %id, "producer deleted");
         Ok(Response::new(()))
     }
+
+    // The children: each RPC unpacks its request and runs the shared flow.
+
+    #[instrument(name = "CreateAddress", skip_all, fields(account))]
+    async fn create_address(
+        &self,
+        request: Request<pb::CreateAddressRequest>,
+    ) -> Result<Response<pb::Address>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let created = call
+            .create::<Addresses>(&r.producer_id, r.address, &r.producer_etag, &r.request_id)
+            .await?;
+        Ok(Response::new(created))
+    }
+
+    #[instrument(name = "GetAddress", skip_all, fields(account))]
+    async fn get_address(
+        &self,
+        request: Request<pb::GetAddressRequest>,
+    ) -> Result<Response<pb::Address>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(
+            call.get::<Addresses>(&r.producer_id, &r.address_id).await?,
+        ))
+    }
+
+    #[instrument(name = "ListAddresses", skip_all, fields(account))]
+    async fn list_addresses(
+        &self,
+        request: Request<pb::ListAddressesRequest>,
+    ) -> Result<Response<pb::ListAddressesResponse>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let (addresses, next_page_token) = call
+            .list::<Addresses>(&r.producer_id, r.page_size, &r.page_token)
+            .await?;
+        Ok(Response::new(pb::ListAddressesResponse {
+            addresses,
+            next_page_token,
+        }))
+    }
+
+    #[instrument(name = "UpdateAddress", skip_all, fields(account))]
+    async fn update_address(
+        &self,
+        request: Request<pb::UpdateAddressRequest>,
+    ) -> Result<Response<pb::Address>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let updated = call
+            .update::<Addresses>(
+                &r.producer_id,
+                &r.address_id,
+                r.address,
+                r.update_mask.as_ref(),
+                &r.producer_etag,
+            )
+            .await?;
+        Ok(Response::new(updated))
+    }
+
+    #[instrument(name = "DeleteAddress", skip_all, fields(account))]
+    async fn delete_address(
+        &self,
+        request: Request<pb::DeleteAddressRequest>,
+    ) -> Result<Response<pb::DeleteChildResponse>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let version = call
+            .delete::<Addresses>(&r.producer_id, &r.address_id, &r.producer_etag)
+            .await?;
+        Ok(Response::new(deleted(version)))
+    }
+
+    #[instrument(name = "CreatePhone", skip_all, fields(account))]
+    async fn create_phone(
+        &self,
+        request: Request<pb::CreatePhoneRequest>,
+    ) -> Result<Response<pb::Phone>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let created = call
+            .create::<Phones>(&r.producer_id, r.phone, &r.producer_etag, &r.request_id)
+            .await?;
+        Ok(Response::new(created))
+    }
+
+    #[instrument(name = "GetPhone", skip_all, fields(account))]
+    async fn get_phone(
+        &self,
+        request: Request<pb::GetPhoneRequest>,
+    ) -> Result<Response<pb::Phone>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(
+            call.get::<Phones>(&r.producer_id, &r.phone_id).await?,
+        ))
+    }
+
+    #[instrument(name = "ListPhones", skip_all, fields(account))]
+    async fn list_phones(
+        &self,
+        request: Request<pb::ListPhonesRequest>,
+    ) -> Result<Response<pb::ListPhonesResponse>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let (phones, next_page_token) = call
+            .list::<Phones>(&r.producer_id, r.page_size, &r.page_token)
+            .await?;
+        Ok(Response::new(pb::ListPhonesResponse {
+            phones,
+            next_page_token,
+        }))
+    }
+
+    #[instrument(name = "UpdatePhone", skip_all, fields(account))]
+    async fn update_phone(
+        &self,
+        request: Request<pb::UpdatePhoneRequest>,
+    ) -> Result<Response<pb::Phone>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let updated = call
+            .update::<Phones>(
+                &r.producer_id,
+                &r.phone_id,
+                r.phone,
+                r.update_mask.as_ref(),
+                &r.producer_etag,
+            )
+            .await?;
+        Ok(Response::new(updated))
+    }
+
+    #[instrument(name = "DeletePhone", skip_all, fields(account))]
+    async fn delete_phone(
+        &self,
+        request: Request<pb::DeletePhoneRequest>,
+    ) -> Result<Response<pb::DeleteChildResponse>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let version = call
+            .delete::<Phones>(&r.producer_id, &r.phone_id, &r.producer_etag)
+            .await?;
+        Ok(Response::new(deleted(version)))
+    }
+
+    #[instrument(name = "CreateBankAccount", skip_all, fields(account))]
+    async fn create_bank_account(
+        &self,
+        request: Request<pb::CreateBankAccountRequest>,
+    ) -> Result<Response<pb::BankAccount>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let created = call
+            .create::<BankAccounts>(
+                &r.producer_id,
+                r.bank_account,
+                &r.producer_etag,
+                &r.request_id,
+            )
+            .await?;
+        Ok(Response::new(created))
+    }
+
+    #[instrument(name = "GetBankAccount", skip_all, fields(account))]
+    async fn get_bank_account(
+        &self,
+        request: Request<pb::GetBankAccountRequest>,
+    ) -> Result<Response<pb::BankAccount>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(
+            call.get::<BankAccounts>(&r.producer_id, &r.bank_account_id)
+                .await?,
+        ))
+    }
+
+    #[instrument(name = "ListBankAccounts", skip_all, fields(account))]
+    async fn list_bank_accounts(
+        &self,
+        request: Request<pb::ListBankAccountsRequest>,
+    ) -> Result<Response<pb::ListBankAccountsResponse>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let (bank_accounts, next_page_token) = call
+            .list::<BankAccounts>(&r.producer_id, r.page_size, &r.page_token)
+            .await?;
+        Ok(Response::new(pb::ListBankAccountsResponse {
+            bank_accounts,
+            next_page_token,
+        }))
+    }
+
+    #[instrument(name = "UpdateBankAccount", skip_all, fields(account))]
+    async fn update_bank_account(
+        &self,
+        request: Request<pb::UpdateBankAccountRequest>,
+    ) -> Result<Response<pb::BankAccount>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let updated = call
+            .update::<BankAccounts>(
+                &r.producer_id,
+                &r.bank_account_id,
+                r.bank_account,
+                r.update_mask.as_ref(),
+                &r.producer_etag,
+            )
+            .await?;
+        Ok(Response::new(updated))
+    }
+
+    #[instrument(name = "DeleteBankAccount", skip_all, fields(account))]
+    async fn delete_bank_account(
+        &self,
+        request: Request<pb::DeleteBankAccountRequest>,
+    ) -> Result<Response<pb::DeleteChildResponse>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let version = call
+            .delete::<BankAccounts>(&r.producer_id, &r.bank_account_id, &r.producer_etag)
+            .await?;
+        Ok(Response::new(deleted(version)))
+    }
+
+    #[instrument(name = "CreateInsurancePolicy", skip_all, fields(account))]
+    async fn create_insurance_policy(
+        &self,
+        request: Request<pb::CreateInsurancePolicyRequest>,
+    ) -> Result<Response<pb::InsurancePolicy>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let created = call
+            .create::<InsurancePolicies>(
+                &r.producer_id,
+                r.insurance_policy,
+                &r.producer_etag,
+                &r.request_id,
+            )
+            .await?;
+        Ok(Response::new(created))
+    }
+
+    #[instrument(name = "GetInsurancePolicy", skip_all, fields(account))]
+    async fn get_insurance_policy(
+        &self,
+        request: Request<pb::GetInsurancePolicyRequest>,
+    ) -> Result<Response<pb::InsurancePolicy>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(
+            call.get::<InsurancePolicies>(&r.producer_id, &r.insurance_policy_id)
+                .await?,
+        ))
+    }
+
+    #[instrument(name = "ListInsurancePolicies", skip_all, fields(account))]
+    async fn list_insurance_policies(
+        &self,
+        request: Request<pb::ListInsurancePoliciesRequest>,
+    ) -> Result<Response<pb::ListInsurancePoliciesResponse>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let (insurance_policies, next_page_token) = call
+            .list::<InsurancePolicies>(&r.producer_id, r.page_size, &r.page_token)
+            .await?;
+        Ok(Response::new(pb::ListInsurancePoliciesResponse {
+            insurance_policies,
+            next_page_token,
+        }))
+    }
+
+    #[instrument(name = "UpdateInsurancePolicy", skip_all, fields(account))]
+    async fn update_insurance_policy(
+        &self,
+        request: Request<pb::UpdateInsurancePolicyRequest>,
+    ) -> Result<Response<pb::InsurancePolicy>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let updated = call
+            .update::<InsurancePolicies>(
+                &r.producer_id,
+                &r.insurance_policy_id,
+                r.insurance_policy,
+                r.update_mask.as_ref(),
+                &r.producer_etag,
+            )
+            .await?;
+        Ok(Response::new(updated))
+    }
+
+    #[instrument(name = "DeleteInsurancePolicy", skip_all, fields(account))]
+    async fn delete_insurance_policy(
+        &self,
+        request: Request<pb::DeleteInsurancePolicyRequest>,
+    ) -> Result<Response<pb::DeleteChildResponse>, Status> {
+        let call = self.child_call(&request)?;
+        let r = request.into_inner();
+        let version = call
+            .delete::<InsurancePolicies>(&r.producer_id, &r.insurance_policy_id, &r.producer_etag)
+            .await?;
+        Ok(Response::new(deleted(version)))
+    }
+
+    #[instrument(name = "CheckCoverage", skip_all, fields(account))]
+    async fn check_coverage(
+        &self,
+        request: Request<pb::CheckCoverageRequest>,
+    ) -> Result<Response<pb::CheckCoverageResponse>, Status> {
+        let call = self.child_call(&request)?;
+        Ok(Response::new(
+            call.check_coverage(request.into_inner()).await?,
+        ))
+    }
 }
 
 /// Parses a list request's filters and paging.
@@ -283,11 +653,20 @@ fn list_query(
             .check("ssn", Ssn::parse(&request.ssn))
             .map(|ssn| producers::ssn_blind_index(protection, account, &ssn))
     };
+    let address_state = if request.address_state.is_empty() {
+        None
+    } else {
+        violations.check("address_state", UsState::parse(&request.address_state))
+    };
+    let covered_on =
+        violations.check_optional("covered_on", parse_optional_date(&request.covered_on));
     let filter = ProducerFilter {
         producer_type: producer_type.flatten(),
         npns,
         updated_since,
         ssn,
+        address_state,
+        covered_on,
     };
     let after = violations.check(
         "page_token",
@@ -319,6 +698,22 @@ fn filter_digest(filter: &ProducerFilter) -> FilterDigest {
                 .as_ref()
                 .map(|s| s.0.as_slice())
                 .unwrap_or_default(),
+        );
+    digest = digest
+        .add(
+            filter
+                .address_state
+                .as_ref()
+                .map(UsState::as_str)
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+        .add(
+            filter
+                .covered_on
+                .map(|d| d.to_string())
+                .unwrap_or_default()
+                .as_bytes(),
         );
     for npn in npns {
         digest = digest.add(npn.as_bytes());

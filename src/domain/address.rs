@@ -7,6 +7,9 @@ use chrono::NaiveDate;
 use super::error::{InvalidValue, Violations};
 use super::text::Name;
 
+/// A stored address.
+pub type Address = super::child::Child<super::ids::AddressId, AddressData>;
+
 /// An ISO 3166-1 alpha-2 country code, upper case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CountryCode([u8; 2]);
@@ -129,10 +132,10 @@ impl Location {
         location.filter(|_| violations.is_empty()).ok_or(violations)
     }
 
-    pub fn country(&self) -> CountryCode {
+    pub fn country(&self) -> &CountryCode {
         match self {
-            Location::Us { .. } => CountryCode::US,
-            Location::Abroad { country, .. } => *country,
+            Location::Us { .. } => &CountryCode::US,
+            Location::Abroad { country, .. } => country,
         }
     }
 

@@ -6,6 +6,9 @@ use std::fmt;
 use super::error::InvalidValue;
 use super::text::Name;
 
+/// A stored bank account.
+pub type BankAccount = super::child::Child<super::ids::BankAccountId, BankAccountData>;
+
 /// An ABA routing transit number: 9 digits whose weighted sum
 /// 3·(d1+d4+d7) + 7·(d2+d5+d8) + (d3+d6+d9) is a multiple of 10.
 #[derive(Debug, Clone, PartialEq, Eq)]

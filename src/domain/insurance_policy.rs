@@ -7,6 +7,9 @@ use chrono::NaiveDate;
 use super::error::InvalidValue;
 use super::text::Name;
 
+/// A stored insurance policy.
+pub type InsurancePolicy = super::child::Child<super::ids::PolicyId, InsurancePolicyData>;
+
 /// A coverage limit: an exact amount of dollars and cents from 1.00 to 10,000,000.00.
 /// Held as whole cents, never as a float; written `1000000`, `1000000.5` or `1000000.50`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

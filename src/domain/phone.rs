@@ -7,6 +7,9 @@
 
 use super::error::InvalidValue;
 
+/// A stored phone.
+pub type Phone = super::child::Child<super::ids::PhoneId, PhoneData>;
+
 /// A phone number in E.164 form: `+`, a country code and subscriber number, 8–15 digits
 /// in all (the country code never starts with 0). +1 numbers are NANP numbers: area
 /// code and exchange start with 2–9.

@@ -1,6 +1,11 @@
 //! The producer: an individual agent or a firm, identified in its account by NPN.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::address::{Address, UsState};
+use super::bank_account::BankAccount;
+use super::insurance_policy::InsurancePolicy;
+use super::phone::Phone;
 
 use super::dates::DateOfBirth;
 use super::identifiers::{CrdNumber, Fein, Npn, SsnInfo};
@@ -92,6 +97,16 @@ pub struct Producer {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A producer with all its children, read at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullProducer {
+    pub producer: Producer,
+    pub addresses: Vec<Address>,
+    pub phones: Vec<Phone>,
+    pub bank_accounts: Vec<BankAccount>,
+    pub insurance_policies: Vec<InsurancePolicy>,
+}
+
 /// How much of the SSN a reader may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SsnView {
@@ -120,6 +135,10 @@ pub struct ProducerFilter {
     pub npns: Vec<Npn>,
     pub updated_since: Option<DateTime<Utc>>,
     pub ssn: Option<SsnBlindIndex>,
+    /// Only producers with at least one US address in this state.
+    pub address_state: Option<UsState>,
+    /// Only producers with an E&O policy whose coverage is active on this day.
+    pub covered_on: Option<NaiveDate>,
 }
 
 impl ProducerFilter {

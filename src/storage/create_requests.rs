@@ -4,7 +4,52 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::create_requests;
-use crate::domain::{AccountId, RequestId};
+use crate::domain::{AccountId, Error, RequestId, Violations};
+
+/// An idempotency key and the keyed fingerprint of the request it came with (operation,
+/// parent and body: the same key on another operation or parent counts as another body).
+pub struct Idempotency {
+    pub request_id: RequestId,
+    pub fingerprint: [u8; 32],
+}
+
+/// What a create with an idempotency key should do.
+pub enum Claim {
+    /// The key is new: create, as `resource_id`.
+    Created,
+    /// The key was used before, with the same request: answer with this resource.
+    Replay(Uuid),
+}
+
+/// Claims `key` for `resource_id` in the caller's transaction, or tells which resource an
+/// earlier request with the same key and body created. The same key with another body
+/// is INVALID_ARGUMENT on `request_id`.
+pub fn claim_or_replay(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    key: &Idempotency,
+    resource_id: Uuid,
+) -> Result<Claim, Error> {
+    if claim(
+        conn,
+        account,
+        &key.request_id,
+        &key.fingerprint,
+        resource_id,
+    )? {
+        return Ok(Claim::Created);
+    }
+    let recorded = find(conn, account, &key.request_id)?
+        .ok_or_else(|| Error::Internal("a claimed request id vanished".into()))?;
+    if recorded.fingerprint != key.fingerprint {
+        return Err(Violations::one(
+            "request_id",
+            "was already used with a different request body",
+        )
+        .into());
+    }
+    Ok(Claim::Replay(recorded.resource_id))
+}
 
 /// What the first create with a key recorded.
 #[derive(Debug, Queryable, Selectable)]
@@ -18,7 +63,7 @@ pub struct RecordedRequest {
 ///
 /// When another transaction holds the same key uncommitted, Postgres makes this wait for
 /// it: afterwards the key is either free (it rolled back) or visibly taken.
-pub fn claim(
+fn claim(
     conn: &mut PgConnection,
     account: &AccountId,
     request_id: &RequestId,
@@ -37,7 +82,7 @@ pub fn claim(
     Ok(inserted == 1)
 }
 
-pub fn find(
+fn find(
     conn: &mut PgConnection,
     account: &AccountId,
     request_id: &RequestId,

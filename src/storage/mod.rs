@@ -2,12 +2,34 @@
 //! table with functions taking `&mut PgConnection`, the pool and its async bridge, and the
 //! mapping of database errors to domain errors.
 
+#[macro_use]
+mod children;
+pub mod addresses;
+pub mod bank_accounts;
 mod codes;
 pub mod create_requests;
 pub mod error;
+pub mod insurance_policies;
 pub mod migrations;
+pub mod phones;
 pub mod pool;
 pub mod producers;
 pub mod schema;
 
 pub use pool::Database;
+
+use crate::domain::Error;
+use crate::domain::producer::{Page, PageSize};
+
+/// Turns the rows of a keyset query that asked for one row more than `size` into a page:
+/// the extra row only tells that more follow.
+fn page_of<Row, T>(
+    mut rows: Vec<Row>,
+    size: PageSize,
+    convert: impl Fn(Row) -> Result<T, Error>,
+) -> Result<Page<T>, Error> {
+    let has_more = rows.len() > size.get();
+    rows.truncate(size.get());
+    let items = rows.into_iter().map(convert).collect::<Result<_, _>>()?;
+    Ok(Page { items, has_more })
+}

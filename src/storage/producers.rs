@@ -5,22 +5,23 @@
 //! bump and (for creates) the idempotency record commit together or not at all.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::dsl::now;
+use diesel::dsl::{exists, now};
 use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::codes;
-use super::create_requests;
-use super::schema::producers;
+use super::create_requests::{Claim, Idempotency, claim_or_replay};
+use super::schema::{addresses, insurance_policies, producers};
 use crate::crypto::{FieldContext, Protection, SSN_INDEX_LABEL, SealedValue};
+use crate::domain::address::CountryCode;
 use crate::domain::dates::DateOfBirth;
 use crate::domain::identifiers::{CrdNumber, Fein, Npn, Ssn, SsnInfo, SsnLast4};
 use crate::domain::producer::{
-    Firm, Individual, Page, PageRequest, Producer, ProducerData, ProducerDetails, ProducerFilter,
-    ProducerType, SsnBlindIndex, SsnView,
+    Firm, FullProducer, Individual, Page, PageRequest, Producer, ProducerData, ProducerDetails,
+    ProducerFilter, ProducerType, SsnBlindIndex, SsnView,
 };
 use crate::domain::text::{Email, Name};
-use crate::domain::{AccountId, Error, InvalidValue, ProducerId, RequestId, Version, Violations};
+use crate::domain::{AccountId, Error, InvalidValue, ProducerId, Version};
 
 /// Column name bound into the SSN ciphertext's associated data.
 const SSN_FIELD: &str = "producer.ssn";
@@ -321,6 +322,29 @@ pub fn find(
     load(conn, protection, account, id, view, false)?.ok_or(Error::NotFound("producer"))
 }
 
+/// The producer with all its children, from one snapshot (a read-only repeatable-read
+/// transaction), so the children match the producer's version.
+pub fn find_full(
+    conn: &mut PgConnection,
+    protection: &Protection,
+    account: &AccountId,
+    id: ProducerId,
+    view: SsnView,
+) -> Result<FullProducer, Error> {
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(|conn| {
+            Ok(FullProducer {
+                producer: find(conn, protection, account, id, view)?,
+                addresses: super::addresses::list_all(conn, account, id)?,
+                phones: super::phones::list_all(conn, account, id)?,
+                bank_accounts: super::bank_accounts::list_all(conn, account, id)?,
+                insurance_policies: super::insurance_policies::list_all(conn, account, id)?,
+            })
+        })
+}
+
 /// The producer with this NPN in this account.
 pub fn find_by_npn(
     conn: &mut PgConnection,
@@ -365,26 +389,32 @@ pub fn list(
     if let Some(index) = &filter.ssn {
         query = query.filter(producers::ssn_blind_index.eq(index.0.to_vec()));
     }
+    if let Some(state) = &filter.address_state {
+        query = query.filter(exists(
+            addresses::table
+                .filter(addresses::account_id.eq(producers::account_id))
+                .filter(addresses::producer_id.eq(producers::id))
+                .filter(addresses::country.eq(CountryCode::US.as_str()))
+                .filter(addresses::state.eq(state.as_str())),
+        ));
+    }
+    if let Some(day) = filter.covered_on {
+        query = query.filter(exists(
+            insurance_policies::table
+                .filter(insurance_policies::account_id.eq(producers::account_id))
+                .filter(insurance_policies::producer_id.eq(producers::id))
+                .filter(insurance_policies::expiry_date.gt(day))
+                .filter(insurance_policies::effective_date.le(day)),
+        ));
+    }
     if let Some(after) = page.after {
         query = query.filter(producers::id.gt(after.as_uuid()));
     }
-    let mut rows = query
+    let rows = query
         .order(producers::id.asc())
         .limit(page.size.get() as i64 + 1)
         .load::<ProducerRow>(conn)?;
-    let has_more = rows.len() > page.size.get();
-    rows.truncate(page.size.get());
-    let items = rows
-        .into_iter()
-        .map(|row| row.into_domain(protection, view))
-        .collect::<Result<_, _>>()?;
-    Ok(Page { items, has_more })
-}
-
-/// An idempotency key and the keyed fingerprint of the request body it came with.
-pub struct Idempotency {
-    pub request_id: RequestId,
-    pub fingerprint: [u8; 32],
+    super::page_of(rows, page.size, |row| row.into_domain(protection, view))
 }
 
 /// Creates a producer. With an idempotency key already used in the account, creates
@@ -399,17 +429,11 @@ pub fn create(
 ) -> Result<Producer, Error> {
     conn.transaction(|conn| {
         let id = ProducerId::generate();
-        if let Some(key) = &idempotency {
-            let claimed = create_requests::claim(
-                conn,
-                account,
-                &key.request_id,
-                &key.fingerprint,
-                id.as_uuid(),
-            )?;
-            if !claimed {
-                return replay(conn, protection, account, key);
-            }
+        if let Some(key) = &idempotency
+            && let Claim::Replay(existing) = claim_or_replay(conn, account, key, id.as_uuid())?
+        {
+            let existing = ProducerId::from_uuid(existing);
+            return find(conn, protection, account, existing, SsnView::Full);
         }
         let row = diesel::insert_into(producers::table)
             .values((
@@ -421,30 +445,6 @@ pub fn create(
             .get_result(conn)?;
         row.into_domain(protection, SsnView::Full)
     })
-}
-
-fn replay(
-    conn: &mut PgConnection,
-    protection: &Protection,
-    account: &AccountId,
-    key: &Idempotency,
-) -> Result<Producer, Error> {
-    let recorded = create_requests::find(conn, account, &key.request_id)?
-        .ok_or_else(|| Error::Internal("a claimed request id vanished".into()))?;
-    if recorded.fingerprint != key.fingerprint {
-        return Err(Violations::one(
-            "request_id",
-            "was already used with a different request body",
-        )
-        .into());
-    }
-    find(
-        conn,
-        protection,
-        account,
-        ProducerId::from_uuid(recorded.resource_id),
-        SsnView::Full,
-    )
 }
 
 /// Replaces the producer's data with what `change` derives from the current state,

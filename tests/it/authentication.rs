@@ -15,9 +15,7 @@ use crate::support::*;
 async fn get_with(server: &TestServer, token: &str) -> Code {
     let mut client = server.client(token).await;
     match client
-        .get_producer(pb::GetProducerRequest {
-            id: uuid::Uuid::now_v7().to_string(),
-        })
+        .get_producer(by_id(uuid::Uuid::now_v7().to_string()))
         .await
     {
         Ok(_) => Code::Ok,
@@ -193,16 +191,12 @@ async fn each_rpc_needs_its_scope() {
         .into_inner();
 
     let read_denied = writer
-        .get_producer(pb::GetProducerRequest {
-            id: created.id.clone(),
-        })
+        .get_producer(by_id(created.id.clone()))
         .await
         .unwrap_err();
     assert_eq!(read_denied.code(), Code::PermissionDenied);
     reader
-        .get_producer(pb::GetProducerRequest {
-            id: created.id.clone(),
-        })
+        .get_producer(by_id(created.id.clone()))
         .await
         .unwrap();
     for status in [
@@ -251,10 +245,8 @@ async fn only_pii_callers_ever_see_the_full_ssn() {
         .await
         .unwrap()
         .into_inner();
-    let by_id = plain
-        .get_producer(pb::GetProducerRequest {
-            id: created.id.clone(),
-        })
+    let read_by_id = plain
+        .get_producer(by_id(created.id.clone()))
         .await
         .unwrap()
         .into_inner();
@@ -268,7 +260,7 @@ async fn only_pii_callers_ever_see_the_full_ssn() {
         .await
         .unwrap()
         .into_inner();
-    for seen in [&created, &updated, &by_id, &by_npn, &listed.producers[0]] {
+    for seen in [&created, &updated, &read_by_id, &by_npn, &listed.producers[0]] {
         assert_eq!(
             (person(seen).ssn.as_str(), person(seen).ssn_last4.as_str()),
             ("", "6789")
@@ -276,7 +268,7 @@ async fn only_pii_callers_ever_see_the_full_ssn() {
     }
 
     let full = pii
-        .get_producer(pb::GetProducerRequest { id: created.id })
+        .get_producer(by_id(created.id))
         .await
         .unwrap()
         .into_inner();

@@ -32,9 +32,7 @@ async fn an_individual_is_created_and_read_back_by_id_and_by_npn() {
     assert_eq!(person.date_of_birth, "1985-12-10");
 
     let by_id = client
-        .get_producer(pb::GetProducerRequest {
-            id: created.id.clone(),
-        })
+        .get_producer(by_id(created.id.clone()))
         .await
         .unwrap()
         .into_inner();
@@ -105,9 +103,7 @@ async fn a_deleted_producer_is_gone() {
         .await
         .unwrap();
     let get = client
-        .get_producer(pb::GetProducerRequest {
-            id: created.id.clone(),
-        })
+        .get_producer(by_id(created.id.clone()))
         .await
         .unwrap_err();
     assert_eq!(get.code(), Code::NotFound);
@@ -149,10 +145,7 @@ async fn a_delete_with_a_stale_etag_is_aborted_and_deletes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted, "{stale:?}");
-    client
-        .get_producer(pb::GetProducerRequest { id: created.id })
-        .await
-        .unwrap();
+    client.get_producer(by_id(created.id)).await.unwrap();
 }
 
 #[tokio::test]
@@ -160,18 +153,11 @@ async fn unknown_and_malformed_ids_are_not_found_and_invalid() {
     let server = TestServer::start().await;
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     let missing = client
-        .get_producer(pb::GetProducerRequest {
-            id: uuid::Uuid::now_v7().to_string(),
-        })
+        .get_producer(by_id(uuid::Uuid::now_v7().to_string()))
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
-    let malformed = client
-        .get_producer(pb::GetProducerRequest {
-            id: "not-an-id".into(),
-        })
-        .await
-        .unwrap_err();
+    let malformed = client.get_producer(by_id("not-an-id")).await.unwrap_err();
     assert_eq!(violated_fields(&malformed), ["id"]);
     let unknown_npn = client
         .get_producer_by_npn(pb::GetProducerByNpnRequest { npn: "999".into() })

@@ -68,10 +68,7 @@ async fn only_the_masked_fields_change_and_the_version_moves_on() {
     let seconds_and_nanos = |p: &pb::Producer| p.update_time.as_ref().map(|t| (t.seconds, t.nanos));
     assert!(seconds_and_nanos(&after) > seconds_and_nanos(&before));
     assert_eq!(after.create_time, before.create_time);
-    let read = client
-        .get_producer(pb::GetProducerRequest { id: before.id })
-        .await
-        .unwrap();
+    let read = client.get_producer(by_id(before.id)).await.unwrap();
     assert_eq!(read.into_inner(), after);
 }
 
@@ -102,7 +99,7 @@ async fn a_stale_etag_is_aborted_and_changes_nothing() {
     assert_eq!(stale.code(), Code::Aborted, "{stale:?}");
     assert!(stale.message().contains("\"2\""), "{}", stale.message());
     let read = client
-        .get_producer(pb::GetProducerRequest { id: first.id })
+        .get_producer(by_id(first.id))
         .await
         .unwrap()
         .into_inner();
@@ -135,7 +132,7 @@ async fn concurrent_updates_from_the_same_read_let_exactly_one_win() {
         .count();
     assert_eq!((winners, aborted), (1, 5));
     let read = client
-        .get_producer(pb::GetProducerRequest { id: first.id })
+        .get_producer(by_id(first.id))
         .await
         .unwrap()
         .into_inner();
@@ -300,9 +297,7 @@ async fn bad_masks_and_bad_values_are_refused_and_change_nothing() {
         assert_eq!(violated_fields(&status), fields, "{status:?}");
     }
     let read = client
-        .get_producer(pb::GetProducerRequest {
-            id: first.id.clone(),
-        })
+        .get_producer(by_id(first.id.clone()))
         .await
         .unwrap()
         .into_inner();
@@ -375,9 +370,7 @@ async fn a_caller_without_pii_cannot_erase_or_probe_the_ssn() {
 
     // Read without PII, change the name, send the whole block back.
     let mut read = plain
-        .get_producer(pb::GetProducerRequest {
-            id: first.id.clone(),
-        })
+        .get_producer(by_id(first.id.clone()))
         .await
         .unwrap()
         .into_inner();
@@ -388,9 +381,7 @@ async fn a_caller_without_pii_cannot_erase_or_probe_the_ssn() {
         .await
         .unwrap();
     let after = pii
-        .get_producer(pb::GetProducerRequest {
-            id: first.id.clone(),
-        })
+        .get_producer(by_id(first.id.clone()))
         .await
         .unwrap()
         .into_inner();

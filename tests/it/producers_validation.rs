@@ -335,9 +335,7 @@ async fn output_only_fields_on_input_are_ignored() {
     assert_eq!(created.version, 1);
     assert_eq!(created.r#type, pb::ProducerType::Individual as i32);
     let invalid_id = client
-        .get_producer(pb::GetProducerRequest {
-            id: "chosen-by-client".into(),
-        })
+        .get_producer(by_id("chosen-by-client"))
         .await
         .unwrap_err();
     assert_eq!(invalid_id.code(), Code::InvalidArgument);

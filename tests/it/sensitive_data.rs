@@ -89,10 +89,7 @@ async fn a_ciphertext_moved_to_another_producer_does_not_decrypt() {
     .execute(&mut server.db.connect())
     .unwrap();
 
-    let status = client
-        .get_producer(pb::GetProducerRequest { id: thief.id })
-        .await
-        .unwrap_err();
+    let status = client.get_producer(by_id(thief.id)).await.unwrap_err();
     assert_eq!(status.code(), Code::Internal);
     assert_eq!(
         status.message(),
@@ -134,9 +131,7 @@ async fn ssns_written_under_an_old_key_read_back_after_rotation() {
         .await;
     let mut client = rotated.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     let read = client
-        .get_producer(pb::GetProducerRequest {
-            id: created.id.clone(),
-        })
+        .get_producer(by_id(created.id.clone()))
         .await
         .unwrap()
         .into_inner();
@@ -170,7 +165,7 @@ async fn ssns_written_under_an_old_key_read_back_after_rotation() {
         .client_for("ACME", ALL_PRODUCER_SCOPES)
         .await;
     let read = client
-        .get_producer(pb::GetProducerRequest { id: created.id })
+        .get_producer(by_id(created.id))
         .await
         .unwrap()
         .into_inner();

@@ -18,16 +18,12 @@ async fn another_account_can_neither_read_list_update_nor_delete_a_producer() {
         .into_inner();
 
     let get = globex
-        .get_producer(pb::GetProducerRequest {
-            id: theirs.id.clone(),
-        })
+        .get_producer(by_id(theirs.id.clone()))
         .await
         .unwrap_err();
     assert_eq!(get.code(), Code::NotFound);
     let missing = globex
-        .get_producer(pb::GetProducerRequest {
-            id: uuid::Uuid::now_v7().to_string(),
-        })
+        .get_producer(by_id(uuid::Uuid::now_v7().to_string()))
         .await
         .unwrap_err();
     assert_eq!(
@@ -70,9 +66,7 @@ async fn another_account_can_neither_read_list_update_nor_delete_a_producer() {
     assert_eq!(delete.code(), Code::NotFound);
 
     let unchanged = acme
-        .get_producer(pb::GetProducerRequest {
-            id: theirs.id.clone(),
-        })
+        .get_producer(by_id(theirs.id.clone()))
         .await
         .unwrap()
         .into_inner();

@@ -101,3 +101,11 @@ pub fn change_npn(id: &str, npn: &str) -> pb::UpdateProducerRequest {
         etag: String::new(),
     }
 }
+
+/// GetProducer for `id`, basic view.
+pub fn by_id(id: impl Into<String>) -> pb::GetProducerRequest {
+    pb::GetProducerRequest {
+        id: id.into(),
+        view: pb::ProducerView::Basic as i32,
+    }
+}

@@ -1,0 +1,239 @@
+//! Bank accounts over the API: message ↔ domain and the storage calls. The account
+//! number goes in (on create, or on update when the mask names it) and never comes out:
+//! responses carry `****` and the last four digits.
+
+use chrono::NaiveDate;
+use diesel::PgConnection;
+
+use super::super::producer_convert::timestamp;
+use super::super::proto::v1 as pb;
+use super::{ChildResource, optional_text, required_enum, unknown_enum};
+use crate::crypto::Protection;
+use crate::domain::bank_account::{
+    AccountNumber, BankAccountData, BankAccountType, MAX_NICKNAME_CHARS, RoutingNumber,
+};
+use crate::domain::child::{ParentTarget, Versioned};
+use crate::domain::producer::{Page, PageRequest};
+use crate::domain::text::Name;
+use crate::domain::{
+    AccountId, BankAccountId, Error, InvalidValue, ProducerId, Version, Violations,
+};
+use crate::storage::bank_accounts::{self, BankAccount};
+use crate::storage::create_requests::Idempotency;
+
+pub struct BankAccounts;
+
+fn account_type(raw: i32) -> Result<BankAccountType, InvalidValue> {
+    match pb::BankAccountType::try_from(raw).map_err(|_| unknown_enum())? {
+        pb::BankAccountType::Unspecified => Err(required_enum()),
+        pb::BankAccountType::Checking => Ok(BankAccountType::Checking),
+        pb::BankAccountType::Savings => Ok(BankAccountType::Savings),
+    }
+}
+
+fn account_type_message(value: BankAccountType) -> pb::BankAccountType {
+    match value {
+        BankAccountType::Checking => pb::BankAccountType::Checking,
+        BankAccountType::Savings => pb::BankAccountType::Savings,
+    }
+}
+
+impl ChildResource for BankAccounts {
+    type Id = BankAccountId;
+    type Message = pb::BankAccount;
+    /// The readable data, and the number when one was sent.
+    type Input = (BankAccountData, Option<AccountNumber>);
+    type Stored = BankAccount;
+
+    const FIELD: &'static str = "bank_account";
+    const ID_FIELD: &'static str = "bank_account_id";
+    const UPDATABLE: &'static [&'static str] = &[
+        "bank_name",
+        "holder_name",
+        "routing_number",
+        "number",
+        "type",
+        "nickname",
+        "primary_account",
+    ];
+
+    fn copy_field(target: &mut pb::BankAccount, source: &pb::BankAccount, field: &str) {
+        match field {
+            "bank_name" => target.bank_name.clone_from(&source.bank_name),
+            "holder_name" => target.holder_name.clone_from(&source.holder_name),
+            "routing_number" => target.routing_number.clone_from(&source.routing_number),
+            "number" => target.number.clone_from(&source.number),
+            "type" => target.r#type = source.r#type,
+            "nickname" => target.nickname.clone_from(&source.nickname),
+            "primary_account" => target.primary_account = source.primary_account,
+            // UPDATABLE is the list of names; mask_paths admits no others.
+            _ => {}
+        }
+    }
+
+    fn input_only(message: &pb::BankAccount) -> pb::BankAccount {
+        pb::BankAccount {
+            id: String::new(),
+            producer_id: String::new(),
+            name: String::new(),
+            producer_version: 0,
+            producer_etag: String::new(),
+            create_time: None,
+            update_time: None,
+            ..message.clone()
+        }
+    }
+
+    /// On update (`current` given), an empty number keeps the stored one.
+    fn parse(
+        message: &pb::BankAccount,
+        _today: NaiveDate,
+        current: Option<&BankAccount>,
+    ) -> Result<(BankAccountData, Option<AccountNumber>), Violations> {
+        let mut v = Violations::new();
+        let bank_name = v.check("bank_name", Name::parse(&message.bank_name));
+        let holder_name = v.check("holder_name", Name::parse(&message.holder_name));
+        let routing_number = v.check(
+            "routing_number",
+            RoutingNumber::parse(&message.routing_number),
+        );
+        let kept_last4 = current.map(|stored| stored.data.number_last4.clone());
+        let (number, number_last4) = match kept_last4 {
+            Some(last4) if message.number.trim().is_empty() => (None, Some(last4)),
+            _ => {
+                let number = v.check("number", AccountNumber::parse(&message.number));
+                let last4 = number.as_ref().map(AccountNumber::last4);
+                (number, last4)
+            }
+        };
+        let account_type = v.check("type", account_type(message.r#type));
+        let nickname = v.check(
+            "nickname",
+            Name::parse_optional_within(&message.nickname, MAX_NICKNAME_CHARS),
+        );
+        let data = (|| {
+            Some(BankAccountData {
+                bank_name: bank_name?,
+                holder_name: holder_name?,
+                routing_number: routing_number?,
+                number_last4: number_last4?,
+                account_type: account_type?,
+                nickname: nickname?,
+                primary_account: message.primary_account,
+            })
+        })();
+        match data {
+            Some(data) if v.is_empty() => Ok((data, number)),
+            _ => Err(v),
+        }
+    }
+
+    fn message(stored: &BankAccount, producer_version: Version) -> pb::BankAccount {
+        let data = &stored.data;
+        pb::BankAccount {
+            id: stored.id.to_string(),
+            producer_id: stored.producer_id.to_string(),
+            bank_name: data.bank_name.as_str().to_owned(),
+            holder_name: data.holder_name.as_str().to_owned(),
+            routing_number: data.routing_number.as_str().to_owned(),
+            number: data.number_last4.masked(),
+            r#type: account_type_message(data.account_type) as i32,
+            nickname: optional_text(&data.nickname),
+            primary_account: data.primary_account,
+            name: data.name(),
+            producer_version: producer_version.get(),
+            producer_etag: producer_version.etag(),
+            create_time: Some(timestamp(stored.created_at)),
+            update_time: Some(timestamp(stored.updated_at)),
+        }
+    }
+
+    /// The masked number is not an input: an update replaces the number only when the
+    /// mask names `number`.
+    fn merge_base(stored: &BankAccount) -> pb::BankAccount {
+        pb::BankAccount {
+            number: String::new(),
+            ..Self::message(stored, Version::FIRST)
+        }
+    }
+
+    fn create(
+        conn: &mut PgConnection,
+        protection: &Protection,
+        target: &ParentTarget,
+        (data, number): (BankAccountData, Option<AccountNumber>),
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Versioned<BankAccount>, Error> {
+        let number =
+            number.ok_or_else(|| Error::Internal("a new bank account without a number".into()))?;
+        bank_accounts::create(conn, protection, target, &data, &number, idempotency)
+    }
+
+    fn find(
+        conn: &mut PgConnection,
+        account: &AccountId,
+        producer: ProducerId,
+        id: BankAccountId,
+    ) -> Result<Versioned<BankAccount>, Error> {
+        bank_accounts::find(conn, account, producer, id)
+    }
+
+    fn list(
+        conn: &mut PgConnection,
+        account: &AccountId,
+        producer: ProducerId,
+        page: PageRequest<BankAccountId>,
+    ) -> Result<Versioned<Page<BankAccount>>, Error> {
+        bank_accounts::list(conn, account, producer, page)
+    }
+
+    fn update(
+        conn: &mut PgConnection,
+        protection: &Protection,
+        target: &ParentTarget,
+        id: BankAccountId,
+        change: impl FnOnce(&BankAccount) -> Result<(BankAccountData, Option<AccountNumber>), Error>,
+    ) -> Result<Versioned<BankAccount>, Error> {
+        bank_accounts::update(conn, protection, target, id, change)
+    }
+
+    fn delete(
+        conn: &mut PgConnection,
+        target: &ParentTarget,
+        id: BankAccountId,
+    ) -> Result<Versioned<()>, Error> {
+        bank_accounts::delete(conn, target, id)
+    }
+
+    fn id_of(stored: &BankAccount) -> uuid::Uuid {
+        stored.id.as_uuid()
+    }
+
+    fn id_from(uuid: uuid::Uuid) -> BankAccountId {
+        BankAccountId::from_uuid(uuid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_updatable_field_is_copied() {
+        let source = pb::BankAccount {
+            bank_name: "a".into(),
+            holder_name: "b".into(),
+            routing_number: "c".into(),
+            number: "d".into(),
+            r#type: 2,
+            nickname: "e".into(),
+            primary_account: true,
+            ..Default::default()
+        };
+        let mut target = pb::BankAccount::default();
+        for field in BankAccounts::UPDATABLE {
+            BankAccounts::copy_field(&mut target, &source, field);
+        }
+        assert_eq!(target, source);
+    }
+}

@@ -1,0 +1,351 @@
+//! The RPCs of a producer's four child collections. They share one shape (create, get,
+//! list, update with a mask, delete; addressed by producer id plus child id; guarded by
+//! the producer's etag), so the flow is written once here, over [`ChildResource`], and
+//! each resource module supplies its conversions and its storage calls.
+
+pub mod addresses;
+pub mod bank_accounts;
+pub mod insurance_policies;
+pub mod phones;
+
+use std::fmt::Display;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use diesel::PgConnection;
+use prost::Message;
+use prost_types::FieldMask;
+use tonic::Status;
+
+use super::page_token::{self, FilterDigest};
+use super::request::{fingerprint, today};
+use crate::auth::{Caller, Scope};
+use crate::crypto::Protection;
+use crate::domain::child::{ParentTarget, Versioned};
+use crate::domain::producer::{Page, PageRequest, PageSize};
+use crate::domain::{AccountId, Error, InvalidValue, ProducerId, RequestId, Version, Violations};
+use crate::storage::Database;
+use crate::storage::create_requests::Idempotency;
+
+/// One child collection, as the API sees it.
+pub trait ChildResource: Send + Sync + 'static {
+    /// The child's id type.
+    type Id: FromStr<Err = InvalidValue> + Display + Copy + Send + 'static;
+    /// The proto message.
+    type Message: Message + Default + Clone + Send + 'static;
+    /// What a create or update parses into.
+    type Input: Send + 'static;
+    /// The stored child.
+    type Stored: Send + 'static;
+
+    /// The request field holding the message, e.g. `address` (violations are named
+    /// `address.state`, …).
+    const FIELD: &'static str;
+    /// The request field holding the child's id, e.g. `address_id`.
+    const ID_FIELD: &'static str;
+    /// The fields an update mask may name.
+    const UPDATABLE: &'static [&'static str];
+
+    /// Copies one updatable field from `source` to `target`.
+    fn copy_field(target: &mut Self::Message, source: &Self::Message, field: &str);
+    /// The message with its output-only fields cleared (for request fingerprints).
+    fn input_only(message: &Self::Message) -> Self::Message;
+    /// Parses a message (paths relative to it); `current` is the stored child on update.
+    fn parse(
+        message: &Self::Message,
+        today: NaiveDate,
+        current: Option<&Self::Stored>,
+    ) -> Result<Self::Input, Violations>;
+    /// The message for a stored child and the producer's version.
+    fn message(stored: &Self::Stored, producer_version: Version) -> Self::Message;
+    /// The message an update's mask is applied to: by default what a read returns.
+    fn merge_base(stored: &Self::Stored) -> Self::Message {
+        Self::message(stored, Version::FIRST)
+    }
+
+    fn create(
+        conn: &mut PgConnection,
+        protection: &Protection,
+        target: &ParentTarget,
+        input: Self::Input,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Versioned<Self::Stored>, Error>;
+    fn find(
+        conn: &mut PgConnection,
+        account: &AccountId,
+        producer: ProducerId,
+        id: Self::Id,
+    ) -> Result<Versioned<Self::Stored>, Error>;
+    fn list(
+        conn: &mut PgConnection,
+        account: &AccountId,
+        producer: ProducerId,
+        page: PageRequest<Self::Id>,
+    ) -> Result<Versioned<Page<Self::Stored>>, Error>;
+    fn update(
+        conn: &mut PgConnection,
+        protection: &Protection,
+        target: &ParentTarget,
+        id: Self::Id,
+        change: impl FnOnce(&Self::Stored) -> Result<Self::Input, Error>,
+    ) -> Result<Versioned<Self::Stored>, Error>;
+    fn delete(
+        conn: &mut PgConnection,
+        target: &ParentTarget,
+        id: Self::Id,
+    ) -> Result<Versioned<()>, Error>;
+    /// The id to resume a listing after.
+    fn id_of(stored: &Self::Stored) -> uuid::Uuid;
+    /// The id type from a page token's cursor.
+    fn id_from(uuid: uuid::Uuid) -> Self::Id;
+}
+
+/// What every child handler needs: the database, the keys, and the caller.
+pub struct ChildCall<'a> {
+    pub db: &'a Database,
+    pub protection: &'a Arc<Protection>,
+    pub caller: Caller,
+}
+
+fn producer_id(raw: &str, violations: &mut Violations) -> Option<ProducerId> {
+    violations.check("producer_id", raw.parse::<ProducerId>())
+}
+
+fn expected_version(raw: &str, violations: &mut Violations) -> Option<Option<Version>> {
+    violations.check("producer_etag", Version::parse_etag(raw))
+}
+
+impl ChildCall<'_> {
+    /// Creates a child. Scope `producers:write`.
+    pub async fn create<R: ChildResource>(
+        &self,
+        producer_raw: &str,
+        message: Option<R::Message>,
+        etag_raw: &str,
+        request_id_raw: &str,
+    ) -> Result<R::Message, Status> {
+        self.caller.require(Scope::ProducersWrite)?;
+        let message = message.unwrap_or_default();
+        let mut violations = Violations::new();
+        let producer = producer_id(producer_raw, &mut violations);
+        let expected = expected_version(etag_raw, &mut violations);
+        let input = R::parse(&message, today(), None)
+            .map_err(|invalid| violations.extend_prefixed(R::FIELD, invalid))
+            .ok();
+        let request_id = violations.check_optional("request_id", RequestId::parse(request_id_raw));
+        let ((producer, expected), input) = violations.finish(producer.zip(expected).zip(input))?;
+        let idempotency = request_id.map(|request_id| {
+            let mut body = producer.as_uuid().as_bytes().to_vec();
+            body.extend_from_slice(&R::input_only(&message).encode_to_vec());
+            Idempotency {
+                request_id,
+                fingerprint: fingerprint(self.protection, &self.caller.account, R::FIELD, &body),
+            }
+        });
+        let target = ParentTarget {
+            account: self.caller.account.clone(),
+            producer,
+            expected,
+        };
+        let protection = self.protection.clone();
+        let created = self
+            .db
+            .run(move |conn| R::create(conn, &protection, &target, input, idempotency.as_ref()))
+            .await?;
+        tracing::info!(resource = R::FIELD, %producer, "child created");
+        Ok(R::message(&created.item, created.producer_version))
+    }
+
+    /// Reads one child. Scope `producers:read`.
+    pub async fn get<R: ChildResource>(
+        &self,
+        producer_raw: &str,
+        id_raw: &str,
+    ) -> Result<R::Message, Status> {
+        self.caller.require(Scope::ProducersRead)?;
+        let mut violations = Violations::new();
+        let producer = producer_id(producer_raw, &mut violations);
+        let id = violations.check(R::ID_FIELD, id_raw.parse::<R::Id>());
+        let (producer, id) = violations.finish(producer.zip(id))?;
+        let account = self.caller.account.clone();
+        let found = self
+            .db
+            .run(move |conn| R::find(conn, &account, producer, id))
+            .await?;
+        Ok(R::message(&found.item, found.producer_version))
+    }
+
+    /// Lists one page of a producer's children. Scope `producers:read`.
+    pub async fn list<R: ChildResource>(
+        &self,
+        producer_raw: &str,
+        page_size: i32,
+        token: &str,
+    ) -> Result<(Vec<R::Message>, String), Status> {
+        self.caller.require(Scope::ProducersRead)?;
+        let mut violations = Violations::new();
+        let producer = producer_id(producer_raw, &mut violations);
+        let size = violations.check("page_size", PageSize::parse(page_size));
+        // A token belongs to one producer's listing.
+        let digest = FilterDigest::default().add(producer_raw.trim().as_bytes());
+        let after = violations.check("page_token", page_token::decode(token, &digest));
+        let (producer, size) = violations.finish(producer.zip(size))?;
+        let page = PageRequest {
+            size,
+            after: after.flatten().map(R::id_from),
+        };
+        let account = self.caller.account.clone();
+        let found = self
+            .db
+            .run(move |conn| R::list(conn, &account, producer, page))
+            .await?;
+        let next = match found.item.items.last() {
+            Some(last) if found.item.has_more => page_token::encode(R::id_of(last), &digest),
+            _ => String::new(),
+        };
+        let messages = found
+            .item
+            .items
+            .iter()
+            .map(|child| R::message(child, found.producer_version))
+            .collect();
+        Ok((messages, next))
+    }
+
+    /// Updates the fields an update mask names. Scope `producers:write`.
+    pub async fn update<R: ChildResource>(
+        &self,
+        producer_raw: &str,
+        id_raw: &str,
+        patch: Option<R::Message>,
+        mask: Option<&FieldMask>,
+        etag_raw: &str,
+    ) -> Result<R::Message, Status> {
+        self.caller.require(Scope::ProducersWrite)?;
+        let mut violations = Violations::new();
+        let producer = producer_id(producer_raw, &mut violations);
+        let id = violations.check(R::ID_FIELD, id_raw.parse::<R::Id>());
+        let expected = expected_version(etag_raw, &mut violations);
+        let paths = mask_paths::<R>(mask).map_err(|v| violations.extend(v)).ok();
+        let (((producer, id), expected), paths) =
+            violations.finish(producer.zip(id).zip(expected).zip(paths))?;
+        let patch = patch.unwrap_or_default();
+        let target = ParentTarget {
+            account: self.caller.account.clone(),
+            producer,
+            expected,
+        };
+        let protection = self.protection.clone();
+        let today = today();
+        let updated = self
+            .db
+            .run(move |conn| {
+                R::update(conn, &protection, &target, id, |current| {
+                    let mut merged = R::merge_base(current);
+                    for field in &paths {
+                        R::copy_field(&mut merged, &patch, field);
+                    }
+                    R::parse(&merged, today, Some(current)).map_err(|invalid| {
+                        let mut prefixed = Violations::new();
+                        prefixed.extend_prefixed(R::FIELD, invalid);
+                        Error::from(prefixed)
+                    })
+                })
+            })
+            .await?;
+        Ok(R::message(&updated.item, updated.producer_version))
+    }
+
+    /// Deletes a child; answers the producer's version after it. Scope `producers:write`.
+    pub async fn delete<R: ChildResource>(
+        &self,
+        producer_raw: &str,
+        id_raw: &str,
+        etag_raw: &str,
+    ) -> Result<Version, Status> {
+        self.caller.require(Scope::ProducersWrite)?;
+        let mut violations = Violations::new();
+        let producer = producer_id(producer_raw, &mut violations);
+        let id = violations.check(R::ID_FIELD, id_raw.parse::<R::Id>());
+        let expected = expected_version(etag_raw, &mut violations);
+        let ((producer, id), expected) = violations.finish(producer.zip(id).zip(expected))?;
+        let target = ParentTarget {
+            account: self.caller.account.clone(),
+            producer,
+            expected,
+        };
+        let deleted = self
+            .db
+            .run(move |conn| R::delete(conn, &target, id))
+            .await?;
+        tracing::info!(resource = R::FIELD, %producer, "child deleted");
+        Ok(deleted.producer_version)
+    }
+}
+
+/// The fields an update mask names: `*` stands for every updatable field; anything not
+/// updatable is a violation on `update_mask`, all reported at once.
+fn mask_paths<R: ChildResource>(mask: Option<&FieldMask>) -> Result<Vec<&'static str>, Violations> {
+    let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
+    if paths.is_empty() {
+        return Err(Violations::one(
+            "update_mask",
+            "is required: name the fields to change",
+        ));
+    }
+    let mut violations = Violations::new();
+    let mut fields = Vec::new();
+    for path in paths {
+        if path == "*" {
+            fields.extend_from_slice(R::UPDATABLE);
+        } else if let Some(field) = R::UPDATABLE.iter().find(|f| **f == path.as_str()) {
+            fields.push(*field);
+        } else {
+            violations.add(
+                "update_mask",
+                format!("path `{path}` is not an updatable field of {}", R::FIELD),
+            );
+        }
+    }
+    violations.into_result(|| fields)
+}
+
+/// Parses an optional text input: empty (after trimming) is "not given".
+fn optional<T>(
+    raw: &str,
+    parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
+) -> Result<Option<T>, InvalidValue> {
+    if raw.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse(raw).map(Some)
+    }
+}
+
+/// The error for an enum input outside the values this API defines.
+fn unknown_enum() -> InvalidValue {
+    InvalidValue::new("is not one of the values this API defines")
+}
+
+/// The error for a required enum left UNSPECIFIED.
+fn required_enum() -> InvalidValue {
+    InvalidValue::new("is required")
+}
+
+/// Parses a required `YYYY-MM-DD` date.
+fn required_date(raw: &str) -> Result<NaiveDate, InvalidValue> {
+    crate::domain::dates::parse_optional_date(raw)?.ok_or_else(|| InvalidValue::new("is required"))
+}
+
+/// An optional text field's wire form: empty when not set.
+fn optional_text(value: &Option<crate::domain::text::Name>) -> String {
+    value
+        .as_ref()
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+fn date_text(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}

@@ -1,0 +1,185 @@
+//! Phones over the API: message ↔ domain and the storage calls.
+
+use chrono::NaiveDate;
+use diesel::PgConnection;
+
+use super::super::producer_convert::timestamp;
+use super::super::proto::v1 as pb;
+use super::{ChildResource, required_enum, unknown_enum};
+use crate::crypto::Protection;
+use crate::domain::child::{ParentTarget, Versioned};
+use crate::domain::phone::{Extension, PhoneData, PhoneNumber, PhoneType};
+use crate::domain::producer::{Page, PageRequest};
+use crate::domain::{AccountId, Error, InvalidValue, PhoneId, ProducerId, Version, Violations};
+use crate::storage::create_requests::Idempotency;
+use crate::storage::phones::{self, Phone};
+
+pub struct Phones;
+
+fn phone_type(raw: i32) -> Result<PhoneType, InvalidValue> {
+    match pb::PhoneType::try_from(raw).map_err(|_| unknown_enum())? {
+        pb::PhoneType::Unspecified => Err(required_enum()),
+        pb::PhoneType::Cell => Ok(PhoneType::Cell),
+        pb::PhoneType::Business => Ok(PhoneType::Business),
+        pb::PhoneType::Home => Ok(PhoneType::Home),
+        pb::PhoneType::Fax => Ok(PhoneType::Fax),
+    }
+}
+
+fn phone_type_message(value: PhoneType) -> pb::PhoneType {
+    match value {
+        PhoneType::Cell => pb::PhoneType::Cell,
+        PhoneType::Business => pb::PhoneType::Business,
+        PhoneType::Home => pb::PhoneType::Home,
+        PhoneType::Fax => pb::PhoneType::Fax,
+    }
+}
+
+impl ChildResource for Phones {
+    type Id = PhoneId;
+    type Message = pb::Phone;
+    type Input = PhoneData;
+    type Stored = Phone;
+
+    const FIELD: &'static str = "phone";
+    const ID_FIELD: &'static str = "phone_id";
+    const UPDATABLE: &'static [&'static str] = &["number", "type", "extension", "preferred"];
+
+    fn copy_field(target: &mut pb::Phone, source: &pb::Phone, field: &str) {
+        match field {
+            "number" => target.number.clone_from(&source.number),
+            "type" => target.r#type = source.r#type,
+            "extension" => target.extension.clone_from(&source.extension),
+            "preferred" => target.preferred = source.preferred,
+            // UPDATABLE is the list of names; mask_paths admits no others.
+            _ => {}
+        }
+    }
+
+    fn input_only(message: &pb::Phone) -> pb::Phone {
+        pb::Phone {
+            id: String::new(),
+            producer_id: String::new(),
+            producer_version: 0,
+            producer_etag: String::new(),
+            create_time: None,
+            update_time: None,
+            ..message.clone()
+        }
+    }
+
+    fn parse(
+        message: &pb::Phone,
+        _today: NaiveDate,
+        _current: Option<&Phone>,
+    ) -> Result<PhoneData, Violations> {
+        let mut v = Violations::new();
+        let number = v.check("number", PhoneNumber::parse(&message.number));
+        let phone_type = v.check("type", phone_type(message.r#type));
+        let extension = v.check("extension", Extension::parse_optional(&message.extension));
+        match (number, phone_type, extension) {
+            (Some(number), Some(phone_type), Some(extension)) if v.is_empty() => Ok(PhoneData {
+                number,
+                phone_type,
+                extension,
+                preferred: message.preferred,
+            }),
+            _ => Err(v),
+        }
+    }
+
+    fn message(stored: &Phone, producer_version: Version) -> pb::Phone {
+        let data = &stored.data;
+        pb::Phone {
+            id: stored.id.to_string(),
+            producer_id: stored.producer_id.to_string(),
+            number: data.number.as_str().to_owned(),
+            r#type: phone_type_message(data.phone_type) as i32,
+            extension: data
+                .extension
+                .as_ref()
+                .map(|e| e.as_str().to_owned())
+                .unwrap_or_default(),
+            preferred: data.preferred,
+            producer_version: producer_version.get(),
+            producer_etag: producer_version.etag(),
+            create_time: Some(timestamp(stored.created_at)),
+            update_time: Some(timestamp(stored.updated_at)),
+        }
+    }
+
+    fn create(
+        conn: &mut PgConnection,
+        _protection: &Protection,
+        target: &ParentTarget,
+        input: PhoneData,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Versioned<Phone>, Error> {
+        phones::create(conn, target, &input, idempotency)
+    }
+
+    fn find(
+        conn: &mut PgConnection,
+        account: &AccountId,
+        producer: ProducerId,
+        id: PhoneId,
+    ) -> Result<Versioned<Phone>, Error> {
+        phones::find(conn, account, producer, id)
+    }
+
+    fn list(
+        conn: &mut PgConnection,
+        account: &AccountId,
+        producer: ProducerId,
+        page: PageRequest<PhoneId>,
+    ) -> Result<Versioned<Page<Phone>>, Error> {
+        phones::list(conn, account, producer, page)
+    }
+
+    fn update(
+        conn: &mut PgConnection,
+        _protection: &Protection,
+        target: &ParentTarget,
+        id: PhoneId,
+        change: impl FnOnce(&Phone) -> Result<PhoneData, Error>,
+    ) -> Result<Versioned<Phone>, Error> {
+        phones::update(conn, target, id, change)
+    }
+
+    fn delete(
+        conn: &mut PgConnection,
+        target: &ParentTarget,
+        id: PhoneId,
+    ) -> Result<Versioned<()>, Error> {
+        phones::delete(conn, target, id)
+    }
+
+    fn id_of(stored: &Phone) -> uuid::Uuid {
+        stored.id.as_uuid()
+    }
+
+    fn id_from(uuid: uuid::Uuid) -> PhoneId {
+        PhoneId::from_uuid(uuid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_updatable_field_is_copied() {
+        let source = pb::Phone {
+            number: "n".into(),
+            r#type: 3,
+            extension: "e".into(),
+            preferred: true,
+            ..Default::default()
+        };
+        let mut target = pb::Phone::default();
+        for field in Phones::UPDATABLE {
+            Phones::copy_field(&mut target, &source, field);
+        }
+        assert_eq!(target, source);
+    }
+}

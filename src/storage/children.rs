@@ -1,0 +1,192 @@
+//! The frame of every write to a producer's children: one transaction that locks the
+//! producer row, checks the caller's expected version, runs the write, and moves the
+//! producer's version on by the number of resources the write changed.
+//!
+//! Locking the producer serialises all writes to one producer's children, which is what
+//! keeps "at most one preferred/primary" true under concurrent requests and makes the
+//! version a gap-free count of changes.
+
+use diesel::dsl::now;
+use diesel::prelude::*;
+
+use super::create_requests::{Claim, Idempotency, claim_or_replay};
+use super::schema::producers;
+use crate::domain::child::{ParentTarget, Versioned};
+use crate::domain::{AccountId, Error, ProducerId, Version};
+
+/// Runs `write` inside the producer's lock. `write` returns its result and how many
+/// resources it changed (a cleared "preferred" flag on a sibling counts as one).
+pub fn in_producer_lock<T>(
+    conn: &mut PgConnection,
+    parent: &ParentTarget,
+    write: impl FnOnce(&mut PgConnection) -> Result<(T, i64), Error>,
+) -> Result<Versioned<T>, Error> {
+    conn.transaction(|conn| {
+        let target = producers::table.find((parent.account.as_str(), parent.producer.as_uuid()));
+        let current: i64 = target
+            .select(producers::version)
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound("producer"))?;
+        Version::ensure_current(parent.expected, Version::new(current))?;
+        let (item, changes) = write(conn)?;
+        let producer_version = if changes == 0 {
+            current
+        } else {
+            diesel::update(target)
+                .set((
+                    producers::version.eq(producers::version + changes),
+                    producers::updated_at.eq(now),
+                ))
+                .returning(producers::version)
+                .get_result(conn)?
+        };
+        Ok(Versioned {
+            item,
+            producer_version: Version::new(producer_version),
+        })
+    })
+}
+
+/// A child create, at most once per idempotency key: with a key already used (same
+/// body), answers what `find_existing` finds for the resource the first call created,
+/// without the producer lock or version check (the caller's etag has moved on since);
+/// otherwise runs `write` for `new_id` in the producer's lock.
+pub fn create_once<T>(
+    conn: &mut PgConnection,
+    parent: &ParentTarget,
+    idempotency: Option<&Idempotency>,
+    new_id: uuid::Uuid,
+    find_existing: impl FnOnce(&mut PgConnection, uuid::Uuid) -> Result<Versioned<T>, Error>,
+    write: impl FnOnce(&mut PgConnection) -> Result<(T, i64), Error>,
+) -> Result<Versioned<T>, Error> {
+    conn.transaction(|conn| {
+        if let Some(key) = idempotency
+            && let Claim::Replay(existing) = claim_or_replay(conn, &parent.account, key, new_id)?
+        {
+            return find_existing(conn, existing);
+        }
+        in_producer_lock(conn, parent, write)
+    })
+}
+
+/// The producer's current version, or NOT_FOUND: every child read checks its producer
+/// exists in the caller's account first.
+pub fn producer_version(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    producer: ProducerId,
+) -> Result<Version, Error> {
+    producers::table
+        .find((account.as_str(), producer.as_uuid()))
+        .select(producers::version)
+        .first::<i64>(conn)
+        .optional()?
+        .map(Version::new)
+        .ok_or(Error::NotFound("producer"))
+}
+
+/// Generates the queries every child table answers the same way, for a table keyed by
+/// (account_id, producer_id, id) with a row type that has `into_domain`:
+/// `load` (one row, optionally locked), `find`, `list` (keyset pages by id), `list_all`
+/// and `delete`. Creates and updates differ per table and are written out in its module.
+macro_rules! child_queries {
+    (table: $table:ident, row: $row:ident, id: $id:ty, item: $item:ty, name: $name:literal) => {
+        fn load(
+            conn: &mut PgConnection,
+            account: &AccountId,
+            producer: ProducerId,
+            id: $id,
+            lock: bool,
+        ) -> Result<$item, Error> {
+            let query = $table::table
+                .find((account.as_str(), producer.as_uuid(), id.as_uuid()))
+                .select($row::as_select());
+            let row = if lock {
+                query.for_update().first(conn).optional()?
+            } else {
+                query.first(conn).optional()?
+            };
+            row.ok_or(Error::NotFound($name))?.into_domain()
+        }
+
+        #[doc = concat!("One ", $name, " of the producer, with the producer's version.")]
+        pub fn find(
+            conn: &mut PgConnection,
+            account: &AccountId,
+            producer: ProducerId,
+            id: $id,
+        ) -> Result<Versioned<$item>, Error> {
+            let producer_version = super::children::producer_version(conn, account, producer)?;
+            let item = load(conn, account, producer, id, false)?;
+            Ok(Versioned {
+                item,
+                producer_version,
+            })
+        }
+
+        #[doc = concat!("A page of the producer's ", $name, " records, oldest first.")]
+        pub fn list(
+            conn: &mut PgConnection,
+            account: &AccountId,
+            producer: ProducerId,
+            page: PageRequest<$id>,
+        ) -> Result<Versioned<Page<$item>>, Error> {
+            let producer_version = super::children::producer_version(conn, account, producer)?;
+            let mut query = $table::table
+                .filter($table::account_id.eq(account.as_str()))
+                .filter($table::producer_id.eq(producer.as_uuid()))
+                .select($row::as_select())
+                .order($table::id.asc())
+                .limit(page.size.get() as i64 + 1)
+                .into_boxed();
+            if let Some(after) = page.after {
+                query = query.filter($table::id.gt(after.as_uuid()));
+            }
+            let rows = query.load::<$row>(conn)?;
+            let item = super::page_of(rows, page.size, $row::into_domain)?;
+            Ok(Versioned {
+                item,
+                producer_version,
+            })
+        }
+
+        #[doc = concat!("Every ", $name, " of the producer, oldest first (for the full view).")]
+        pub fn list_all(
+            conn: &mut PgConnection,
+            account: &AccountId,
+            producer: ProducerId,
+        ) -> Result<Vec<$item>, Error> {
+            $table::table
+                .filter($table::account_id.eq(account.as_str()))
+                .filter($table::producer_id.eq(producer.as_uuid()))
+                .select($row::as_select())
+                .order($table::id.asc())
+                .load::<$row>(conn)?
+                .into_iter()
+                .map($row::into_domain)
+                .collect()
+        }
+
+        #[doc = concat!("Removes the ", $name, ", after checking the producer's expected version.")]
+        pub fn delete(
+            conn: &mut PgConnection,
+            parent: &ParentTarget,
+            id: $id,
+        ) -> Result<Versioned<()>, Error> {
+            super::children::in_producer_lock(conn, parent, |conn| {
+                let key = (
+                    parent.account.as_str(),
+                    parent.producer.as_uuid(),
+                    id.as_uuid(),
+                );
+                let target = $table::table.find(key);
+                if diesel::delete(target).execute(conn)? == 0 {
+                    return Err(Error::NotFound($name));
+                }
+                Ok(((), 1))
+            })
+        }
+    };
+}
