@@ -260,7 +260,13 @@ async fn only_pii_callers_ever_see_the_full_ssn() {
         .await
         .unwrap()
         .into_inner();
-    for seen in [&created, &updated, &read_by_id, &by_npn, &listed.producers[0]] {
+    for seen in [
+        &created,
+        &updated,
+        &read_by_id,
+        &by_npn,
+        &listed.producers[0],
+    ] {
         assert_eq!(
             (person(seen).ssn.as_str(), person(seen).ssn_last4.as_str()),
             ("", "6789")

@@ -230,7 +230,7 @@ thread_local! {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_logs_no_ssn_and_exits_cleanly_on_sigterm() {
+async fn serve_logs_no_ssn_or_account_number_and_exits_cleanly_on_sigterm() {
     let db = TestDb::migrated();
     let dir = scratch_dir();
     let config = format!(
@@ -288,6 +288,26 @@ async fn serve_logs_no_ssn_and_exits_cleanly_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(person(&created).ssn, "123456789");
+    client
+        .create_bank_account(pb::CreateBankAccountRequest {
+            producer_id: created.id.clone(),
+            bank_account: Some(checking_account()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let short = pb::BankAccount {
+        number: "12".into(),
+        ..checking_account()
+    };
+    client
+        .create_bank_account(pb::CreateBankAccountRequest {
+            producer_id: created.id.clone(),
+            bank_account: Some(short),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
 
     // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
     let killed = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };

@@ -3,7 +3,11 @@
 //! in-process on an ephemeral port.
 
 mod authentication;
+mod children_crud;
+mod children_flags;
+mod children_rules;
 mod cli;
+mod coverage;
 mod idempotency;
 mod jwks;
 mod migrations;

@@ -65,8 +65,7 @@ async fn only_the_masked_fields_change_and_the_version_moves_on() {
     assert_eq!(after.npn, "1");
     assert_eq!(person(&after).ssn, "123456789", "an untouched SSN survives");
     assert_eq!((after.version, after.etag.as_str()), (2, "2"));
-    let seconds_and_nanos = |p: &pb::Producer| p.update_time.as_ref().map(|t| (t.seconds, t.nanos));
-    assert!(seconds_and_nanos(&after) > seconds_and_nanos(&before));
+    assert!(time_of(&after.update_time) > time_of(&before.update_time));
     assert_eq!(after.create_time, before.create_time);
     let read = client.get_producer(by_id(before.id)).await.unwrap();
     assert_eq!(read.into_inner(), after);

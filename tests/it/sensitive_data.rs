@@ -171,3 +171,68 @@ async fn ssns_written_under_an_old_key_read_back_after_rotation() {
         .into_inner();
     assert_eq!(person(&read).ssn, "123456789");
 }
+
+#[derive(QueryableByName)]
+struct StoredAccount {
+    #[diesel(sql_type = Text)]
+    row_json: String,
+    #[diesel(sql_type = Bytea)]
+    number_ciphertext: Vec<u8>,
+    #[diesel(sql_type = Text)]
+    number_key_id: String,
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+#[tokio::test]
+async fn a_bank_account_number_is_stored_only_encrypted_and_bound_to_its_row() {
+    let server = TestServer::start().await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let producer = client
+        .create_producer(create(firm("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    let created = client
+        .create_bank_account(pb::CreateBankAccountRequest {
+            producer_id: producer.id.clone(),
+            bank_account: Some(checking_account()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !format!("{created:?}").contains("123456789"),
+        "no response carries the number"
+    );
+
+    let rows: Vec<StoredAccount> = diesel::sql_query(
+        "SELECT row_to_json(b)::text AS row_json, number_ciphertext, number_key_id, id::text AS id \
+         FROM bank_accounts b",
+    )
+    .load(&mut server.db.connect())
+    .unwrap();
+    let row = &rows[0];
+    assert!(!row.row_json.contains("123456789"), "{}", row.row_json);
+    assert_eq!(row.number_key_id, "test-1");
+
+    // Whoever holds the key can recover the number, but only in its own row's context.
+    let cipher = server.config.encryption.field_cipher().unwrap();
+    let sealed = producer_profile::crypto::SealedValue {
+        key_id: row.number_key_id.clone(),
+        bytes: row.number_ciphertext.clone(),
+    };
+    fn context(owner: &str) -> producer_profile::crypto::FieldContext<'_> {
+        producer_profile::crypto::FieldContext {
+            account_id: "ACME",
+            owner_id: owner,
+            field: "bank_account.number",
+        }
+    }
+    assert_eq!(
+        cipher.open(&sealed, &context(&row.id)).unwrap(),
+        b"000123456789"
+    );
+    assert!(cipher.open(&sealed, &context(&producer.id)).is_err());
+}

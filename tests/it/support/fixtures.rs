@@ -109,3 +109,55 @@ pub fn by_id(id: impl Into<String>) -> pb::GetProducerRequest {
         view: pb::ProducerView::Basic as i32,
     }
 }
+
+/// A valid US mailing address.
+pub fn mailing_address() -> pb::Address {
+    pb::Address {
+        r#type: pb::AddressType::Mailing as i32,
+        address_line1: "1 Main St".into(),
+        city: "Springfield".into(),
+        state: "il".into(),
+        zip: "62701".into(),
+        ..Default::default()
+    }
+}
+
+/// A valid US cell phone.
+pub fn cell_phone() -> pb::Phone {
+    pb::Phone {
+        number: "(415) 555-0132".into(),
+        r#type: pb::PhoneType::Cell as i32,
+        ..Default::default()
+    }
+}
+
+/// A valid checking account; its number ends in 6789.
+pub fn checking_account() -> pb::BankAccount {
+    pb::BankAccount {
+        bank_name: "First Bank".into(),
+        holder_name: "Ada Lovelace".into(),
+        routing_number: "021000021".into(),
+        number: "000123456789".into(),
+        r#type: pb::BankAccountType::Checking as i32,
+        ..Default::default()
+    }
+}
+
+/// A valid E&O policy for calendar year 2026.
+pub fn eo_policy() -> pb::InsurancePolicy {
+    pb::InsurancePolicy {
+        carrier: "Acme Mutual".into(),
+        policy_number: "EO-123".into(),
+        r#type: pb::PolicyType::Individual as i32,
+        total_limit: "1000000".into(),
+        effective_date: "2026-01-01".into(),
+        expiry: "2027-01-01".into(),
+        ..Default::default()
+    }
+}
+
+/// A timestamp as a comparable pair (prost's Timestamp has no ordering).
+pub fn time_of(time: &Option<prost_types::Timestamp>) -> (i64, i32) {
+    let time = time.as_ref().expect("a timestamp");
+    (time.seconds, time.nanos)
+}
