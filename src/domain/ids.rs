@@ -40,6 +40,12 @@ impl fmt::Display for AccountId {
     }
 }
 
+/// What every server-assigned id is: a UUID with a type of its own.
+pub trait ResourceId: Copy {
+    fn from_uuid(uuid: Uuid) -> Self;
+    fn as_uuid(&self) -> Uuid;
+}
+
 /// Declares a server-assigned resource id: a UUID v7, so ids sort by creation time and
 /// keyset pagination by id lists resources oldest first. Each resource has its own type,
 /// so an address id can never be passed where a phone id is expected.
@@ -59,6 +65,16 @@ macro_rules! resource_id {
             }
 
             pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl ResourceId for $name {
+            fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            fn as_uuid(&self) -> Uuid {
                 self.0
             }
         }

@@ -41,7 +41,7 @@ impl ChildResource for Addresses {
     type Id = AddressId;
     type Message = pb::Address;
     type Input = AddressData;
-    type Stored = Address;
+    type Data = AddressData;
 
     const FIELD: &'static str = "address";
     const ID_FIELD: &'static str = "address_id";
@@ -159,24 +159,6 @@ impl ChildResource for Addresses {
         addresses::create(conn, target, &input, idempotency)
     }
 
-    fn find(
-        conn: &mut PgConnection,
-        account: &AccountId,
-        producer: ProducerId,
-        id: AddressId,
-    ) -> Result<Versioned<Address>, Error> {
-        addresses::find(conn, account, producer, id)
-    }
-
-    fn list(
-        conn: &mut PgConnection,
-        account: &AccountId,
-        producer: ProducerId,
-        page: PageRequest<AddressId>,
-    ) -> Result<Versioned<Page<Address>>, Error> {
-        addresses::list(conn, account, producer, page)
-    }
-
     fn update(
         conn: &mut PgConnection,
         _protection: &Protection,
@@ -187,21 +169,7 @@ impl ChildResource for Addresses {
         addresses::update(conn, target, id, change)
     }
 
-    fn delete(
-        conn: &mut PgConnection,
-        target: &ParentTarget,
-        id: AddressId,
-    ) -> Result<Versioned<()>, Error> {
-        addresses::delete(conn, target, id)
-    }
-
-    fn id_of(stored: &Address) -> uuid::Uuid {
-        stored.id.as_uuid()
-    }
-
-    fn id_from(uuid: uuid::Uuid) -> AddressId {
-        AddressId::from_uuid(uuid)
-    }
+    storage_reads_and_delete!(addresses);
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ impl ChildResource for BankAccounts {
     type Message = pb::BankAccount;
     /// The readable data, and the number when one was sent.
     type Input = (BankAccountData, Option<AccountNumber>);
-    type Stored = BankAccount;
+    type Data = BankAccountData;
 
     const FIELD: &'static str = "bank_account";
     const ID_FIELD: &'static str = "bank_account_id";
@@ -169,24 +169,6 @@ impl ChildResource for BankAccounts {
         bank_accounts::create(conn, protection, target, &data, &number, idempotency)
     }
 
-    fn find(
-        conn: &mut PgConnection,
-        account: &AccountId,
-        producer: ProducerId,
-        id: BankAccountId,
-    ) -> Result<Versioned<BankAccount>, Error> {
-        bank_accounts::find(conn, account, producer, id)
-    }
-
-    fn list(
-        conn: &mut PgConnection,
-        account: &AccountId,
-        producer: ProducerId,
-        page: PageRequest<BankAccountId>,
-    ) -> Result<Versioned<Page<BankAccount>>, Error> {
-        bank_accounts::list(conn, account, producer, page)
-    }
-
     fn update(
         conn: &mut PgConnection,
         protection: &Protection,
@@ -197,21 +179,7 @@ impl ChildResource for BankAccounts {
         bank_accounts::update(conn, protection, target, id, change)
     }
 
-    fn delete(
-        conn: &mut PgConnection,
-        target: &ParentTarget,
-        id: BankAccountId,
-    ) -> Result<Versioned<()>, Error> {
-        bank_accounts::delete(conn, target, id)
-    }
-
-    fn id_of(stored: &BankAccount) -> uuid::Uuid {
-        stored.id.as_uuid()
-    }
-
-    fn id_from(uuid: uuid::Uuid) -> BankAccountId {
-        BankAccountId::from_uuid(uuid)
-    }
+    storage_reads_and_delete!(bank_accounts);
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ impl ChildResource for InsurancePolicies {
     type Id = PolicyId;
     type Message = pb::InsurancePolicy;
     type Input = InsurancePolicyData;
-    type Stored = InsurancePolicy;
+    type Data = InsurancePolicyData;
 
     const FIELD: &'static str = "insurance_policy";
     const ID_FIELD: &'static str = "insurance_policy_id";
@@ -159,24 +159,6 @@ impl ChildResource for InsurancePolicies {
         insurance_policies::create(conn, target, &input, idempotency)
     }
 
-    fn find(
-        conn: &mut PgConnection,
-        account: &AccountId,
-        producer: ProducerId,
-        id: PolicyId,
-    ) -> Result<Versioned<InsurancePolicy>, Error> {
-        insurance_policies::find(conn, account, producer, id)
-    }
-
-    fn list(
-        conn: &mut PgConnection,
-        account: &AccountId,
-        producer: ProducerId,
-        page: PageRequest<PolicyId>,
-    ) -> Result<Versioned<Page<InsurancePolicy>>, Error> {
-        insurance_policies::list(conn, account, producer, page)
-    }
-
     fn update(
         conn: &mut PgConnection,
         _protection: &Protection,
@@ -187,21 +169,7 @@ impl ChildResource for InsurancePolicies {
         insurance_policies::update(conn, target, id, change)
     }
 
-    fn delete(
-        conn: &mut PgConnection,
-        target: &ParentTarget,
-        id: PolicyId,
-    ) -> Result<Versioned<()>, Error> {
-        insurance_policies::delete(conn, target, id)
-    }
-
-    fn id_of(stored: &InsurancePolicy) -> uuid::Uuid {
-        stored.id.as_uuid()
-    }
-
-    fn id_from(uuid: uuid::Uuid) -> PolicyId {
-        PolicyId::from_uuid(uuid)
-    }
+    storage_reads_and_delete!(insurance_policies);
 }
 
 impl ChildCall<'_> {

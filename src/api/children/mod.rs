@@ -3,11 +3,6 @@
 //! the producer's etag), so the flow is written once here, over [`ChildResource`], and
 //! each resource module supplies its conversions and its storage calls.
 
-pub mod addresses;
-pub mod bank_accounts;
-pub mod insurance_policies;
-pub mod phones;
-
 use std::fmt::Display;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -22,22 +17,26 @@ use super::page_token::{self, FilterDigest};
 use super::request::{fingerprint, today};
 use crate::auth::{Caller, Scope};
 use crate::crypto::Protection;
-use crate::domain::child::{ParentTarget, Versioned};
+use crate::domain::child::{Child, ParentTarget, Versioned};
+use crate::domain::ids::ResourceId;
 use crate::domain::producer::{Page, PageRequest, PageSize};
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, RequestId, Version, Violations};
 use crate::storage::Database;
 use crate::storage::create_requests::Idempotency;
 
+/// A stored child of resource `R`.
+pub type Stored<R> = Child<<R as ChildResource>::Id, <R as ChildResource>::Data>;
+
 /// One child collection, as the API sees it.
 pub trait ChildResource: Send + Sync + 'static {
     /// The child's id type.
-    type Id: FromStr<Err = InvalidValue> + Display + Copy + Send + 'static;
+    type Id: ResourceId + FromStr<Err = InvalidValue> + Display + Send + 'static;
     /// The proto message.
     type Message: Message + Default + Clone + Send + 'static;
     /// What a create or update parses into.
     type Input: Send + 'static;
-    /// The stored child.
-    type Stored: Send + 'static;
+    /// The stored child's data.
+    type Data: Send + 'static;
 
     /// The request field holding the message, e.g. `address` (violations are named
     /// `address.state`, …).
@@ -55,12 +54,12 @@ pub trait ChildResource: Send + Sync + 'static {
     fn parse(
         message: &Self::Message,
         today: NaiveDate,
-        current: Option<&Self::Stored>,
+        current: Option<&Stored<Self>>,
     ) -> Result<Self::Input, Violations>;
     /// The message for a stored child and the producer's version.
-    fn message(stored: &Self::Stored, producer_version: Version) -> Self::Message;
+    fn message(stored: &Stored<Self>, producer_version: Version) -> Self::Message;
     /// The message an update's mask is applied to: by default what a read returns.
-    fn merge_base(stored: &Self::Stored) -> Self::Message {
+    fn merge_base(stored: &Stored<Self>) -> Self::Message {
         Self::message(stored, Version::FIRST)
     }
 
@@ -70,35 +69,63 @@ pub trait ChildResource: Send + Sync + 'static {
         target: &ParentTarget,
         input: Self::Input,
         idempotency: Option<&Idempotency>,
-    ) -> Result<Versioned<Self::Stored>, Error>;
+    ) -> Result<Versioned<Stored<Self>>, Error>;
     fn find(
         conn: &mut PgConnection,
         account: &AccountId,
         producer: ProducerId,
         id: Self::Id,
-    ) -> Result<Versioned<Self::Stored>, Error>;
+    ) -> Result<Versioned<Stored<Self>>, Error>;
     fn list(
         conn: &mut PgConnection,
         account: &AccountId,
         producer: ProducerId,
         page: PageRequest<Self::Id>,
-    ) -> Result<Versioned<Page<Self::Stored>>, Error>;
+    ) -> Result<Versioned<Page<Stored<Self>>>, Error>;
     fn update(
         conn: &mut PgConnection,
         protection: &Protection,
         target: &ParentTarget,
         id: Self::Id,
-        change: impl FnOnce(&Self::Stored) -> Result<Self::Input, Error>,
-    ) -> Result<Versioned<Self::Stored>, Error>;
+        change: impl FnOnce(&Stored<Self>) -> Result<Self::Input, Error>,
+    ) -> Result<Versioned<Stored<Self>>, Error>;
     fn delete(
         conn: &mut PgConnection,
         target: &ParentTarget,
         id: Self::Id,
     ) -> Result<Versioned<()>, Error>;
-    /// The id to resume a listing after.
-    fn id_of(stored: &Self::Stored) -> uuid::Uuid;
-    /// The id type from a page token's cursor.
-    fn id_from(uuid: uuid::Uuid) -> Self::Id;
+}
+
+/// Implements the [`ChildResource`] reads and the delete by calling the storage module
+/// of the same name (they have one shape for every child table).
+macro_rules! storage_reads_and_delete {
+    ($storage:ident) => {
+        fn find(
+            conn: &mut PgConnection,
+            account: &AccountId,
+            producer: ProducerId,
+            id: Self::Id,
+        ) -> Result<Versioned<super::Stored<Self>>, Error> {
+            $storage::find(conn, account, producer, id)
+        }
+
+        fn list(
+            conn: &mut PgConnection,
+            account: &AccountId,
+            producer: ProducerId,
+            page: PageRequest<Self::Id>,
+        ) -> Result<Versioned<Page<super::Stored<Self>>>, Error> {
+            $storage::list(conn, account, producer, page)
+        }
+
+        fn delete(
+            conn: &mut PgConnection,
+            target: &ParentTarget,
+            id: Self::Id,
+        ) -> Result<Versioned<()>, Error> {
+            $storage::delete(conn, target, id)
+        }
+    };
 }
 
 /// What every child handler needs: the database, the keys, and the caller.
@@ -193,7 +220,7 @@ impl ChildCall<'_> {
         let (producer, size) = violations.finish(producer.zip(size))?;
         let page = PageRequest {
             size,
-            after: after.flatten().map(R::id_from),
+            after: after.flatten().map(R::Id::from_uuid),
         };
         let account = self.caller.account.clone();
         let found = self
@@ -201,7 +228,7 @@ impl ChildCall<'_> {
             .run(move |conn| R::list(conn, &account, producer, page))
             .await?;
         let next = match found.item.items.last() {
-            Some(last) if found.item.has_more => page_token::encode(R::id_of(last), &digest),
+            Some(last) if found.item.has_more => page_token::encode(last.id.as_uuid(), &digest),
             _ => String::new(),
         };
         let messages = found
@@ -310,6 +337,12 @@ fn mask_paths<R: ChildResource>(mask: Option<&FieldMask>) -> Result<Vec<&'static
     }
     violations.into_result(|| fields)
 }
+
+// After the macro above, which they use.
+pub mod addresses;
+pub mod bank_accounts;
+pub mod insurance_policies;
+pub mod phones;
 
 /// Parses an optional text input: empty (after trimming) is "not given".
 fn optional<T>(

@@ -39,7 +39,7 @@ impl ChildResource for Phones {
     type Id = PhoneId;
     type Message = pb::Phone;
     type Input = PhoneData;
-    type Stored = Phone;
+    type Data = PhoneData;
 
     const FIELD: &'static str = "phone";
     const ID_FIELD: &'static str = "phone_id";
@@ -118,24 +118,6 @@ impl ChildResource for Phones {
         phones::create(conn, target, &input, idempotency)
     }
 
-    fn find(
-        conn: &mut PgConnection,
-        account: &AccountId,
-        producer: ProducerId,
-        id: PhoneId,
-    ) -> Result<Versioned<Phone>, Error> {
-        phones::find(conn, account, producer, id)
-    }
-
-    fn list(
-        conn: &mut PgConnection,
-        account: &AccountId,
-        producer: ProducerId,
-        page: PageRequest<PhoneId>,
-    ) -> Result<Versioned<Page<Phone>>, Error> {
-        phones::list(conn, account, producer, page)
-    }
-
     fn update(
         conn: &mut PgConnection,
         _protection: &Protection,
@@ -146,21 +128,7 @@ impl ChildResource for Phones {
         phones::update(conn, target, id, change)
     }
 
-    fn delete(
-        conn: &mut PgConnection,
-        target: &ParentTarget,
-        id: PhoneId,
-    ) -> Result<Versioned<()>, Error> {
-        phones::delete(conn, target, id)
-    }
-
-    fn id_of(stored: &Phone) -> uuid::Uuid {
-        stored.id.as_uuid()
-    }
-
-    fn id_from(uuid: uuid::Uuid) -> PhoneId {
-        PhoneId::from_uuid(uuid)
-    }
+    storage_reads_and_delete!(phones);
 }
 
 #[cfg(test)]
