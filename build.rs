@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-const PROTOS: [&str; 6] = [
+const PROTOS: [&str; 7] = [
+    "proto/producerprofile/events/v1/events.proto",
     "proto/producerprofile/v1/address.proto",
     "proto/producerprofile/v1/bank_account.proto",
     "proto/producerprofile/v1/insurance_policy.proto",

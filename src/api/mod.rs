@@ -3,6 +3,7 @@
 
 pub mod authn;
 mod children;
+pub mod event_messages;
 mod page_token;
 mod producer_convert;
 pub mod producer_service;

@@ -14,32 +14,49 @@ use super::children::bank_accounts::BankAccounts;
 use super::children::insurance_policies::InsurancePolicies;
 use super::children::phones::Phones;
 use super::children::{ChildCall, ChildResource};
+use super::event_messages::ProtobufEvents;
 use super::page_token::{self, FilterDigest};
 use super::producer_convert::{producer_data, producer_message, producer_type};
 use super::proto::v1 as pb;
-use super::request::{authorize, fingerprint, identify, ssn_view, today};
+use super::request::{authorize, fingerprint, identify, ssn_view, today, traceparent};
 use super::update_mask;
 use crate::auth::Scope;
 use crate::crypto::Protection;
 use crate::domain::address::UsState;
 use crate::domain::dates::parse_optional_date;
+use crate::domain::event::EventEncoder;
 use crate::domain::identifiers::{Npn, Ssn};
 use crate::domain::producer::{
     FullProducer, PageRequest, PageSize, ProducerDetails, ProducerFilter, SsnView,
 };
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, RequestId, Version, Violations};
-use crate::storage::Database;
 use crate::storage::create_requests::Idempotency;
 use crate::storage::producers;
+use crate::storage::{Database, WriteContext};
 
 pub struct ProducerProfileApi {
     db: Database,
     protection: Arc<Protection>,
+    encoder: Arc<dyn EventEncoder>,
 }
 
 impl ProducerProfileApi {
     pub fn new(db: Database, protection: Arc<Protection>) -> Self {
-        Self { db, protection }
+        Self {
+            db,
+            protection,
+            encoder: Arc::new(ProtobufEvents),
+        }
+    }
+
+    /// What a write from this request needs: the keys, the event encoder, and the
+    /// request's W3C trace context for its events.
+    fn write_context<T>(&self, request: &Request<T>) -> WriteContext {
+        WriteContext {
+            protection: self.protection.clone(),
+            encoder: self.encoder.clone(),
+            traceparent: traceparent(request),
+        }
     }
 
     /// The caller of a child RPC, with what the shared child flow needs (each flow checks
@@ -47,7 +64,7 @@ impl ProducerProfileApi {
     fn child_call<T>(&self, request: &Request<T>) -> Result<ChildCall<'_>, Status> {
         Ok(ChildCall {
             db: &self.db,
-            protection: &self.protection,
+            cx: self.write_context(request),
             caller: identify(request)?,
         })
     }
@@ -127,6 +144,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::CreateProducerRequest>,
     ) -> Result<Response<pb::Producer>, Status> {
         let caller = authorize(&request, Scope::ProducersWrite)?;
+        let cx = self.write_context(&request);
         let request = request.into_inner();
         let producer = request.producer.unwrap_or_default();
         let mut violations = Violations::new();
@@ -140,11 +158,10 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
             request_id,
             fingerprint: create_fingerprint(&self.protection, &caller.account, &producer),
         });
-        let protection = self.protection.clone();
         let account = caller.account.clone();
         let created = self
             .db
-            .run(move |conn| producers::create(conn, &protection, &account, &data, idempotency))
+            .run(move |conn| producers::create(conn, &cx, &account, &data, idempotency))
             .await?;
         tracing::info!(producer_id = %created.id, "producer created");
         Ok(Response::new(producer_message(&created, ssn_view(&caller))))
@@ -235,6 +252,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::UpdateProducerRequest>,
     ) -> Result<Response<pb::Producer>, Status> {
         let caller = authorize(&request, Scope::ProducersWrite)?;
+        let cx = self.write_context(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let id = violations.check("id", request.id.parse::<ProducerId>());
@@ -250,13 +268,12 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         }
         let reveals_ssn = caller.may_read_pii();
         let patch = request.producer.unwrap_or_default();
-        let protection = self.protection.clone();
         let account = caller.account.clone();
         let today = today();
         let updated = self
             .db
             .run(move |conn| {
-                producers::update(conn, &protection, &account, id, expected, |current| {
+                producers::update(conn, &cx, &account, id, expected, |current| {
                     // The merge starts from the full SSN so an untouched SSN survives.
                     let stored = producer_message(current, SsnView::Full);
                     let mut merged = stored.clone();
@@ -287,6 +304,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::DeleteProducerRequest>,
     ) -> Result<Response<()>, Status> {
         let caller = authorize(&request, Scope::ProducersWrite)?;
+        let cx = self.write_context(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let id = violations.check("id", request.id.parse::<ProducerId>());
@@ -294,7 +312,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let id = violations.finish(id)?;
         let account = caller.account.clone();
         self.db
-            .run(move |conn| producers::delete(conn, &account, id, expected))
+            .run(move |conn| producers::delete(conn, &cx, &account, id, expected))
             .await?;
         tracing::info!(producer_id = %id, "producer deleted");
         Ok(Response::new(()))

@@ -1,11 +1,24 @@
-//! Code generated from `proto/` by `build.rs`: prost messages and tonic services. These
-//! types stay in the `api` layer; everything below it speaks domain types.
+//! Code generated from `proto/` by `build.rs`: prost messages and tonic services. The
+//! modules mirror the proto packages (the generated code refers across them by path).
 
 #![allow(clippy::all, missing_docs)]
 
-pub mod v1 {
-    tonic::include_proto!("producerprofile.v1");
+pub mod producerprofile {
+    pub mod v1 {
+        tonic::include_proto!("producerprofile.v1");
+    }
+
+    pub mod events {
+        pub mod v1 {
+            tonic::include_proto!("producerprofile.events.v1");
+        }
+    }
 }
+
+/// The domain events (`producerprofile.events.v1`).
+pub use producerprofile::events::v1 as events;
+/// The API (`producerprofile.v1`).
+pub use producerprofile::v1;
 
 /// The encoded descriptors of `proto/`, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

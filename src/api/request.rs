@@ -51,3 +51,45 @@ pub fn fingerprint(
     let label = format!("{REQUEST_FINGERPRINT_LABEL}:{operation}");
     protection.hasher.hash(&label, account.as_str(), body)
 }
+
+/// The request's W3C trace context (`traceparent`), when it carries a well-formed one:
+/// `version-traceid-parentid-flags` in lower-case hex (2-32-16-2 digits).
+pub fn traceparent<T>(request: &Request<T>) -> Option<String> {
+    let value = request.metadata().get("traceparent")?.to_str().ok()?.trim();
+    let parts: Vec<&str> = value.split('-').collect();
+    let lengths_ok = parts.len() == 4
+        && parts
+            .iter()
+            .zip([2, 32, 16, 2])
+            .all(|(part, len)| part.len() == len);
+    let hex_ok = parts.iter().all(|part| {
+        part.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    (lengths_ok && hex_ok).then(|| value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_traceparent(value: &str) -> Request<()> {
+        let mut request = Request::new(());
+        request
+            .metadata_mut()
+            .insert("traceparent", value.parse().unwrap());
+        request
+    }
+
+    #[test]
+    fn only_well_formed_trace_contexts_are_kept() {
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(traceparent(&with_traceparent(good)).as_deref(), Some(good));
+        assert_eq!(
+            traceparent(&with_traceparent("00-xyz-00f067aa0ba902b7-01")),
+            None
+        );
+        assert_eq!(traceparent(&with_traceparent("garbage")), None);
+        assert_eq!(traceparent(&Request::new(())), None);
+    }
+}

@@ -10,6 +10,25 @@ use pb::producer::Details;
 
 const MASK: &str = "update_mask";
 
+/// The updatable fields of the individual block (what the copy function below knows).
+pub const INDIVIDUAL_FIELDS: [&str; 12] = [
+    "first_name",
+    "last_name",
+    "middle_name",
+    "suffix",
+    "gender",
+    "date_of_birth",
+    "ssn",
+    "ssn_last4",
+    "finra_crd_number",
+    "primary_email",
+    "secondary_email",
+    "title",
+];
+
+/// The updatable fields of the firm block.
+pub const FIRM_FIELDS: [&str; 5] = ["name", "business_type", "email", "fein", "finra_crd_number"];
+
 /// One path of an update mask, checked against the message before anything is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MaskPath {
@@ -150,7 +169,7 @@ fn patch_firm(patch: &pb::Producer) -> pb::Firm {
     }
 }
 
-fn copy_individual_field(
+pub(super) fn copy_individual_field(
     target: &mut pb::Individual,
     source: &pb::Individual,
     field: &str,
@@ -178,7 +197,11 @@ fn copy_individual_field(
     Ok(())
 }
 
-fn copy_firm_field(target: &mut pb::Firm, source: &pb::Firm, field: &str) -> Result<(), String> {
+pub(super) fn copy_firm_field(
+    target: &mut pb::Firm,
+    source: &pb::Firm,
+    field: &str,
+) -> Result<(), String> {
     match field {
         "name" => target.name = source.name.clone(),
         "business_type" => target.business_type = source.business_type,
@@ -269,6 +292,37 @@ mod tests {
     fn an_empty_mask_is_refused() {
         assert!(parse(None).is_err());
         assert!(parse(Some(&mask(&[]))).is_err());
+    }
+
+    #[test]
+    fn the_field_lists_match_the_copy_functions() {
+        for field in INDIVIDUAL_FIELDS {
+            assert!(
+                copy_individual_field(&mut Default::default(), &Default::default(), field).is_ok()
+            );
+        }
+        for field in FIRM_FIELDS {
+            assert!(copy_firm_field(&mut Default::default(), &Default::default(), field).is_ok());
+        }
+        let everything = pb::Individual {
+            first_name: "a".into(),
+            last_name: "b".into(),
+            middle_name: "c".into(),
+            suffix: "d".into(),
+            gender: 1,
+            date_of_birth: "e".into(),
+            ssn: "f".into(),
+            ssn_last4: "g".into(),
+            finra_crd_number: "h".into(),
+            primary_email: "i".into(),
+            secondary_email: "j".into(),
+            title: "k".into(),
+        };
+        let mut copied = pb::Individual::default();
+        for field in INDIVIDUAL_FIELDS {
+            copy_individual_field(&mut copied, &everything, field).unwrap();
+        }
+        assert_eq!(copied, everything, "every field of Individual is listed");
     }
 
     #[test]

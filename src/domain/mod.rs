@@ -6,6 +6,7 @@ pub mod bank_account;
 pub mod child;
 pub mod dates;
 pub mod error;
+pub mod event;
 pub mod identifiers;
 pub mod ids;
 pub mod insurance_policy;

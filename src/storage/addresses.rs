@@ -9,15 +9,17 @@ use uuid::Uuid;
 use super::children::{create_once, in_producer_lock};
 use super::codes;
 use super::create_requests::Idempotency;
+use super::outbox::WriteContext;
 use super::schema::addresses;
 pub use crate::domain::address::Address;
 use crate::domain::address::{AddressData, AddressType, Location};
 use crate::domain::child::{Child, ParentTarget, Versioned};
+use crate::domain::event::{Change, ResourceState};
 use crate::domain::producer::{Page, PageRequest};
 use crate::domain::text::Name;
 use crate::domain::{AccountId, AddressId, Error, InvalidValue, ProducerId};
 
-child_queries!(table: addresses, row: AddressRow, id: AddressId, item: Address, name: "address");
+child_queries!(table: addresses, row: AddressRow, id: AddressId, item: Address, name: "address", state: ResourceState::Address);
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = addresses, check_for_backend(diesel::pg::Pg))]
@@ -115,7 +117,7 @@ fn clear_preferred(
     producer: ProducerId,
     address_type: AddressType,
     except: AddressId,
-) -> Result<i64, Error> {
+) -> Result<Vec<Change>, Error> {
     let cleared = diesel::update(
         addresses::table
             .filter(addresses::account_id.eq(account.as_str()))
@@ -128,13 +130,26 @@ fn clear_preferred(
         addresses::preferred.eq(false),
         addresses::updated_at.eq(now),
     ))
-    .execute(conn)?;
-    Ok(cleared as i64)
+    .returning(AddressRow::as_returning())
+    .get_results::<AddressRow>(conn)?;
+    cleared
+        .into_iter()
+        .map(|row| {
+            let after = row.into_domain()?;
+            let mut before = after.clone();
+            before.data.preferred = true;
+            Ok(Change::updated(
+                ResourceState::Address(before),
+                ResourceState::Address(after),
+            ))
+        })
+        .collect()
 }
 
 /// Adds an address to the producer.
 pub fn create(
     conn: &mut PgConnection,
+    cx: &WriteContext,
     parent: &ParentTarget,
     data: &AddressData,
     idempotency: Option<&Idempotency>,
@@ -146,6 +161,7 @@ pub fn create(
     };
     create_once(
         conn,
+        cx,
         parent,
         idempotency,
         id.as_uuid(),
@@ -154,7 +170,7 @@ pub fn create(
             let cleared = if data.preferred {
                 clear_preferred(conn, account, producer, data.address_type, id)?
             } else {
-                0
+                Vec::new()
             };
             let row = diesel::insert_into(addresses::table)
                 .values((
@@ -165,7 +181,10 @@ pub fn create(
                 ))
                 .returning(AddressRow::as_returning())
                 .get_result(conn)?;
-            Ok((row.into_domain()?, 1 + cleared))
+            let created = row.into_domain()?;
+            let mut changes = vec![Change::created(ResourceState::Address(created.clone()))];
+            changes.extend(cleared);
+            Ok((created, changes))
         },
     )
 }
@@ -174,21 +193,22 @@ pub fn create(
 /// writes nothing and keeps the producer's version.
 pub fn update(
     conn: &mut PgConnection,
+    cx: &WriteContext,
     parent: &ParentTarget,
     id: AddressId,
     change: impl FnOnce(&Address) -> Result<AddressData, Error>,
 ) -> Result<Versioned<Address>, Error> {
     let (account, producer) = (&parent.account, parent.producer);
-    in_producer_lock(conn, parent, |conn| {
+    in_producer_lock(conn, cx, parent, |conn| {
         let current = load(conn, account, producer, id, true)?;
         let data = change(&current)?;
         if data == current.data {
-            return Ok((current, 0));
+            return Ok((current, Vec::new()));
         }
         let cleared = if data.preferred {
             clear_preferred(conn, account, producer, data.address_type, id)?
         } else {
-            0
+            Vec::new()
         };
         let row = diesel::update(addresses::table.find((
             account.as_str(),
@@ -198,6 +218,12 @@ pub fn update(
         .set((AddressValues::from(&data), addresses::updated_at.eq(now)))
         .returning(AddressRow::as_returning())
         .get_result(conn)?;
-        Ok((row.into_domain()?, 1 + cleared))
+        let updated = row.into_domain()?;
+        let mut changes = vec![Change::updated(
+            ResourceState::Address(current),
+            ResourceState::Address(updated.clone()),
+        )];
+        changes.extend(cleared);
+        Ok((updated, changes))
     })
 }

@@ -10,16 +10,18 @@ use uuid::Uuid;
 use super::children::{create_once, in_producer_lock};
 use super::codes;
 use super::create_requests::Idempotency;
+use super::outbox::WriteContext;
 use super::schema::bank_accounts;
 use crate::crypto::{FieldContext, Protection};
 pub use crate::domain::bank_account::BankAccount;
 use crate::domain::bank_account::{AccountNumber, BankAccountData, Last4, RoutingNumber};
 use crate::domain::child::{Child, ParentTarget, Versioned};
+use crate::domain::event::{Change, ResourceState};
 use crate::domain::producer::{Page, PageRequest};
 use crate::domain::text::Name;
 use crate::domain::{AccountId, BankAccountId, Error, ProducerId};
 
-child_queries!(table: bank_accounts, row: BankAccountRow, id: BankAccountId, item: BankAccount, name: "bank account");
+child_queries!(table: bank_accounts, row: BankAccountRow, id: BankAccountId, item: BankAccount, name: "bank account", state: ResourceState::BankAccount);
 
 /// Column name bound into the account number's associated data.
 const NUMBER_FIELD: &str = "bank_account.number";
@@ -134,7 +136,7 @@ fn clear_primary(
     account: &AccountId,
     producer: ProducerId,
     except: BankAccountId,
-) -> Result<i64, Error> {
+) -> Result<Vec<Change>, Error> {
     let cleared = diesel::update(
         bank_accounts::table
             .filter(bank_accounts::account_id.eq(account.as_str()))
@@ -146,14 +148,26 @@ fn clear_primary(
         bank_accounts::primary_account.eq(false),
         bank_accounts::updated_at.eq(now),
     ))
-    .execute(conn)?;
-    Ok(cleared as i64)
+    .returning(BankAccountRow::as_returning())
+    .get_results::<BankAccountRow>(conn)?;
+    cleared
+        .into_iter()
+        .map(|row| {
+            let after = row.into_domain()?;
+            let mut before = after.clone();
+            before.data.primary_account = true;
+            Ok(Change::updated(
+                ResourceState::BankAccount(before),
+                ResourceState::BankAccount(after),
+            ))
+        })
+        .collect()
 }
 
 /// Adds a bank account to the producer; `number` is encrypted before it is written.
 pub fn create(
     conn: &mut PgConnection,
-    protection: &Protection,
+    cx: &WriteContext,
     parent: &ParentTarget,
     data: &BankAccountData,
     number: &AccountNumber,
@@ -166,6 +180,7 @@ pub fn create(
     };
     create_once(
         conn,
+        cx,
         parent,
         idempotency,
         id.as_uuid(),
@@ -174,7 +189,7 @@ pub fn create(
             let cleared = if data.primary_account {
                 clear_primary(conn, account, producer, id)?
             } else {
-                0
+                Vec::new()
             };
             let row = diesel::insert_into(bank_accounts::table)
                 .values((
@@ -182,11 +197,14 @@ pub fn create(
                     bank_accounts::producer_id.eq(producer.as_uuid()),
                     bank_accounts::id.eq(id.as_uuid()),
                     BankAccountValues::from(data),
-                    SealedNumber::new(protection, account, id, number),
+                    SealedNumber::new(&cx.protection, account, id, number),
                 ))
                 .returning(BankAccountRow::as_returning())
                 .get_result(conn)?;
-            Ok((row.into_domain()?, 1 + cleared))
+            let created = row.into_domain()?;
+            let mut changes = vec![Change::created(ResourceState::BankAccount(created.clone()))];
+            changes.extend(cleared);
+            Ok((created, changes))
         },
     )
 }
@@ -195,24 +213,25 @@ pub fn create(
 /// with it (`Some`) or the stored one stays (`None`). Unchanged data writes nothing.
 pub fn update(
     conn: &mut PgConnection,
-    protection: &Protection,
+    cx: &WriteContext,
     parent: &ParentTarget,
     id: BankAccountId,
     change: impl FnOnce(&BankAccount) -> Result<(BankAccountData, Option<AccountNumber>), Error>,
 ) -> Result<Versioned<BankAccount>, Error> {
     let (account, producer) = (&parent.account, parent.producer);
-    in_producer_lock(conn, parent, |conn| {
+    in_producer_lock(conn, cx, parent, |conn| {
         let current = load(conn, account, producer, id, true)?;
         let (data, number) = change(&current)?;
         if data == current.data && number.is_none() {
-            return Ok((current, 0));
+            return Ok((current, Vec::new()));
         }
         let cleared = if data.primary_account {
             clear_primary(conn, account, producer, id)?
         } else {
-            0
+            Vec::new()
         };
-        let sealed = number.map(|number| SealedNumber::new(protection, account, id, &number));
+        let number_changed = number.is_some();
+        let sealed = number.map(|number| SealedNumber::new(&cx.protection, account, id, &number));
         let row = diesel::update(bank_accounts::table.find((
             account.as_str(),
             producer.as_uuid(),
@@ -225,6 +244,17 @@ pub fn update(
         ))
         .returning(BankAccountRow::as_returning())
         .get_result(conn)?;
-        Ok((row.into_domain()?, 1 + cleared))
+        let updated = row.into_domain()?;
+        let mut change = Change::updated(
+            ResourceState::BankAccount(current),
+            ResourceState::BankAccount(updated.clone()),
+        );
+        if number_changed {
+            // A new number may end in the same four digits: say so explicitly.
+            change.hidden_changes.push("number");
+        }
+        let mut changes = vec![change];
+        changes.extend(cleared);
+        Ok((updated, changes))
     })
 }

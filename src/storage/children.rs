@@ -10,41 +10,59 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 
 use super::create_requests::{Claim, Idempotency, claim_or_replay};
+use super::outbox::{self, History, WriteContext};
 use super::schema::producers;
 use crate::domain::child::{ParentTarget, Versioned};
+use crate::domain::event::Change;
+use crate::domain::identifiers::Npn;
 use crate::domain::{AccountId, Error, ProducerId, Version};
 
-/// Runs `write` inside the producer's lock. `write` returns its result and how many
-/// resources it changed (a cleared "preferred" flag on a sibling counts as one).
+/// Runs `write` inside the producer's lock. `write` returns its result and the changes
+/// it made (a cleared "preferred" flag on a sibling is a change of that sibling); each
+/// change becomes an event and moves the producer's version on by one.
 pub fn in_producer_lock<T>(
     conn: &mut PgConnection,
+    cx: &WriteContext,
     parent: &ParentTarget,
-    write: impl FnOnce(&mut PgConnection) -> Result<(T, i64), Error>,
+    write: impl FnOnce(&mut PgConnection) -> Result<(T, Vec<Change>), Error>,
 ) -> Result<Versioned<T>, Error> {
     conn.transaction(|conn| {
         let target = producers::table.find((parent.account.as_str(), parent.producer.as_uuid()));
-        let current: i64 = target
-            .select(producers::version)
+        let (current, npn): (i64, String) = target
+            .select((producers::version, producers::npn))
             .for_update()
             .first(conn)
             .optional()?
             .ok_or(Error::NotFound("producer"))?;
-        Version::ensure_current(parent.expected, Version::new(current))?;
+        let current = Version::new(current);
+        Version::ensure_current(parent.expected, current)?;
         let (item, changes) = write(conn)?;
-        let producer_version = if changes == 0 {
-            current
-        } else {
-            diesel::update(target)
-                .set((
-                    producers::version.eq(producers::version + changes),
-                    producers::updated_at.eq(now),
-                ))
-                .returning(producers::version)
-                .get_result(conn)?
+        if changes.is_empty() {
+            return Ok(Versioned {
+                item,
+                producer_version: current,
+            });
+        }
+        let after = current.get() + changes.len() as i64;
+        diesel::update(target)
+            .set((producers::version.eq(after), producers::updated_at.eq(now)))
+            .execute(conn)?;
+        let npn = Npn::parse(&npn).map_err(|_| {
+            Error::Internal(format!(
+                "producer {} has an invalid stored npn",
+                parent.producer
+            ))
+        })?;
+        let history = History {
+            account: &parent.account,
+            producer: parent.producer,
+            npn: &npn,
+            version_before: current,
         };
+        let producer_version = outbox::append(conn, cx, history, changes)?;
         Ok(Versioned {
             item,
-            producer_version: Version::new(producer_version),
+            producer_version,
         })
     })
 }
@@ -55,11 +73,12 @@ pub fn in_producer_lock<T>(
 /// otherwise runs `write` for `new_id` in the producer's lock.
 pub fn create_once<T>(
     conn: &mut PgConnection,
+    cx: &WriteContext,
     parent: &ParentTarget,
     idempotency: Option<&Idempotency>,
     new_id: uuid::Uuid,
     find_existing: impl FnOnce(&mut PgConnection, uuid::Uuid) -> Result<Versioned<T>, Error>,
-    write: impl FnOnce(&mut PgConnection) -> Result<(T, i64), Error>,
+    write: impl FnOnce(&mut PgConnection) -> Result<(T, Vec<Change>), Error>,
 ) -> Result<Versioned<T>, Error> {
     conn.transaction(|conn| {
         if let Some(key) = idempotency
@@ -67,7 +86,7 @@ pub fn create_once<T>(
         {
             return find_existing(conn, existing);
         }
-        in_producer_lock(conn, parent, write)
+        in_producer_lock(conn, cx, parent, write)
     })
 }
 
@@ -92,7 +111,7 @@ pub fn producer_version(
 /// `load` (one row, optionally locked), `find`, `list` (keyset pages by id), `list_all`
 /// and `delete`. Creates and updates differ per table and are written out in its module.
 macro_rules! child_queries {
-    (table: $table:ident, row: $row:ident, id: $id:ty, item: $item:ty, name: $name:literal) => {
+    (table: $table:ident, row: $row:ident, id: $id:ty, item: $item:ty, name: $name:literal, state: $state:path) => {
         fn load(
             conn: &mut PgConnection,
             account: &AccountId,
@@ -172,20 +191,22 @@ macro_rules! child_queries {
         #[doc = concat!("Removes the ", $name, ", after checking the producer's expected version.")]
         pub fn delete(
             conn: &mut PgConnection,
+            cx: &super::outbox::WriteContext,
             parent: &ParentTarget,
             id: $id,
         ) -> Result<Versioned<()>, Error> {
-            super::children::in_producer_lock(conn, parent, |conn| {
+            super::children::in_producer_lock(conn, cx, parent, |conn| {
+                let last = load(conn, &parent.account, parent.producer, id, true)?;
                 let key = (
                     parent.account.as_str(),
                     parent.producer.as_uuid(),
                     id.as_uuid(),
                 );
-                let target = $table::table.find(key);
-                if diesel::delete(target).execute(conn)? == 0 {
-                    return Err(Error::NotFound($name));
-                }
-                Ok(((), 1))
+                diesel::delete($table::table.find(key)).execute(conn)?;
+                Ok((
+                    (),
+                    vec![crate::domain::event::Change::deleted($state(last))],
+                ))
             })
         }
     };

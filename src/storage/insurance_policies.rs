@@ -11,15 +11,17 @@ use uuid::Uuid;
 use super::children::{create_once, in_producer_lock, producer_version};
 use super::codes;
 use super::create_requests::Idempotency;
+use super::outbox::WriteContext;
 use super::schema::insurance_policies;
 use crate::domain::child::{Child, ParentTarget, Versioned};
+use crate::domain::event::{Change, ResourceState};
 pub use crate::domain::insurance_policy::InsurancePolicy;
 use crate::domain::insurance_policy::{CoveragePeriod, InsurancePolicyData, TotalLimit};
 use crate::domain::producer::{Page, PageRequest};
 use crate::domain::text::Name;
 use crate::domain::{AccountId, Error, PolicyId, ProducerId};
 
-child_queries!(table: insurance_policies, row: PolicyRow, id: PolicyId, item: InsurancePolicy, name: "insurance policy");
+child_queries!(table: insurance_policies, row: PolicyRow, id: PolicyId, item: InsurancePolicy, name: "insurance policy", state: ResourceState::InsurancePolicy);
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = insurance_policies, check_for_backend(diesel::pg::Pg))]
@@ -116,6 +118,7 @@ impl PolicyRow {
 /// Adds a policy to the producer.
 pub fn create(
     conn: &mut PgConnection,
+    cx: &WriteContext,
     parent: &ParentTarget,
     data: &InsurancePolicyData,
     idempotency: Option<&Idempotency>,
@@ -127,6 +130,7 @@ pub fn create(
     };
     create_once(
         conn,
+        cx,
         parent,
         idempotency,
         id.as_uuid(),
@@ -141,7 +145,11 @@ pub fn create(
                 ))
                 .returning(PolicyRow::as_returning())
                 .get_result(conn)?;
-            Ok((row.into_domain()?, 1))
+            let created = row.into_domain()?;
+            Ok((
+                created.clone(),
+                vec![Change::created(ResourceState::InsurancePolicy(created))],
+            ))
         },
     )
 }
@@ -150,16 +158,17 @@ pub fn create(
 /// nothing and keeps the producer's version.
 pub fn update(
     conn: &mut PgConnection,
+    cx: &WriteContext,
     parent: &ParentTarget,
     id: PolicyId,
     change: impl FnOnce(&InsurancePolicy) -> Result<InsurancePolicyData, Error>,
 ) -> Result<Versioned<InsurancePolicy>, Error> {
     let (account, producer) = (&parent.account, parent.producer);
-    in_producer_lock(conn, parent, |conn| {
+    in_producer_lock(conn, cx, parent, |conn| {
         let current = load(conn, account, producer, id, true)?;
         let data = change(&current)?;
         if data == current.data {
-            return Ok((current, 0));
+            return Ok((current, Vec::new()));
         }
         let target =
             insurance_policies::table.find((account.as_str(), producer.as_uuid(), id.as_uuid()));
@@ -170,7 +179,12 @@ pub fn update(
             ))
             .returning(PolicyRow::as_returning())
             .get_result(conn)?;
-        Ok((row.into_domain()?, 1))
+        let updated = row.into_domain()?;
+        let change = Change::updated(
+            ResourceState::InsurancePolicy(current),
+            ResourceState::InsurancePolicy(updated.clone()),
+        );
+        Ok((updated, vec![change]))
     })
 }
 

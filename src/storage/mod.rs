@@ -11,11 +11,13 @@ pub mod create_requests;
 pub mod error;
 pub mod insurance_policies;
 pub mod migrations;
+pub mod outbox;
 pub mod phones;
 pub mod pool;
 pub mod producers;
 pub mod schema;
 
+pub use outbox::WriteContext;
 pub use pool::Database;
 
 use crate::domain::Error;

@@ -9,14 +9,16 @@ use uuid::Uuid;
 use super::children::{create_once, in_producer_lock};
 use super::codes;
 use super::create_requests::Idempotency;
+use super::outbox::WriteContext;
 use super::schema::phones;
 use crate::domain::child::{Child, ParentTarget, Versioned};
+use crate::domain::event::{Change, ResourceState};
 pub use crate::domain::phone::Phone;
 use crate::domain::phone::{Extension, PhoneData, PhoneNumber};
 use crate::domain::producer::{Page, PageRequest};
 use crate::domain::{AccountId, Error, PhoneId, ProducerId};
 
-child_queries!(table: phones, row: PhoneRow, id: PhoneId, item: Phone, name: "phone");
+child_queries!(table: phones, row: PhoneRow, id: PhoneId, item: Phone, name: "phone", state: ResourceState::Phone);
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = phones, check_for_backend(diesel::pg::Pg))]
@@ -79,7 +81,7 @@ fn clear_preferred(
     account: &AccountId,
     producer: ProducerId,
     except: PhoneId,
-) -> Result<i64, Error> {
+) -> Result<Vec<Change>, Error> {
     let cleared = diesel::update(
         phones::table
             .filter(phones::account_id.eq(account.as_str()))
@@ -88,13 +90,26 @@ fn clear_preferred(
             .filter(phones::id.ne(except.as_uuid())),
     )
     .set((phones::preferred.eq(false), phones::updated_at.eq(now)))
-    .execute(conn)?;
-    Ok(cleared as i64)
+    .returning(PhoneRow::as_returning())
+    .get_results::<PhoneRow>(conn)?;
+    cleared
+        .into_iter()
+        .map(|row| {
+            let after = row.into_domain()?;
+            let mut before = after.clone();
+            before.data.preferred = true;
+            Ok(Change::updated(
+                ResourceState::Phone(before),
+                ResourceState::Phone(after),
+            ))
+        })
+        .collect()
 }
 
 /// Adds a phone to the producer.
 pub fn create(
     conn: &mut PgConnection,
+    cx: &WriteContext,
     parent: &ParentTarget,
     data: &PhoneData,
     idempotency: Option<&Idempotency>,
@@ -106,6 +121,7 @@ pub fn create(
     };
     create_once(
         conn,
+        cx,
         parent,
         idempotency,
         id.as_uuid(),
@@ -114,7 +130,7 @@ pub fn create(
             let cleared = if data.preferred {
                 clear_preferred(conn, account, producer, id)?
             } else {
-                0
+                Vec::new()
             };
             let row = diesel::insert_into(phones::table)
                 .values((
@@ -125,7 +141,10 @@ pub fn create(
                 ))
                 .returning(PhoneRow::as_returning())
                 .get_result(conn)?;
-            Ok((row.into_domain()?, 1 + cleared))
+            let created = row.into_domain()?;
+            let mut changes = vec![Change::created(ResourceState::Phone(created.clone()))];
+            changes.extend(cleared);
+            Ok((created, changes))
         },
     )
 }
@@ -134,21 +153,22 @@ pub fn create(
 /// nothing and keeps the producer's version.
 pub fn update(
     conn: &mut PgConnection,
+    cx: &WriteContext,
     parent: &ParentTarget,
     id: PhoneId,
     change: impl FnOnce(&Phone) -> Result<PhoneData, Error>,
 ) -> Result<Versioned<Phone>, Error> {
     let (account, producer) = (&parent.account, parent.producer);
-    in_producer_lock(conn, parent, |conn| {
+    in_producer_lock(conn, cx, parent, |conn| {
         let current = load(conn, account, producer, id, true)?;
         let data = change(&current)?;
         if data == current.data {
-            return Ok((current, 0));
+            return Ok((current, Vec::new()));
         }
         let cleared = if data.preferred {
             clear_preferred(conn, account, producer, id)?
         } else {
-            0
+            Vec::new()
         };
         let row = diesel::update(phones::table.find((
             account.as_str(),
@@ -158,6 +178,12 @@ pub fn update(
         .set((PhoneValues::from(&data), phones::updated_at.eq(now)))
         .returning(PhoneRow::as_returning())
         .get_result(conn)?;
-        Ok((row.into_domain()?, 1 + cleared))
+        let updated = row.into_domain()?;
+        let mut changes = vec![Change::updated(
+            ResourceState::Phone(current),
+            ResourceState::Phone(updated.clone()),
+        )];
+        changes.extend(cleared);
+        Ok((updated, changes))
     })
 }

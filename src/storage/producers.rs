@@ -11,10 +11,13 @@ use uuid::Uuid;
 
 use super::codes;
 use super::create_requests::{Claim, Idempotency, claim_or_replay};
-use super::schema::{addresses, insurance_policies, producers};
+use super::outbox::{self, History, WriteContext};
+use super::schema::{self, producers};
+use super::{addresses, bank_accounts, insurance_policies, phones};
 use crate::crypto::{FieldContext, Protection, SSN_INDEX_LABEL, SealedValue};
 use crate::domain::address::CountryCode;
 use crate::domain::dates::DateOfBirth;
+use crate::domain::event::{Change, ResourceState};
 use crate::domain::identifiers::{CrdNumber, Fein, Npn, Ssn, SsnInfo, SsnLast4};
 use crate::domain::producer::{
     Firm, FullProducer, Individual, Page, PageRequest, Producer, ProducerData, ProducerDetails,
@@ -391,20 +394,20 @@ pub fn list(
     }
     if let Some(state) = &filter.address_state {
         query = query.filter(exists(
-            addresses::table
-                .filter(addresses::account_id.eq(producers::account_id))
-                .filter(addresses::producer_id.eq(producers::id))
-                .filter(addresses::country.eq(CountryCode::US.as_str()))
-                .filter(addresses::state.eq(state.as_str())),
+            schema::addresses::table
+                .filter(schema::addresses::account_id.eq(producers::account_id))
+                .filter(schema::addresses::producer_id.eq(producers::id))
+                .filter(schema::addresses::country.eq(CountryCode::US.as_str()))
+                .filter(schema::addresses::state.eq(state.as_str())),
         ));
     }
     if let Some(day) = filter.covered_on {
         query = query.filter(exists(
-            insurance_policies::table
-                .filter(insurance_policies::account_id.eq(producers::account_id))
-                .filter(insurance_policies::producer_id.eq(producers::id))
-                .filter(insurance_policies::expiry_date.gt(day))
-                .filter(insurance_policies::effective_date.le(day)),
+            schema::insurance_policies::table
+                .filter(schema::insurance_policies::account_id.eq(producers::account_id))
+                .filter(schema::insurance_policies::producer_id.eq(producers::id))
+                .filter(schema::insurance_policies::expiry_date.gt(day))
+                .filter(schema::insurance_policies::effective_date.le(day)),
         ));
     }
     if let Some(after) = page.after {
@@ -422,11 +425,12 @@ pub fn list(
 /// differs (INVALID_ARGUMENT on `request_id`) or that producer is gone (NOT_FOUND).
 pub fn create(
     conn: &mut PgConnection,
-    protection: &Protection,
+    cx: &WriteContext,
     account: &AccountId,
     data: &ProducerData,
     idempotency: Option<Idempotency>,
 ) -> Result<Producer, Error> {
+    let protection = &cx.protection;
     conn.transaction(|conn| {
         let id = ProducerId::generate();
         if let Some(key) = &idempotency
@@ -443,7 +447,17 @@ pub fn create(
             ))
             .returning(ProducerRow::as_returning())
             .get_result(conn)?;
-        row.into_domain(protection, SsnView::Full)
+        let created = row.into_domain(protection, SsnView::Full)?;
+        let history = History {
+            account,
+            producer: id,
+            npn: &created.data.npn,
+            // The first event has sequence 1, the producer's first version.
+            version_before: Version::new(0),
+        };
+        let state = ResourceState::Producer(Box::new(created.clone()));
+        outbox::append(conn, cx, history, vec![Change::created(state)])?;
+        Ok(created)
     })
 }
 
@@ -452,12 +466,13 @@ pub fn create(
 /// keeps the version) when the data comes out unchanged.
 pub fn update(
     conn: &mut PgConnection,
-    protection: &Protection,
+    cx: &WriteContext,
     account: &AccountId,
     id: ProducerId,
     expected: Option<Version>,
     change: impl FnOnce(&Producer) -> Result<ProducerData, Error>,
 ) -> Result<Producer, Error> {
+    let protection = &cx.protection;
     conn.transaction(|conn| {
         let current = load(conn, protection, account, id, SsnView::Full, true)?
             .ok_or(Error::NotFound("producer"))?;
@@ -474,27 +489,75 @@ pub fn update(
             ))
             .returning(ProducerRow::as_returning())
             .get_result(conn)?;
-        row.into_domain(protection, SsnView::Full)
+        let updated = row.into_domain(protection, SsnView::Full)?;
+        let history = History {
+            account,
+            producer: id,
+            npn: &updated.data.npn,
+            version_before: current.version,
+        };
+        let change = Change::updated(
+            ResourceState::Producer(Box::new(current.clone())),
+            ResourceState::Producer(Box::new(updated.clone())),
+        );
+        outbox::append(conn, cx, history, vec![change])?;
+        Ok(updated)
     })
 }
 
-/// Deletes the producer after checking the caller's expected version.
+/// Deletes the producer and its children after checking the caller's expected version.
+/// Records a deleted event for each child, then one for the producer.
 pub fn delete(
     conn: &mut PgConnection,
+    cx: &WriteContext,
     account: &AccountId,
     id: ProducerId,
     expected: Option<Version>,
 ) -> Result<(), Error> {
     conn.transaction(|conn| {
-        let target = producers::table.find((account.as_str(), id.as_uuid()));
-        let current: i64 = target
-            .select(producers::version)
-            .for_update()
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound("producer"))?;
-        Version::ensure_current(expected, Version::new(current))?;
-        diesel::delete(target).execute(conn)?;
+        // The last state, masked: a delete must not depend on the SSN key.
+        let current = load(
+            conn,
+            &cx.protection,
+            account,
+            id,
+            SsnView::LastFourOnly,
+            true,
+        )?
+        .ok_or(Error::NotFound("producer"))?;
+        Version::ensure_current(expected, current.version)?;
+        let mut changes: Vec<Change> = Vec::new();
+        changes.extend(
+            addresses::list_all(conn, account, id)?
+                .into_iter()
+                .map(|a| Change::deleted(ResourceState::Address(a))),
+        );
+        changes.extend(
+            phones::list_all(conn, account, id)?
+                .into_iter()
+                .map(|p| Change::deleted(ResourceState::Phone(p))),
+        );
+        changes.extend(
+            bank_accounts::list_all(conn, account, id)?
+                .into_iter()
+                .map(|b| Change::deleted(ResourceState::BankAccount(b))),
+        );
+        changes.extend(
+            insurance_policies::list_all(conn, account, id)?
+                .into_iter()
+                .map(|p| Change::deleted(ResourceState::InsurancePolicy(p))),
+        );
+        let history = History {
+            account,
+            producer: id,
+            npn: &current.data.npn,
+            version_before: current.version,
+        };
+        changes.push(Change::deleted(ResourceState::Producer(Box::new(
+            current.clone(),
+        ))));
+        diesel::delete(producers::table.find((account.as_str(), id.as_uuid()))).execute(conn)?;
+        outbox::append(conn, cx, history, changes)?;
         Ok(())
     })
 }

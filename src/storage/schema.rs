@@ -50,6 +50,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    events (position) {
+        position -> Int8,
+        id -> Uuid,
+        account_id -> Text,
+        producer_id -> Uuid,
+        sequence -> Int8,
+        event_type -> Text,
+        resource_id -> Uuid,
+        occurred_at -> Timestamptz,
+        payload -> Bytea,
+        traceparent -> Nullable<Text>,
+        published_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     insurance_policies (account_id, producer_id, id) {
         account_id -> Text,
         producer_id -> Uuid,
@@ -114,6 +130,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     addresses,
     bank_accounts,
     create_requests,
+    events,
     insurance_policies,
     phones,
     producers,

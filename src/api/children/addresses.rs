@@ -6,13 +6,13 @@ use diesel::PgConnection;
 use super::super::producer_convert::timestamp;
 use super::super::proto::v1 as pb;
 use super::{ChildResource, date_text, optional_text, required_enum, unknown_enum};
-use crate::crypto::Protection;
 use crate::domain::address::{AddressData, AddressType, Location, check_move_in_date};
 use crate::domain::child::{ParentTarget, Versioned};
 use crate::domain::dates::parse_optional_date;
 use crate::domain::producer::{Page, PageRequest};
 use crate::domain::text::Name;
 use crate::domain::{AccountId, AddressId, Error, InvalidValue, ProducerId, Version, Violations};
+use crate::storage::WriteContext;
 use crate::storage::addresses::{self, Address};
 use crate::storage::create_requests::Idempotency;
 
@@ -151,22 +151,22 @@ impl ChildResource for Addresses {
 
     fn create(
         conn: &mut PgConnection,
-        _protection: &Protection,
+        cx: &WriteContext,
         target: &ParentTarget,
         input: AddressData,
         idempotency: Option<&Idempotency>,
     ) -> Result<Versioned<Address>, Error> {
-        addresses::create(conn, target, &input, idempotency)
+        addresses::create(conn, cx, target, &input, idempotency)
     }
 
     fn update(
         conn: &mut PgConnection,
-        _protection: &Protection,
+        cx: &WriteContext,
         target: &ParentTarget,
         id: AddressId,
         change: impl FnOnce(&Address) -> Result<AddressData, Error>,
     ) -> Result<Versioned<Address>, Error> {
-        addresses::update(conn, target, id, change)
+        addresses::update(conn, cx, target, id, change)
     }
 
     storage_reads_and_delete!(addresses);

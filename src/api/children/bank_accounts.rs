@@ -8,7 +8,6 @@ use diesel::PgConnection;
 use super::super::producer_convert::timestamp;
 use super::super::proto::v1 as pb;
 use super::{ChildResource, optional_text, required_enum, unknown_enum};
-use crate::crypto::Protection;
 use crate::domain::bank_account::{
     AccountNumber, BankAccountData, BankAccountType, MAX_NICKNAME_CHARS, RoutingNumber,
 };
@@ -18,6 +17,7 @@ use crate::domain::text::Name;
 use crate::domain::{
     AccountId, BankAccountId, Error, InvalidValue, ProducerId, Version, Violations,
 };
+use crate::storage::WriteContext;
 use crate::storage::bank_accounts::{self, BankAccount};
 use crate::storage::create_requests::Idempotency;
 
@@ -159,24 +159,24 @@ impl ChildResource for BankAccounts {
 
     fn create(
         conn: &mut PgConnection,
-        protection: &Protection,
+        cx: &WriteContext,
         target: &ParentTarget,
         (data, number): (BankAccountData, Option<AccountNumber>),
         idempotency: Option<&Idempotency>,
     ) -> Result<Versioned<BankAccount>, Error> {
         let number =
             number.ok_or_else(|| Error::Internal("a new bank account without a number".into()))?;
-        bank_accounts::create(conn, protection, target, &data, &number, idempotency)
+        bank_accounts::create(conn, cx, target, &data, &number, idempotency)
     }
 
     fn update(
         conn: &mut PgConnection,
-        protection: &Protection,
+        cx: &WriteContext,
         target: &ParentTarget,
         id: BankAccountId,
         change: impl FnOnce(&BankAccount) -> Result<(BankAccountData, Option<AccountNumber>), Error>,
     ) -> Result<Versioned<BankAccount>, Error> {
-        bank_accounts::update(conn, protection, target, id, change)
+        bank_accounts::update(conn, cx, target, id, change)
     }
 
     storage_reads_and_delete!(bank_accounts);

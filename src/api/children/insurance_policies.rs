@@ -12,7 +12,6 @@ use super::{
     unknown_enum,
 };
 use crate::auth::Scope;
-use crate::crypto::Protection;
 use crate::domain::child::{ParentTarget, Versioned};
 use crate::domain::dates::parse_optional_date;
 use crate::domain::insurance_policy::{
@@ -21,6 +20,7 @@ use crate::domain::insurance_policy::{
 use crate::domain::producer::{Page, PageRequest};
 use crate::domain::text::Name;
 use crate::domain::{AccountId, Error, InvalidValue, PolicyId, ProducerId, Version, Violations};
+use crate::storage::WriteContext;
 use crate::storage::create_requests::Idempotency;
 use crate::storage::insurance_policies::{self, InsurancePolicy};
 
@@ -151,22 +151,22 @@ impl ChildResource for InsurancePolicies {
 
     fn create(
         conn: &mut PgConnection,
-        _protection: &Protection,
+        cx: &WriteContext,
         target: &ParentTarget,
         input: InsurancePolicyData,
         idempotency: Option<&Idempotency>,
     ) -> Result<Versioned<InsurancePolicy>, Error> {
-        insurance_policies::create(conn, target, &input, idempotency)
+        insurance_policies::create(conn, cx, target, &input, idempotency)
     }
 
     fn update(
         conn: &mut PgConnection,
-        _protection: &Protection,
+        cx: &WriteContext,
         target: &ParentTarget,
         id: PolicyId,
         change: impl FnOnce(&InsurancePolicy) -> Result<InsurancePolicyData, Error>,
     ) -> Result<Versioned<InsurancePolicy>, Error> {
-        insurance_policies::update(conn, target, id, change)
+        insurance_policies::update(conn, cx, target, id, change)
     }
 
     storage_reads_and_delete!(insurance_policies);

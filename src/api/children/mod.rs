@@ -5,7 +5,6 @@
 
 use std::fmt::Display;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use diesel::PgConnection;
@@ -16,13 +15,12 @@ use tonic::Status;
 use super::page_token::{self, FilterDigest};
 use super::request::{fingerprint, today};
 use crate::auth::{Caller, Scope};
-use crate::crypto::Protection;
 use crate::domain::child::{Child, ParentTarget, Versioned};
 use crate::domain::ids::ResourceId;
 use crate::domain::producer::{Page, PageRequest, PageSize};
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, RequestId, Version, Violations};
-use crate::storage::Database;
 use crate::storage::create_requests::Idempotency;
+use crate::storage::{Database, WriteContext};
 
 /// A stored child of resource `R`.
 pub type Stored<R> = Child<<R as ChildResource>::Id, <R as ChildResource>::Data>;
@@ -32,7 +30,7 @@ pub trait ChildResource: Send + Sync + 'static {
     /// The child's id type.
     type Id: ResourceId + FromStr<Err = InvalidValue> + Display + Send + 'static;
     /// The proto message.
-    type Message: Message + Default + Clone + Send + 'static;
+    type Message: Message + Default + Clone + PartialEq + Send + 'static;
     /// What a create or update parses into.
     type Input: Send + 'static;
     /// The stored child's data.
@@ -65,7 +63,7 @@ pub trait ChildResource: Send + Sync + 'static {
 
     fn create(
         conn: &mut PgConnection,
-        protection: &Protection,
+        cx: &WriteContext,
         target: &ParentTarget,
         input: Self::Input,
         idempotency: Option<&Idempotency>,
@@ -84,13 +82,14 @@ pub trait ChildResource: Send + Sync + 'static {
     ) -> Result<Versioned<Page<Stored<Self>>>, Error>;
     fn update(
         conn: &mut PgConnection,
-        protection: &Protection,
+        cx: &WriteContext,
         target: &ParentTarget,
         id: Self::Id,
         change: impl FnOnce(&Stored<Self>) -> Result<Self::Input, Error>,
     ) -> Result<Versioned<Stored<Self>>, Error>;
     fn delete(
         conn: &mut PgConnection,
+        cx: &WriteContext,
         target: &ParentTarget,
         id: Self::Id,
     ) -> Result<Versioned<()>, Error>;
@@ -120,18 +119,20 @@ macro_rules! storage_reads_and_delete {
 
         fn delete(
             conn: &mut PgConnection,
+            cx: &WriteContext,
             target: &ParentTarget,
             id: Self::Id,
         ) -> Result<Versioned<()>, Error> {
-            $storage::delete(conn, target, id)
+            $storage::delete(conn, cx, target, id)
         }
     };
 }
 
-/// What every child handler needs: the database, the keys, and the caller.
+/// What every child handler needs: the database, the write context (keys, event
+/// encoder, trace context) and the caller.
 pub struct ChildCall<'a> {
     pub db: &'a Database,
-    pub protection: &'a Arc<Protection>,
+    pub cx: WriteContext,
     pub caller: Caller,
 }
 
@@ -167,7 +168,12 @@ impl ChildCall<'_> {
             body.extend_from_slice(&R::input_only(&message).encode_to_vec());
             Idempotency {
                 request_id,
-                fingerprint: fingerprint(self.protection, &self.caller.account, R::FIELD, &body),
+                fingerprint: fingerprint(
+                    &self.cx.protection,
+                    &self.caller.account,
+                    R::FIELD,
+                    &body,
+                ),
             }
         });
         let target = ParentTarget {
@@ -175,10 +181,10 @@ impl ChildCall<'_> {
             producer,
             expected,
         };
-        let protection = self.protection.clone();
+        let cx = self.cx.clone();
         let created = self
             .db
-            .run(move |conn| R::create(conn, &protection, &target, input, idempotency.as_ref()))
+            .run(move |conn| R::create(conn, &cx, &target, input, idempotency.as_ref()))
             .await?;
         tracing::info!(resource = R::FIELD, %producer, "child created");
         Ok(R::message(&created.item, created.producer_version))
@@ -263,12 +269,12 @@ impl ChildCall<'_> {
             producer,
             expected,
         };
-        let protection = self.protection.clone();
+        let cx = self.cx.clone();
         let today = today();
         let updated = self
             .db
             .run(move |conn| {
-                R::update(conn, &protection, &target, id, |current| {
+                R::update(conn, &cx, &target, id, |current| {
                     let mut merged = R::merge_base(current);
                     for field in &paths {
                         R::copy_field(&mut merged, &patch, field);
@@ -302,9 +308,10 @@ impl ChildCall<'_> {
             producer,
             expected,
         };
+        let cx = self.cx.clone();
         let deleted = self
             .db
-            .run(move |conn| R::delete(conn, &target, id))
+            .run(move |conn| R::delete(conn, &cx, &target, id))
             .await?;
         tracing::info!(resource = R::FIELD, %producer, "child deleted");
         Ok(deleted.producer_version)

@@ -6,11 +6,11 @@ use diesel::PgConnection;
 use super::super::producer_convert::timestamp;
 use super::super::proto::v1 as pb;
 use super::{ChildResource, required_enum, unknown_enum};
-use crate::crypto::Protection;
 use crate::domain::child::{ParentTarget, Versioned};
 use crate::domain::phone::{Extension, PhoneData, PhoneNumber, PhoneType};
 use crate::domain::producer::{Page, PageRequest};
 use crate::domain::{AccountId, Error, InvalidValue, PhoneId, ProducerId, Version, Violations};
+use crate::storage::WriteContext;
 use crate::storage::create_requests::Idempotency;
 use crate::storage::phones::{self, Phone};
 
@@ -110,22 +110,22 @@ impl ChildResource for Phones {
 
     fn create(
         conn: &mut PgConnection,
-        _protection: &Protection,
+        cx: &WriteContext,
         target: &ParentTarget,
         input: PhoneData,
         idempotency: Option<&Idempotency>,
     ) -> Result<Versioned<Phone>, Error> {
-        phones::create(conn, target, &input, idempotency)
+        phones::create(conn, cx, target, &input, idempotency)
     }
 
     fn update(
         conn: &mut PgConnection,
-        _protection: &Protection,
+        cx: &WriteContext,
         target: &ParentTarget,
         id: PhoneId,
         change: impl FnOnce(&Phone) -> Result<PhoneData, Error>,
     ) -> Result<Versioned<Phone>, Error> {
-        phones::update(conn, target, id, change)
+        phones::update(conn, cx, target, id, change)
     }
 
     storage_reads_and_delete!(phones);

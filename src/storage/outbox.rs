@@ -1,0 +1,185 @@
+//! Appending a write's events to the event log, inside the write's transaction, and
+//! reading the log back (the feed, the relay's queue, retention).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::schema::events;
+use crate::crypto::Protection;
+use crate::domain::event::{Change, DomainEvent, EventEncoder, EventType};
+use crate::domain::identifiers::Npn;
+use crate::domain::{AccountId, Error, ProducerId, Version};
+
+/// Advisory lock taken at the end of every write that records events and held until it
+/// commits, so event-log positions are handed out in commit order. ("pp-evlog")
+const EVENT_LOG_LOCK: i64 = 0x70_70_2d_65_76_6c_6f_67;
+
+/// The channel the relay listens on; every write with events notifies it on commit.
+pub const EVENTS_CHANNEL: &str = "producer_profile_events";
+
+/// What a write needs besides its connection: the keys for sensitive fields, the event
+/// encoder, and the trace context of the request (carried into the events' headers).
+#[derive(Clone)]
+pub struct WriteContext {
+    pub protection: Arc<Protection>,
+    pub encoder: Arc<dyn EventEncoder>,
+    pub traceparent: Option<String>,
+}
+
+/// Where a write's events belong: the producer and its version before the write.
+pub struct History<'a> {
+    pub account: &'a AccountId,
+    pub producer: ProducerId,
+    pub npn: &'a Npn,
+    pub version_before: Version,
+}
+
+/// Appends one event per change, with consecutive sequences after `version_before`,
+/// and returns the producer's version after them. Call it last in the transaction: it
+/// takes the event-log lock, which serialises commits from here on.
+pub fn append(
+    conn: &mut PgConnection,
+    cx: &WriteContext,
+    history: History<'_>,
+    changes: Vec<Change>,
+) -> Result<Version, Error> {
+    if changes.is_empty() {
+        return Ok(history.version_before);
+    }
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+        "pg_advisory_xact_lock({EVENT_LOG_LOCK}) IS NULL"
+    )))
+    .execute(conn)?;
+    let mut version = history.version_before;
+    // Stored with microsecond precision: round now, so the encoded event and the row agree.
+    let now = Utc::now();
+    let occurred_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    for change in changes {
+        version = version.next();
+        let event = DomainEvent {
+            id: Uuid::now_v7(),
+            account: history.account.clone(),
+            producer_id: history.producer,
+            npn: history.npn.clone(),
+            sequence: version,
+            occurred_at,
+            change,
+        };
+        diesel::insert_into(events::table)
+            .values((
+                events::id.eq(event.id),
+                events::account_id.eq(event.account.as_str()),
+                events::producer_id.eq(event.producer_id.as_uuid()),
+                events::sequence.eq(event.sequence.get()),
+                events::event_type.eq(event.change.event_type().to_string()),
+                events::resource_id.eq(event.change.state.resource_id()),
+                events::occurred_at.eq(event.occurred_at),
+                events::payload.eq(cx.encoder.encode(&event)),
+                events::traceparent.eq(cx.traceparent.as_deref()),
+            ))
+            .execute(conn)?;
+    }
+    diesel::sql_query(format!("NOTIFY {EVENTS_CHANNEL}")).execute(conn)?;
+    Ok(version)
+}
+
+/// One stored event, as the feed and the relay read it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
+pub struct StoredEvent {
+    pub position: i64,
+    pub id: Uuid,
+    pub producer_id: Uuid,
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub payload: Vec<u8>,
+    pub traceparent: Option<String>,
+}
+
+/// Which events a feed page returns.
+#[derive(Debug, Clone, Default)]
+pub struct FeedFilter {
+    /// Empty: every type.
+    pub types: Vec<EventType>,
+    pub producer: Option<ProducerId>,
+}
+
+/// Up to `size` of the account's events after `after`, in log (commit) order; one more
+/// is read to tell whether more follow.
+pub fn feed(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    after: i64,
+    filter: &FeedFilter,
+    size: usize,
+) -> Result<(Vec<StoredEvent>, bool), Error> {
+    let mut query = events::table
+        .filter(events::account_id.eq(account.as_str()))
+        .filter(events::position.gt(after))
+        .select(StoredEvent::as_select())
+        .order(events::position.asc())
+        .limit(size as i64 + 1)
+        .into_boxed();
+    if !filter.types.is_empty() {
+        let names: Vec<String> = filter.types.iter().map(ToString::to_string).collect();
+        query = query.filter(events::event_type.eq_any(names));
+    }
+    if let Some(producer) = filter.producer {
+        query = query.filter(events::producer_id.eq(producer.as_uuid()));
+    }
+    let mut rows = query.load(conn)?;
+    let more = rows.len() > size;
+    rows.truncate(size);
+    Ok((rows, more))
+}
+
+/// Locks and returns up to `size` unpublished events, oldest first, skipping rows another
+/// relay holds. Call inside the transaction that will mark them published.
+pub fn claim_unpublished(conn: &mut PgConnection, size: usize) -> Result<Vec<StoredEvent>, Error> {
+    Ok(events::table
+        .filter(events::published_at.is_null())
+        .select(StoredEvent::as_select())
+        .order(events::position.asc())
+        .limit(size as i64)
+        .for_update()
+        .skip_locked()
+        .load(conn)?)
+}
+
+/// Stamps the events published.
+pub fn mark_published(conn: &mut PgConnection, positions: &[i64]) -> Result<(), Error> {
+    diesel::update(events::table.filter(events::position.eq_any(positions)))
+        .set(events::published_at.eq(diesel::dsl::now))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// How many events wait to be published, and since when the oldest waits.
+pub fn backlog(conn: &mut PgConnection) -> Result<(i64, Option<DateTime<Utc>>), Error> {
+    let (count, oldest) = events::table
+        .filter(events::published_at.is_null())
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(events::occurred_at),
+        ))
+        .first::<(i64, Option<DateTime<Utc>>)>(conn)?;
+    Ok((count, oldest))
+}
+
+/// Deletes up to `limit` published events older than `cutoff`; returns how many.
+pub fn purge_published_before(
+    conn: &mut PgConnection,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> Result<usize, Error> {
+    Ok(diesel::sql_query(
+        "DELETE FROM events WHERE position IN \
+         (SELECT position FROM events WHERE published_at < $1 ORDER BY position LIMIT $2)",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .execute(conn)?)
+}
