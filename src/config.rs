@@ -32,6 +32,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub auth: AuthConfig,
     pub encryption: EncryptionConfig,
+    pub events: EventsConfig,
     pub log: LogConfig,
 }
 
@@ -44,6 +45,7 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             auth: AuthConfig::default(),
             encryption: EncryptionConfig::default(),
+            events: EventsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -97,6 +99,13 @@ pub struct KafkaConfig {
     /// Further librdkafka client properties passed through as they are, e.g.
     /// `security.protocol`, `sasl.mechanism`, `sasl.username`, `ssl.ca.location`.
     pub properties: BTreeMap<String, String>,
+    /// Partitions of the events topic when the service creates it.
+    pub topic_partitions: i32,
+    /// Replication factor of the events topic when the service creates it.
+    pub topic_replication: i32,
+    /// How long one publish may wait for the broker's acknowledgement before the batch is
+    /// retried (librdkafka `message.timeout.ms`).
+    pub message_timeout_ms: u64,
 }
 
 /// Property values may be secrets (`sasl.password`, `ssl.key.password`): print the keys only.
@@ -106,6 +115,9 @@ impl std::fmt::Debug for KafkaConfig {
             .field("brokers", &self.brokers)
             .field("topic", &self.topic)
             .field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .field("topic_partitions", &self.topic_partitions)
+            .field("topic_replication", &self.topic_replication)
+            .field("message_timeout_ms", &self.message_timeout_ms)
             .finish()
     }
 }
@@ -116,6 +128,9 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             topic: "producer-profile.events.v1".into(),
             properties: BTreeMap::new(),
+            topic_partitions: 3,
+            topic_replication: 1,
+            message_timeout_ms: 10_000,
         }
     }
 }
@@ -161,6 +176,44 @@ impl Default for AuthConfig {
             allow_http_jwks: false,
             dev_signing_key: None,
         }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Run the outbox relay in this process. Every replica may run it: one publishes at
+    /// a time (an advisory lock elects it), the others stand by.
+    pub relay_enabled: bool,
+    /// The relay's fallback poll when no notification arrives (it is woken on commit).
+    pub poll_interval_ms: u64,
+    /// Most events published per batch.
+    pub batch_size: usize,
+    /// How long published events stay readable through ListEvents.
+    pub retention_days: u32,
+    /// CloudEvents `source` of every event (`ce_source`).
+    pub source: String,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            relay_enabled: true,
+            poll_interval_ms: 1_000,
+            batch_size: 500,
+            retention_days: 30,
+            source: "urn:producer-profile".into(),
+        }
+    }
+}
+
+impl EventsConfig {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn retention(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.retention_days))
     }
 }
 
@@ -281,6 +334,15 @@ impl Config {
         }
         if self.auth.audience.is_empty() {
             return Err(ConfigError::new("auth.audience", "must not be empty"));
+        }
+        if self.events.batch_size == 0 {
+            return Err(ConfigError::new("events.batch_size", "must be at least 1"));
+        }
+        if self.kafka.topic_partitions < 1 {
+            return Err(ConfigError::new(
+                "kafka.topic_partitions",
+                "must be at least 1",
+            ));
         }
         if self.database.pool_max_size == 0 {
             return Err(ConfigError::new(

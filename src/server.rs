@@ -17,11 +17,14 @@ use crate::api::proto::{self, v1::producer_profile_service_server::ProducerProfi
 use crate::auth::{DevSigningKey, JwksSource, KeySet, TokenVerifier, VerifierSettings};
 use crate::config::{AuthConfig, Config, ConfigError};
 use crate::crypto::Protection;
-use crate::events::kafka;
+use crate::events::relay::{self, RelaySettings, RelayStatus};
 use crate::storage::Database;
 
 /// The gRPC name of the producer service, as health checks ask for it.
 pub const PRODUCER_SERVICE: &str = "producerprofile.v1.ProducerProfileService";
+/// The health entry of the event relay: NOT_SERVING while it cannot publish (the broker
+/// or the database is away). The API keeps serving meanwhile; events wait in the log.
+pub const EVENT_RELAY: &str = "producerprofile.v1.EventRelay";
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +85,21 @@ pub async fn run(
             verifier.clone(),
         ));
     }
-    background.spawn(report_broker(config.kafka.clone()));
+    let relay_status = Arc::new(RelayStatus::default());
+    let (stop_relay, relay_stopped) = tokio::sync::watch::channel(false);
+    let relay = config.events.relay_enabled.then(|| {
+        background.spawn(report_relay(relay_status.clone(), health.clone()));
+        let settings = RelaySettings {
+            database_url: config.database.url.clone(),
+            kafka: config.kafka.clone(),
+            events: config.events.clone(),
+        };
+        AbortOnDrop(tokio::spawn(relay::run(
+            settings,
+            relay_status.clone(),
+            relay_stopped,
+        )))
+    });
 
     // Both reflection versions: grpcurl 1.8 and older clients only speak v1alpha.
     let reflection_v1 = reflection()
@@ -116,6 +133,7 @@ pub async fn run(
     tokio::select! {
         ended = &mut server => {
             background.abort_all();
+            drop(relay);
             return Ok(ended??);
         }
         () = shutdown => {}
@@ -125,7 +143,8 @@ pub async fn run(
     set_health(&health, ServingStatus::NotServing).await;
     let _ = stop.send(());
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    match tokio::time::timeout(grace, &mut server).await {
+    let deadline = tokio::time::Instant::now() + grace;
+    match tokio::time::timeout_at(deadline, &mut server).await {
         Ok(ended) => ended??,
         Err(_) => {
             tracing::warn!(
@@ -135,8 +154,29 @@ pub async fn run(
             server.abort();
         }
     }
+    // The relay publishes what the drained calls committed, then flushes and stops.
+    let _ = stop_relay.send(true);
+    if let Some(mut relay) = relay
+        && tokio::time::timeout_at(deadline, &mut relay.0)
+            .await
+            .is_err()
+    {
+        tracing::warn!(
+            "grace period over: the event relay stops mid-batch (it resumes on restart)"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A task that is aborted when the handle is dropped: the relay ends with the server,
+/// however the server's future ends.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Server reflection over this API's descriptors and the health service's.
@@ -244,16 +284,22 @@ async fn refresh_keys(
     }
 }
 
-/// Logs once at start whether the broker answers and the events topic exists, so a
-/// misconfigured broker shows up in the first lines of the log.
-async fn report_broker(config: crate::config::KafkaConfig) {
-    let topic = config.topic.clone();
-    let checked =
-        tokio::task::spawn_blocking(move || kafka::check_topic(&config, Duration::from_secs(10)))
-            .await;
-    match checked {
-        Ok(Ok(partitions)) => tracing::info!(%topic, partitions, "kafka topic ready"),
-        Ok(Err(problem)) => tracing::warn!(%problem, "kafka not ready"),
-        Err(error) => tracing::warn!(%error, "kafka check failed"),
+/// Keeps the relay's health entry in step with its state, and logs state changes.
+async fn report_relay(status: Arc<RelayStatus>, health: HealthReporter) {
+    let mut previous = None;
+    let mut ticks = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        ticks.tick().await;
+        let report = status.report();
+        if previous != Some(report.state) {
+            tracing::info!(state = ?report.state, backlog = report.backlog, error = ?report.last_error, "event relay state");
+            let serving = if status.is_healthy() {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status(EVENT_RELAY, serving).await;
+            previous = Some(report.state);
+        }
     }
 }

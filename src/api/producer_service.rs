@@ -14,6 +14,7 @@ use super::children::bank_accounts::BankAccounts;
 use super::children::insurance_policies::InsurancePolicies;
 use super::children::phones::Phones;
 use super::children::{ChildCall, ChildResource};
+use super::event_feed::list_events;
 use super::event_messages::ProtobufEvents;
 use super::page_token::{self, FilterDigest};
 use super::producer_convert::{producer_data, producer_message, producer_type};
@@ -622,6 +623,16 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
             .delete::<InsurancePolicies>(&r.producer_id, &r.insurance_policy_id, &r.producer_etag)
             .await?;
         Ok(Response::new(deleted(version)))
+    }
+
+    #[instrument(name = "ListEvents", skip_all, fields(account))]
+    async fn list_events(
+        &self,
+        request: Request<pb::ListEventsRequest>,
+    ) -> Result<Response<pb::ListEventsResponse>, Status> {
+        let caller = identify(&request)?;
+        let response = list_events(&self.db, &caller, request.into_inner()).await?;
+        Ok(Response::new(response))
     }
 
     #[instrument(name = "CheckCoverage", skip_all, fields(account))]

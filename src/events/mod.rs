@@ -1,4 +1,5 @@
-//! Domain events on Kafka. This module holds the broker connection settings; the outbox
-//! relay that publishes through them arrives with the events work.
+//! Domain events on Kafka: the relay that publishes the event log (the transactional
+//! outbox) and the Kafka encoding (topic, key, CloudEvents headers).
 
 pub mod kafka;
+pub mod relay;

@@ -8,6 +8,7 @@ mod children_flags;
 mod children_rules;
 mod cli;
 mod coverage;
+mod events;
 mod idempotency;
 mod jwks;
 mod migrations;

@@ -66,6 +66,11 @@ pub fn test_config(database_url: &str) -> Config {
     config.encryption.keys = SecretString::from(format!("test-1:{}", random_key()));
     config.encryption.blind_index_key = SecretString::from(random_key());
     config.shutdown_grace_secs = 10;
+    // A topic of its own: tests share the broker, never each other's events.
+    config.kafka.brokers = super::kafka::brokers();
+    config.kafka.topic = format!("pp-test-{}", uuid::Uuid::now_v7().simple());
+    config.kafka.message_timeout_ms = 3_000;
+    config.events.poll_interval_ms = 200;
     config
 }
 
@@ -132,6 +137,17 @@ impl TestServer {
     /// A client for `account` holding `scope`.
     pub async fn client_for(&self, account: &str, scope: &str) -> Client {
         self.client(&keys::token(account, scope)).await
+    }
+
+    /// Waits (up to 20 s) until the health of `service` is `status`.
+    pub async fn wait_for_health_of(&self, service: &str, status: ServingStatus) {
+        for _ in 0..200 {
+            if self.health(service).await == status {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{service} did not report {status:?} within 20 s");
     }
 
     pub async fn health(&self, service: &str) -> ServingStatus {

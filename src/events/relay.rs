@@ -1,0 +1,428 @@
+//! The outbox relay: publishes the event log's unpublished rows to Kafka, in log order,
+//! and stamps them published only after the broker acknowledged them.
+//!
+//! - **Many replicas**: every server runs a relay; a session advisory lock elects the one
+//!   that publishes, the others stand by and take over when its connection goes. One
+//!   publisher keeps each producer's events in sequence on its partition.
+//! - **Claim, publish, mark**: a batch is claimed with `FOR UPDATE SKIP LOCKED` in a
+//!   transaction that stays open until every record is acknowledged, then marked and
+//!   committed. A failure rolls the batch back; it is published again (at least once:
+//!   consumers drop duplicates by event id).
+//! - **Woken on commit**: writes `NOTIFY` the relay's channel; it checks for
+//!   notifications every few milliseconds (a local read, no query) and falls back to
+//!   polling the log every `events.poll_interval_ms`.
+//! - **Broker down**: writes keep succeeding; the backlog grows and drains when the
+//!   broker returns. The relay's state, backlog size and oldest age are in
+//!   [`RelayStatus`] for health, logs and metrics.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use rdkafka::producer::FutureProducer;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::watch;
+
+use super::kafka;
+use crate::config::{EventsConfig, KafkaConfig};
+use crate::storage::outbox::{self, EVENTS_CHANNEL};
+
+/// Advisory lock whose holder is the publishing relay. ("pp-relay")
+const RELAY_LOCK: i64 = 0x70_70_2d_72_65_6c_61_79;
+/// How often a waiting relay looks for a notification.
+const NOTIFICATION_CHECK: Duration = Duration::from_millis(20);
+/// How often the backlog is measured and reported.
+const BACKLOG_REPORT: Duration = Duration::from_secs(10);
+/// How often published events past their retention are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// Everything the relay needs from configuration.
+#[derive(Clone)]
+pub struct RelaySettings {
+    pub database_url: SecretString,
+    pub kafka: KafkaConfig,
+    pub events: EventsConfig,
+}
+
+/// What the relay is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayState {
+    Starting,
+    /// Another replica publishes; this one waits to take over.
+    Standby,
+    /// Publishing (or idle with nothing to publish).
+    Publishing,
+    /// The broker did not acknowledge the last batch; it will be retried.
+    BrokerUnavailable,
+    /// The database cannot be reached.
+    DatabaseUnavailable,
+}
+
+/// The relay's state and backlog, shared with health reporting and metrics.
+#[derive(Debug, Clone)]
+pub struct RelayReport {
+    pub state: RelayState,
+    /// Events not yet published.
+    pub backlog: i64,
+    /// When the oldest unpublished event happened.
+    pub oldest_unpublished: Option<DateTime<Utc>>,
+    /// Events this relay published since it started.
+    pub published: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct RelayStatus(Mutex<RelayReport>);
+
+impl Default for RelayStatus {
+    fn default() -> Self {
+        Self(Mutex::new(RelayReport {
+            state: RelayState::Starting,
+            backlog: 0,
+            oldest_unpublished: None,
+            published: 0,
+            last_error: None,
+        }))
+    }
+}
+
+impl RelayStatus {
+    pub fn report(&self) -> RelayReport {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn update(&self, change: impl FnOnce(&mut RelayReport)) {
+        change(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    fn set_state(&self, state: RelayState, error: Option<String>) {
+        self.update(|report| {
+            report.state = state;
+            report.last_error = error;
+        });
+    }
+
+    /// Whether the relay is doing its job (publishing or standing by).
+    pub fn is_healthy(&self) -> bool {
+        matches!(
+            self.report().state,
+            RelayState::Starting | RelayState::Standby | RelayState::Publishing
+        )
+    }
+}
+
+/// Why the relay stopped leading; it starts over after a pause.
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error("database: {0}")]
+    Database(String),
+}
+
+impl From<diesel::result::Error> for RelayError {
+    fn from(error: diesel::result::Error) -> Self {
+        RelayError::Database(error.to_string())
+    }
+}
+
+impl From<crate::domain::Error> for RelayError {
+    fn from(error: crate::domain::Error) -> Self {
+        RelayError::Database(error.to_string())
+    }
+}
+
+/// Runs the relay until `stop` turns true: then it finishes the batch in flight, flushes
+/// the producer and returns. Every failure meanwhile is reported in `status`, logged, and
+/// retried after a pause.
+pub async fn run(
+    settings: RelaySettings,
+    status: Arc<RelayStatus>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        match lead(&settings, &status, &mut stop).await {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::warn!(%error, "event relay interrupted; retrying");
+                status.set_state(RelayState::DatabaseUnavailable, Some(error.to_string()));
+            }
+        }
+        let _ = tokio::time::timeout(settings.events.poll_interval(), stop.changed()).await;
+    }
+    tracing::info!("event relay stopped");
+}
+
+/// A dedicated connection, moved to blocking threads for each database step.
+struct Session(Option<PgConnection>);
+
+impl Session {
+    async fn run<T: Send + 'static>(
+        &mut self,
+        work: impl FnOnce(&mut PgConnection) -> Result<T, RelayError> + Send + 'static,
+    ) -> Result<T, RelayError> {
+        let mut conn = self
+            .0
+            .take()
+            .ok_or_else(|| RelayError::Database("connection lost".into()))?;
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let result = work(&mut conn);
+            (conn, result)
+        })
+        .await
+        .map_err(|e| RelayError::Database(format!("relay task failed: {e}")))?;
+        if result.is_ok() {
+            self.0 = Some(conn);
+        }
+        result
+    }
+}
+
+/// Connects, waits to be elected, then publishes until something fails (`Err`) or it
+/// is asked to stop (`Ok`).
+async fn lead(
+    settings: &RelaySettings,
+    status: &RelayStatus,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), RelayError> {
+    let url = settings.database_url.expose_secret().to_owned();
+    let conn = tokio::task::spawn_blocking(move || PgConnection::establish(&url))
+        .await
+        .map_err(|e| RelayError::Database(e.to_string()))?
+        .map_err(|e| RelayError::Database(e.to_string()))?;
+    let mut session = Session(Some(conn));
+    let poll = settings.events.poll_interval();
+    loop {
+        let elected = session
+            .run(|conn| {
+                Ok(diesel::select(pg_try_advisory_lock(RELAY_LOCK)).get_result::<bool>(conn)?)
+            })
+            .await?;
+        if elected {
+            break;
+        }
+        if status.report().state != RelayState::Standby {
+            tracing::info!("event relay standing by: another replica publishes");
+        }
+        report_backlog(&mut session, status).await?;
+        status.set_state(RelayState::Standby, None);
+        if stopped_within(stop, poll).await {
+            return Ok(());
+        }
+    }
+    tracing::info!("event relay elected: publishing");
+    session
+        .run(|conn| {
+            Ok(diesel::sql_query(format!("LISTEN {EVENTS_CHANNEL}"))
+                .execute(conn)
+                .map(drop)?)
+        })
+        .await?;
+    let mut producer = kafka::producer(&settings.kafka).map_err(RelayError::Database)?;
+    let mut topic_ready = false;
+    let mut last_report = Instant::now() - BACKLOG_REPORT;
+    let mut last_purge = Instant::now() - PURGE_EVERY;
+    status.set_state(RelayState::Publishing, None);
+    loop {
+        if !topic_ready {
+            match kafka::ensure_topic(&settings.kafka, Duration::from_secs(5)).await {
+                Ok(()) => topic_ready = true,
+                Err(error) => {
+                    status.set_state(RelayState::BrokerUnavailable, Some(error.clone()));
+                    tracing::warn!(%error, "events topic not ready; retrying");
+                    report_backlog(&mut session, status).await?;
+                    if stopped_within(stop, poll).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
+        }
+        let batch = publish_batch(&mut session, &producer, settings).await?;
+        match batch {
+            Ok(count) => {
+                if count > 0 {
+                    status.update(|r| r.published += count as u64);
+                }
+                status.set_state(RelayState::Publishing, None);
+                if count == settings.events.batch_size {
+                    continue;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "publishing events failed; the batch will be retried");
+                status.set_state(RelayState::BrokerUnavailable, Some(error));
+                // A fresh producer: an idempotent one may be left unusable by timeouts,
+                // and the topic may need creating again on a new broker.
+                producer = kafka::producer(&settings.kafka).map_err(RelayError::Database)?;
+                topic_ready = false;
+                if stopped_within(stop, poll).await {
+                    return Ok(());
+                }
+                continue;
+            }
+        }
+        if last_report.elapsed() >= BACKLOG_REPORT {
+            report_backlog(&mut session, status).await?;
+            last_report = Instant::now();
+        }
+        if last_purge.elapsed() >= PURGE_EVERY {
+            purge_expired(&mut session, settings).await?;
+            last_purge = Instant::now();
+        }
+        wait_for_work(&mut session, poll, stop).await?;
+        if *stop.borrow() {
+            kafka::flush(&producer, Duration::from_secs(5));
+            return Ok(());
+        }
+    }
+}
+
+/// Sleeps for `period` unless asked to stop first; `true` when asked to stop.
+async fn stopped_within(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
+    let _ = tokio::time::timeout(period, stop.changed()).await;
+    *stop.borrow()
+}
+
+diesel::define_sql_function!(fn pg_try_advisory_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool);
+
+/// Claims a batch, publishes it, and marks it published once every record is
+/// acknowledged. `Ok(Err(..))` is a broker failure (the batch was rolled back);
+/// `Err(..)` a database one.
+async fn publish_batch(
+    session: &mut Session,
+    producer: &FutureProducer,
+    settings: &RelaySettings,
+) -> Result<Result<usize, String>, RelayError> {
+    let size = settings.events.batch_size;
+    let claimed = session
+        .run(move |conn| {
+            diesel::sql_query("BEGIN").execute(conn)?;
+            match outbox::claim_unpublished(conn, size) {
+                Ok(rows) => Ok(rows),
+                Err(error) => {
+                    let _ = diesel::sql_query("ROLLBACK").execute(conn);
+                    Err(error.into())
+                }
+            }
+        })
+        .await?;
+    if claimed.is_empty() {
+        session
+            .run(|conn| Ok(diesel::sql_query("COMMIT").execute(conn).map(drop)?))
+            .await?;
+        return Ok(Ok(0));
+    }
+    let started = Instant::now();
+    let mut deliveries = Vec::with_capacity(claimed.len());
+    let mut failure = None;
+    for event in &claimed {
+        match kafka::send(
+            producer,
+            &settings.kafka.topic,
+            event,
+            &settings.events.source,
+        ) {
+            Ok(delivery) => deliveries.push(delivery),
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+    for delivery in deliveries {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((error, _))) => {
+                failure.get_or_insert_with(|| format!("broker refused an event: {error}"));
+            }
+            Err(_) => {
+                failure.get_or_insert_with(|| "the producer dropped an event".into());
+            }
+        }
+    }
+    if let Some(error) = failure {
+        session
+            .run(|conn| Ok(diesel::sql_query("ROLLBACK").execute(conn).map(drop)?))
+            .await?;
+        return Ok(Err(error));
+    }
+    let positions: Vec<i64> = claimed.iter().map(|e| e.position).collect();
+    let count = positions.len();
+    session
+        .run(move |conn| {
+            outbox::mark_published(conn, &positions)?;
+            diesel::sql_query("COMMIT").execute(conn)?;
+            Ok(())
+        })
+        .await?;
+    tracing::debug!(count, elapsed = ?started.elapsed(), "events published");
+    Ok(Ok(count))
+}
+
+/// Waits until a write commits events (a notification arrives), `poll` passes, or the
+/// relay is asked to stop.
+async fn wait_for_work(
+    session: &mut Session,
+    poll: Duration,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), RelayError> {
+    let deadline = Instant::now() + poll;
+    while Instant::now() < deadline && !*stop.borrow() {
+        let notified = session
+            .run(|conn| {
+                let mut any = false;
+                for notification in conn.notifications_iter() {
+                    notification?;
+                    any = true;
+                }
+                Ok(any)
+            })
+            .await?;
+        if notified {
+            return Ok(());
+        }
+        tokio::time::sleep(NOTIFICATION_CHECK).await;
+    }
+    Ok(())
+}
+
+/// Measures the backlog into `status`, and warns while old events wait.
+async fn report_backlog(session: &mut Session, status: &RelayStatus) -> Result<(), RelayError> {
+    let (backlog, oldest) = session.run(|conn| Ok(outbox::backlog(conn)?)).await?;
+    status.update(|r| {
+        r.backlog = backlog;
+        r.oldest_unpublished = oldest;
+    });
+    if let Some(oldest) = oldest {
+        let age = Utc::now() - oldest;
+        if age > chrono::Duration::seconds(30) {
+            tracing::warn!(
+                backlog,
+                oldest_age_secs = age.num_seconds(),
+                "events are waiting to be published"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Deletes published events past their retention, a bounded batch at a time.
+async fn purge_expired(session: &mut Session, settings: &RelaySettings) -> Result<(), RelayError> {
+    let cutoff = Utc::now() - settings.events.retention();
+    let purged = session
+        .run(move |conn| {
+            let mut total = 0;
+            loop {
+                let deleted = outbox::purge_published_before(conn, cutoff, 10_000)?;
+                total += deleted;
+                if deleted < 10_000 {
+                    return Ok(total);
+                }
+            }
+        })
+        .await?;
+    if purged > 0 {
+        tracing::info!(purged, "deleted events past their retention");
+    }
+    Ok(())
+}
