@@ -6,7 +6,7 @@ CARGO ?= cargo
 BIN := target/debug/producer-profile
 export TEST_DATABASE_URL ?= postgres://producer_profile:producer_profile@127.0.0.1:5432/producer_profile
 
-.PHONY: help services services-down migrate run test lint build dev-config schema
+.PHONY: help deps services services-down migrate run test lint build dev-config schema
 
 help:
 	@echo "make run            start Postgres + Kafka (tansu), migrate, serve gRPC on 127.0.0.1:50051"
@@ -17,6 +17,9 @@ help:
 	@echo "make migrate        apply database migrations"
 	@echo "make schema         regenerate src/storage/schema.rs with the diesel CLI"
 
+deps:
+	@scripts/local-services.sh deps
+
 services:
 	@scripts/local-services.sh up
 
@@ -26,7 +29,7 @@ services-down:
 dev-config:
 	@scripts/dev-config.sh
 
-build:
+build: deps
 	$(CARGO) build --bins
 
 migrate: services dev-config build
@@ -45,7 +48,7 @@ run: migrate
 test: services
 	$(CARGO) test --all-targets
 
-lint:
+lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 

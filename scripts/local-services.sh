@@ -3,7 +3,7 @@
 # Debian's PostgreSQL cluster with the service's role and database, and a tansu broker
 # (Kafka protocol, in-memory storage) with the events topic. Idempotent: safe to rerun.
 #
-#   scripts/local-services.sh up | down | postgres | kafka
+#   scripts/local-services.sh up | down | postgres | kafka | deps
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -45,11 +45,21 @@ wait_for_port() {
   return 1
 }
 
+# What building the service needs besides Rust: diesel links libpq, and librdkafka is
+# compiled with OpenSSL (for SASL/SSL clusters) and zlib.
+build_deps() {
+  local package missing=()
+  for package in libpq-dev libssl-dev zlib1g-dev pkg-config make; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
+  fi
+}
+
 postgres_up() {
   command -v pg_ctlcluster >/dev/null && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 \
     || apt_install postgresql
-  # diesel links libpq.
-  dpkg -s libpq-dev >/dev/null 2>&1 || apt_install libpq-dev
   local version
   version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
   if ! pg_lsclusters --no-header | awk '{print $1, $2}' | grep -qx "$version main"; then
@@ -119,9 +129,10 @@ down() {
 }
 
 case "${1:-up}" in
-  up) postgres_up; kafka_up ;;
+  up) build_deps; postgres_up; kafka_up ;;
+  deps) build_deps ;;
   postgres) postgres_up ;;
   kafka) kafka_up ;;
   down) down ;;
-  *) echo "usage: $0 up|down|postgres|kafka" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|postgres|kafka|deps" >&2; exit 2 ;;
 esac
