@@ -155,9 +155,9 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let request_id =
             violations.check_optional("request_id", RequestId::parse(&request.request_id));
         let data = violations.finish(data)?;
-        let idempotency = request_id.map(|request_id| Idempotency {
-            request_id,
-            fingerprint: create_fingerprint(&self.protection, &caller.account, &producer),
+        let idempotency = request_id.map(|request_id| {
+            let fingerprint = create_fingerprint(&self.protection, &caller.account, &producer);
+            Idempotency::new(caller.client_id.as_deref(), &request_id, fingerprint)
         });
         let account = caller.account.clone();
         let created = self

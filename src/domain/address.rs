@@ -64,10 +64,13 @@ pub struct UsZip(String);
 impl UsZip {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let trimmed = raw.trim();
-        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        let valid = match trimmed.len() {
-            5 => digits(trimmed),
-            10 => digits(&trimmed[..5]) && &trimmed[5..6] == "-" && digits(&trimmed[6..]),
+        // Compared byte by byte: slicing a string with multi-byte characters by position
+        // could split one.
+        let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+        let bytes = trimmed.as_bytes();
+        let valid = match bytes.len() {
+            5 => digits(bytes),
+            10 => digits(&bytes[..5]) && bytes[5] == b'-' && digits(&bytes[6..]),
             _ => false,
         };
         if trimmed.is_empty() {
@@ -227,6 +230,7 @@ mod tests {
     #[test]
     fn code_lists_have_no_duplicates() {
         let mut iso = ISO_3166_ALPHA2.to_vec();
+        iso.sort_unstable();
         iso.dedup();
         assert_eq!(iso.len(), 249);
         let mut states = USPS_STATES.to_vec();
@@ -297,6 +301,24 @@ mod tests {
         #[test]
         fn zips_of_other_shapes_are_refused(raw in "[0-9]{1,4}|[0-9]{6,9}|[0-9]{5}-[0-9]{1,3}|[A-Z]{5}") {
             prop_assert!(UsZip::parse(&raw).is_err());
+        }
+
+        #[test]
+        fn zip_parse_never_panics_and_keeps_only_valid_shapes(raw in "\\PC{0,12}") {
+            if let Ok(zip) = UsZip::parse(&raw) {
+                let text = zip.as_str();
+                prop_assert!(text.len() == 5 || text.len() == 10);
+                let shape_ok = text
+                    .bytes()
+                    .enumerate()
+                    .all(|(i, b)| if i == 5 { b == b'-' } else { b.is_ascii_digit() });
+                prop_assert!(shape_ok);
+            }
+        }
+
+        #[test]
+        fn location_parse_never_panics(country in "\\PC{0,4}", state in "\\PC{0,6}", zip in "\\PC{0,12}") {
+            let _ = Location::parse(&country, &state, &zip);
         }
 
         #[test]

@@ -68,6 +68,24 @@ impl AccountNumber {
     pub fn last4(&self) -> Last4 {
         Last4(self.0[self.0.len() - 4..].to_owned())
     }
+
+    /// The form that is encrypted: two digits of length, then the number padded with
+    /// zeros to 17 digits. Every ciphertext is the same size, so its length does not tell
+    /// how many digits the number has.
+    pub fn padded(&self) -> String {
+        format!("{:02}{:0<17}", self.0.len(), self.0)
+    }
+
+    /// Reads [`AccountNumber::padded`] back.
+    pub fn from_padded(padded: &str) -> Result<Self, InvalidValue> {
+        let invalid = || InvalidValue::new("is not a padded account number");
+        if padded.len() != 19 {
+            return Err(invalid());
+        }
+        let len: usize = padded[..2].parse().map_err(|_| invalid())?;
+        let digits = padded.get(2..2 + len).ok_or_else(invalid)?;
+        Self::parse(digits)
+    }
 }
 
 impl fmt::Debug for AccountNumber {
@@ -170,6 +188,19 @@ mod tests {
     }
 
     #[test]
+    fn padded_numbers_all_have_one_length_and_read_back() {
+        for digits in ["1234", "000123456789", "12345678901234567"] {
+            let number = AccountNumber::parse(digits).unwrap();
+            assert_eq!(number.padded().len(), 19);
+            assert_eq!(
+                AccountNumber::from_padded(&number.padded()).unwrap(),
+                number
+            );
+        }
+        assert!(AccountNumber::from_padded("1").is_err());
+    }
+
+    #[test]
     fn the_display_name_follows_the_hosted_api() {
         let account = BankAccountData {
             bank_name: Name::parse("First Bank").unwrap(),
@@ -195,6 +226,14 @@ mod tests {
             let text: String = changed.iter().map(|d| char::from_digit(*d, 10).unwrap()).collect();
             // Weights 3, 7 and 1 are coprime with 10: any single-digit change is caught.
             prop_assert!(RoutingNumber::parse(&text).is_err());
+        }
+
+        #[test]
+        fn any_text_parses_or_fails_without_panicking(raw in "\\PC{0,20}") {
+            let _ = RoutingNumber::parse(&raw);
+            if let Ok(number) = AccountNumber::parse(&raw) {
+                prop_assert!((4..=17).contains(&number.expose_digits().len()));
+            }
         }
 
         #[test]

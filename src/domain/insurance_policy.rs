@@ -172,6 +172,11 @@ mod tests {
         }
 
         #[test]
+        fn any_text_parses_or_fails_without_panicking(raw in "\\PC{0,16}") {
+            let _ = TotalLimit::parse(&raw);
+        }
+
+        #[test]
         fn parsed_limits_stay_in_bounds(raw in "[0-9]{1,9}(\\.[0-9]{1,2})?") {
             if let Ok(limit) = TotalLimit::parse(&raw) {
                 prop_assert!((TotalLimit::MIN_CENTS..=TotalLimit::MAX_CENTS).contains(&limit.cents()));

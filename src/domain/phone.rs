@@ -182,6 +182,12 @@ mod tests {
         }
 
         #[test]
+        fn any_text_parses_or_fails_without_panicking(raw in "\\PC{0,24}") {
+            let _ = PhoneNumber::parse(&raw);
+            let _ = Extension::parse_optional(&raw);
+        }
+
+        #[test]
         fn parsed_numbers_are_always_e164(raw in "\\+?[0-9 ().-]{0,20}") {
             if let Ok(number) = PhoneNumber::parse(&raw) {
                 let digits = &number.as_str()[1..];

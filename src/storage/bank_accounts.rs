@@ -89,9 +89,7 @@ impl SealedNumber {
             owner_id: &owner,
             field: NUMBER_FIELD,
         };
-        let sealed = protection
-            .cipher
-            .seal(number.expose_digits().as_bytes(), &context);
+        let sealed = protection.cipher.seal(number.padded().as_bytes(), &context);
         Self {
             number_ciphertext: sealed.bytes,
             number_key_id: sealed.key_id,

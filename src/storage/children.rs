@@ -90,6 +90,18 @@ pub fn create_once<T>(
     })
 }
 
+/// Runs reads in one read-only repeatable-read transaction, so a child and the producer
+/// version returned with it are from the same moment.
+pub fn in_snapshot<T>(
+    conn: &mut PgConnection,
+    read: impl FnOnce(&mut PgConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(read)
+}
+
 /// The producer's current version, or NOT_FOUND: every child read checks its producer
 /// exists in the caller's account first.
 pub fn producer_version(
@@ -152,22 +164,24 @@ macro_rules! child_queries {
             producer: ProducerId,
             page: PageRequest<$id>,
         ) -> Result<Versioned<Page<$item>>, Error> {
-            let producer_version = super::children::producer_version(conn, account, producer)?;
-            let mut query = $table::table
-                .filter($table::account_id.eq(account.as_str()))
-                .filter($table::producer_id.eq(producer.as_uuid()))
-                .select($row::as_select())
-                .order($table::id.asc())
-                .limit(page.size.get() as i64 + 1)
-                .into_boxed();
-            if let Some(after) = page.after {
-                query = query.filter($table::id.gt(after.as_uuid()));
-            }
-            let rows = query.load::<$row>(conn)?;
-            let item = super::page_of(rows, page.size, $row::into_domain)?;
-            Ok(Versioned {
-                item,
-                producer_version,
+            super::children::in_snapshot(conn, |conn| {
+                let producer_version = super::children::producer_version(conn, account, producer)?;
+                let mut query = $table::table
+                    .filter($table::account_id.eq(account.as_str()))
+                    .filter($table::producer_id.eq(producer.as_uuid()))
+                    .select($row::as_select())
+                    .order($table::id.asc())
+                    .limit(page.size.get() as i64 + 1)
+                    .into_boxed();
+                if let Some(after) = page.after {
+                    query = query.filter($table::id.gt(after.as_uuid()));
+                }
+                let rows = query.load::<$row>(conn)?;
+                let item = super::page_of(rows, page.size, $row::into_domain)?;
+                Ok(Versioned {
+                    item,
+                    producer_version,
+                })
             })
         }
 

@@ -8,9 +8,25 @@ use crate::domain::{AccountId, Error, RequestId, Violations};
 
 /// An idempotency key and the keyed fingerprint of the request it came with (operation,
 /// parent and body: the same key on another operation or parent counts as another body).
+///
+/// Keys belong to the OAuth client that sent them: another client of the account cannot
+/// replay (or probe, by comparing outcomes) a create it did not make.
 pub struct Idempotency {
-    pub request_id: RequestId,
+    key: String,
     pub fingerprint: [u8; 32],
+}
+
+impl Idempotency {
+    pub fn new(client: Option<&str>, request_id: &RequestId, fingerprint: [u8; 32]) -> Self {
+        Self {
+            key: format!(
+                "{}\u{1f}{}",
+                client.unwrap_or_default(),
+                request_id.as_str()
+            ),
+            fingerprint,
+        }
+    }
 }
 
 /// What a create with an idempotency key should do.
@@ -30,16 +46,10 @@ pub fn claim_or_replay(
     key: &Idempotency,
     resource_id: Uuid,
 ) -> Result<Claim, Error> {
-    if claim(
-        conn,
-        account,
-        &key.request_id,
-        &key.fingerprint,
-        resource_id,
-    )? {
+    if claim(conn, account, &key.key, &key.fingerprint, resource_id)? {
         return Ok(Claim::Created);
     }
-    let recorded = find(conn, account, &key.request_id)?
+    let recorded = find(conn, account, &key.key)?
         .ok_or_else(|| Error::Internal("a claimed request id vanished".into()))?;
     if recorded.fingerprint != key.fingerprint {
         return Err(Violations::one(
@@ -66,14 +76,14 @@ pub struct RecordedRequest {
 fn claim(
     conn: &mut PgConnection,
     account: &AccountId,
-    request_id: &RequestId,
+    request_id: &str,
     fingerprint: &[u8],
     resource_id: Uuid,
 ) -> QueryResult<bool> {
     let inserted = diesel::insert_into(create_requests::table)
         .values((
             create_requests::account_id.eq(account.as_str()),
-            create_requests::request_id.eq(request_id.as_str()),
+            create_requests::request_id.eq(request_id),
             create_requests::fingerprint.eq(fingerprint),
             create_requests::resource_id.eq(resource_id),
         ))
@@ -85,10 +95,10 @@ fn claim(
 fn find(
     conn: &mut PgConnection,
     account: &AccountId,
-    request_id: &RequestId,
+    request_id: &str,
 ) -> QueryResult<Option<RecordedRequest>> {
     create_requests::table
-        .find((account.as_str(), request_id.as_str()))
+        .find((account.as_str(), request_id))
         .select(RecordedRequest::as_select())
         .first(conn)
         .optional()

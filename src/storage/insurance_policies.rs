@@ -196,21 +196,23 @@ pub fn active_on(
     producer: ProducerId,
     day: NaiveDate,
 ) -> Result<Versioned<Vec<InsurancePolicy>>, Error> {
-    let producer_version = producer_version(conn, account, producer)?;
-    let item = insurance_policies::table
-        .filter(insurance_policies::account_id.eq(account.as_str()))
-        .filter(insurance_policies::producer_id.eq(producer.as_uuid()))
-        .filter(insurance_policies::expiry_date.gt(day))
-        .filter(insurance_policies::effective_date.le(day))
-        .select(PolicyRow::as_select())
-        .order(insurance_policies::expiry_date.desc())
-        .load::<PolicyRow>(conn)?
-        .into_iter()
-        .map(PolicyRow::into_domain)
-        .collect::<Result<_, _>>()?;
-    Ok(Versioned {
-        item,
-        producer_version,
+    super::children::in_snapshot(conn, |conn| {
+        let producer_version = producer_version(conn, account, producer)?;
+        let item = insurance_policies::table
+            .filter(insurance_policies::account_id.eq(account.as_str()))
+            .filter(insurance_policies::producer_id.eq(producer.as_uuid()))
+            .filter(insurance_policies::expiry_date.gt(day))
+            .filter(insurance_policies::effective_date.le(day))
+            .select(PolicyRow::as_select())
+            .order(insurance_policies::expiry_date.desc())
+            .load::<PolicyRow>(conn)?
+            .into_iter()
+            .map(PolicyRow::into_domain)
+            .collect::<Result<_, _>>()?;
+        Ok(Versioned {
+            item,
+            producer_version,
+        })
     })
 }
 

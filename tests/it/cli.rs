@@ -288,14 +288,31 @@ async fn serve_logs_no_ssn_or_account_number_and_exits_cleanly_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(person(&created).ssn, "123456789");
-    client
+    let account = client
         .create_bank_account(pb::CreateBankAccountRequest {
             producer_id: created.id.clone(),
-            bank_account: Some(checking_account()),
+            bank_account: Some(pb::BankAccount {
+                number: "88887777666655".into(),
+                ..checking_account()
+            }),
             ..Default::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    let renumber = |etag: &str| pb::UpdateBankAccountRequest {
+        producer_id: created.id.clone(),
+        bank_account_id: account.id.clone(),
+        bank_account: Some(pb::BankAccount {
+            number: "44443333222211".into(),
+            ..Default::default()
+        }),
+        update_mask: update_mask(&["number"]),
+        producer_etag: etag.into(),
+    };
+    // Fails after the number was parsed (stale etag), then succeeds.
+    client.update_bank_account(renumber("1")).await.unwrap_err();
+    client.update_bank_account(renumber("")).await.unwrap();
     let short = pb::BankAccount {
         number: "12".into(),
         ..checking_account()

@@ -5,6 +5,7 @@
 mod authentication;
 mod children_crud;
 mod children_flags;
+mod children_more;
 mod children_rules;
 mod cli;
 mod coverage;

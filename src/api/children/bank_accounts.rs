@@ -47,6 +47,7 @@ impl ChildResource for BankAccounts {
 
     const FIELD: &'static str = "bank_account";
     const ID_FIELD: &'static str = "bank_account_id";
+    const WRITE_ONLY: &'static [&'static str] = &["number"];
     const UPDATABLE: &'static [&'static str] = &[
         "bank_name",
         "holder_name",

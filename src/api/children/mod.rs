@@ -43,6 +43,9 @@ pub trait ChildResource: Send + Sync + 'static {
     const ID_FIELD: &'static str;
     /// The fields an update mask may name.
     const UPDATABLE: &'static [&'static str];
+    /// Updatable fields never read back (a bank account number): an empty value cannot
+    /// mean "clear" or "keep", so naming one in the mask requires a value.
+    const WRITE_ONLY: &'static [&'static str] = &[];
 
     /// Copies one updatable field from `source` to `target`.
     fn copy_field(target: &mut Self::Message, source: &Self::Message, field: &str);
@@ -166,15 +169,9 @@ impl ChildCall<'_> {
         let idempotency = request_id.map(|request_id| {
             let mut body = producer.as_uuid().as_bytes().to_vec();
             body.extend_from_slice(&R::input_only(&message).encode_to_vec());
-            Idempotency {
-                request_id,
-                fingerprint: fingerprint(
-                    &self.cx.protection,
-                    &self.caller.account,
-                    R::FIELD,
-                    &body,
-                ),
-            }
+            let fingerprint =
+                fingerprint(&self.cx.protection, &self.caller.account, R::FIELD, &body);
+            Idempotency::new(self.caller.client_id.as_deref(), &request_id, fingerprint)
         });
         let target = ParentTarget {
             account: self.caller.account.clone(),
@@ -220,8 +217,10 @@ impl ChildCall<'_> {
         let mut violations = Violations::new();
         let producer = producer_id(producer_raw, &mut violations);
         let size = violations.check("page_size", PageSize::parse(page_size));
-        // A token belongs to one producer's listing.
-        let digest = FilterDigest::default().add(producer_raw.trim().as_bytes());
+        // A token belongs to one listing: this resource of this producer.
+        let digest = FilterDigest::default()
+            .add(R::FIELD.as_bytes())
+            .add(producer_raw.trim().as_bytes());
         let after = violations.check("page_token", page_token::decode(token, &digest));
         let (producer, size) = violations.finish(producer.zip(size))?;
         let page = PageRequest {
@@ -264,6 +263,17 @@ impl ChildCall<'_> {
         let (((producer, id), expected), paths) =
             violations.finish(producer.zip(id).zip(expected).zip(paths))?;
         let patch = patch.unwrap_or_default();
+        for field in paths.iter().filter(|f| R::WRITE_ONLY.contains(f)) {
+            let mut probe = R::Message::default();
+            R::copy_field(&mut probe, &patch, field);
+            if probe == R::Message::default() {
+                let problem = Violations::one(
+                    format!("{}.{field}", R::FIELD),
+                    "is required when update_mask names it",
+                );
+                return Err(Error::from(problem).into());
+            }
+        }
         let target = ParentTarget {
             account: self.caller.account.clone(),
             producer,
