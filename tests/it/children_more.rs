@@ -34,7 +34,7 @@ async fn every_child_rpc_needs_its_scope() {
         .into_inner();
     let mut reader = server.client_for("ACME", "producers:read").await;
     let mut writer = server.client_for("ACME", "producers:write").await;
-    let writes_by_reader = vec![
+    let writes_by_reader = [
         reader
             .create_address(pb::CreateAddressRequest {
                 producer_id: pid.clone(),
@@ -86,7 +86,7 @@ async fn every_child_rpc_needs_its_scope() {
             .await
             .unwrap_err(),
     ];
-    let reads_by_writer = vec![
+    let reads_by_writer = [
         writer
             .get_address(pb::GetAddressRequest {
                 producer_id: pid.clone(),
