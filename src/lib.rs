@@ -13,3 +13,4 @@ pub mod events;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
+pub mod webhooks;

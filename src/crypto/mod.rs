@@ -2,6 +2,7 @@
 
 pub mod field_cipher;
 pub mod keyed_hash;
+pub mod webhook_signing;
 
 pub use field_cipher::{CipherError, FieldCipher, FieldContext, SealedValue};
 pub use keyed_hash::KeyedHasher;

@@ -33,7 +33,7 @@ impl Action {
 }
 
 /// The kinds of resource events are about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResourceKind {
     Producer,
     Address,

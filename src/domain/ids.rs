@@ -122,6 +122,16 @@ resource_id!(
     PolicyId,
     "an insurance policy"
 );
+resource_id!(
+    /// A webhook endpoint's id.
+    EndpointId,
+    "an endpoint"
+);
+resource_id!(
+    /// A webhook delivery's id (one event to one endpoint).
+    DeliveryId,
+    "a delivery"
+);
 
 /// A client-chosen idempotency key for creates.
 #[derive(Debug, Clone, PartialEq, Eq)]

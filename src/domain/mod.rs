@@ -13,8 +13,10 @@ pub mod insurance_policy;
 pub mod phone;
 pub mod producer;
 pub mod text;
+pub mod webhook;
 
 pub use error::{Error, FieldViolation, InvalidValue, Violations};
 pub use ids::{
-    AccountId, AddressId, BankAccountId, PhoneId, PolicyId, ProducerId, RequestId, Version,
+    AccountId, AddressId, BankAccountId, DeliveryId, EndpointId, PhoneId, PolicyId, ProducerId,
+    RequestId, Version,
 };

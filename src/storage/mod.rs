@@ -16,6 +16,8 @@ pub mod phones;
 pub mod pool;
 pub mod producers;
 pub mod schema;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 
 pub use outbox::WriteContext;
 pub use pool::Database;

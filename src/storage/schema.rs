@@ -126,6 +126,62 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Uuid,
+        delivery_id -> Uuid,
+        endpoint_id -> Uuid,
+        attempted_at -> Timestamptz,
+        status_code -> Nullable<Int4>,
+        latency_ms -> Int8,
+        error -> Nullable<Text>,
+        response_body -> Text,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        account_id -> Text,
+        endpoint_id -> Uuid,
+        event_id -> Uuid,
+        producer_id -> Uuid,
+        sequence -> Int8,
+        webhook_type -> Text,
+        body -> Text,
+        traceparent -> Nullable<Text>,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        leased_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (account_id, id) {
+        account_id -> Text,
+        id -> Uuid,
+        url -> Text,
+        description -> Nullable<Text>,
+        event_types -> Array<Nullable<Text>>,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        rate_limit_per_second -> Nullable<Int4>,
+        secret_ciphertext -> Bytea,
+        secret_key_id -> Text,
+        previous_secret_ciphertext -> Nullable<Bytea>,
+        previous_secret_key_id -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamptz>,
+        failing_since -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     addresses,
     bank_accounts,
@@ -134,4 +190,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     insurance_policies,
     phones,
     producers,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
 );

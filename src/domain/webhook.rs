@@ -1,0 +1,396 @@
+//! Webhooks in domain terms: the ten event types partners subscribe to (compatible with
+//! the hosted Producer Profile API), endpoint URLs, and the retry schedule.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use super::error::InvalidValue;
+use super::event::{Action, EventType, ResourceKind};
+use super::ids::{DeliveryId, EndpointId};
+use super::text::Name;
+
+/// A webhook event type. `*.updated` fires on create and on update; the payload's
+/// `data.action` tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WebhookType {
+    pub resource: ResourceKind,
+    /// Deleted, or not (created and updated share a type).
+    pub deleted: bool,
+}
+
+impl WebhookType {
+    /// The group that subscribes to every type.
+    pub const GROUP: &'static str = "id.producer";
+
+    pub fn all() -> impl Iterator<Item = WebhookType> {
+        ResourceKind::ALL.into_iter().flat_map(|resource| {
+            [false, true]
+                .into_iter()
+                .map(move |deleted| WebhookType { resource, deleted })
+        })
+    }
+
+    /// The webhook type of a domain event type.
+    pub fn of(event: EventType) -> Self {
+        Self {
+            resource: event.resource,
+            deleted: event.action == Action::Deleted,
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::all().find(|t| t.to_string() == name)
+    }
+}
+
+impl fmt::Display for WebhookType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let resource = match self.resource {
+            ResourceKind::Producer => None,
+            ResourceKind::Address => Some("address"),
+            ResourceKind::Phone => Some("phone"),
+            ResourceKind::BankAccount => Some("bank_account"),
+            ResourceKind::InsurancePolicy => Some("errors_and_omissions"),
+        };
+        let suffix = if self.deleted { "deleted" } else { "updated" };
+        match resource {
+            None => write!(f, "{}.{suffix}", Self::GROUP),
+            Some(resource) => write!(f, "{}.{resource}.{suffix}", Self::GROUP),
+        }
+    }
+}
+
+/// What an endpoint subscribes to: the whole group, or a set of types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscription {
+    Everything,
+    Types(Vec<WebhookType>),
+}
+
+impl Subscription {
+    /// Reads a non-empty list of type names (or the group name).
+    pub fn parse(names: &[String]) -> Result<Self, InvalidValue> {
+        if names.is_empty() {
+            return Err(InvalidValue::new(
+                "must name at least one event type, or the group id.producer",
+            ));
+        }
+        if names.iter().any(|n| n.trim() == WebhookType::GROUP) {
+            return Ok(Subscription::Everything);
+        }
+        let mut types = Vec::with_capacity(names.len());
+        for name in names {
+            let parsed = WebhookType::parse(name.trim()).ok_or_else(|| {
+                InvalidValue::new(format!(
+                    "{name:?} is not a webhook event type (e.g. id.producer.address.updated, or id.producer for all)"
+                ))
+            })?;
+            types.push(parsed);
+        }
+        types.sort();
+        types.dedup();
+        Ok(Subscription::Types(types))
+    }
+
+    pub fn matches(&self, webhook_type: WebhookType) -> bool {
+        match self {
+            Subscription::Everything => true,
+            Subscription::Types(types) => types.contains(&webhook_type),
+        }
+    }
+
+    /// The names as stored and returned.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Subscription::Everything => vec![WebhookType::GROUP.to_owned()],
+            Subscription::Types(types) => types.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// Whether plain `http://` endpoint URLs are accepted (local use and tests only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlPolicy {
+    HttpsOnly,
+    AllowHttp,
+}
+
+/// An endpoint URL: absolute http(s), with a host, without credentials or fragment, at
+/// most 2048 characters. Whether its host is a public address is checked when it is
+/// used (the address can change), by the SSRF guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointUrl(Url);
+
+impl EndpointUrl {
+    pub const MAX_LEN: usize = 2048;
+
+    pub fn parse(raw: &str, policy: UrlPolicy) -> Result<Self, InvalidValue> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(InvalidValue::new("is required"));
+        }
+        if trimmed.len() > Self::MAX_LEN {
+            return Err(InvalidValue::new("must be at most 2048 characters"));
+        }
+        let url = Url::parse(trimmed).map_err(|_| InvalidValue::new("must be an absolute URL"))?;
+        match (url.scheme(), policy) {
+            ("https", _) | ("http", UrlPolicy::AllowHttp) => {}
+            ("http", UrlPolicy::HttpsOnly) => {
+                return Err(InvalidValue::new("must use https"));
+            }
+            _ => return Err(InvalidValue::new("must be an https URL")),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(InvalidValue::new("must name a host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(InvalidValue::new("must not carry credentials"));
+        }
+        if url.fragment().is_some() {
+            return Err(InvalidValue::new("must not have a #fragment"));
+        }
+        Ok(Self(url))
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// An endpoint as its owner describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointData {
+    pub url: EndpointUrl,
+    pub subscription: Subscription,
+    pub description: Option<Name>,
+    pub enabled: bool,
+    /// Most deliveries per second; `None`: no limit.
+    pub rate_limit_per_second: Option<u32>,
+}
+
+/// A stored endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub data: EndpointData,
+    /// Why the service disabled it (410 Gone, failing too long), if it did.
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for its first or next attempt.
+    Pending,
+    Succeeded,
+    /// Out of retries, or its endpoint was disabled: can be replayed.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        [Self::Pending, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == code)
+    }
+}
+
+/// One event's delivery to one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub endpoint_id: EndpointId,
+    pub event_id: uuid::Uuid,
+    pub producer_id: uuid::Uuid,
+    pub sequence: i64,
+    pub webhook_type: String,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Delivery {
+    /// The webhook id: the payload's `id` and the `webhook-id` header, the same on every
+    /// attempt so receivers can deduplicate.
+    pub fn webhook_id(event_id: uuid::Uuid) -> String {
+        format!("whe_{}", event_id.simple())
+    }
+}
+
+/// One HTTP attempt of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub id: uuid::Uuid,
+    pub delivery_id: DeliveryId,
+    pub attempted_at: DateTime<Utc>,
+    /// `None` when no response came (refused address, timeout, connection error).
+    pub status_code: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    /// The first 4 KiB of the response body.
+    pub response_body: String,
+}
+
+/// When failed attempts are retried: the delays after the 1st, 2nd, … failure, each
+/// varied by ±`jitter` (a fraction), so many deliveries failing together do not retry
+/// together. After the last delay the delivery fails for good.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrySchedule {
+    pub delays: Vec<Duration>,
+    pub jitter: f64,
+}
+
+impl RetrySchedule {
+    /// The Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, ±20 %.
+    pub fn standard() -> Self {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        Self {
+            delays: vec![
+                Duration::from_secs(5),
+                minutes(5),
+                minutes(30),
+                minutes(120),
+                minutes(300),
+                minutes(600),
+                minutes(600),
+            ],
+            jitter: 0.2,
+        }
+    }
+
+    /// The wait after `failures` failed attempts (1 = the first), or `None` when the
+    /// delivery is out of retries. `unit` is a random number in [0, 1).
+    pub fn delay_after(&self, failures: usize, unit: f64) -> Option<Duration> {
+        let base = *self.delays.get(failures.checked_sub(1)?)?;
+        let factor = 1.0 + self.jitter * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
+        Some(base.mul_f64(factor.max(0.0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_ten_types_are_the_hosted_apis() {
+        let names: Vec<String> = WebhookType::all().map(|t| t.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "id.producer.updated",
+                "id.producer.deleted",
+                "id.producer.address.updated",
+                "id.producer.address.deleted",
+                "id.producer.phone.updated",
+                "id.producer.phone.deleted",
+                "id.producer.bank_account.updated",
+                "id.producer.bank_account.deleted",
+                "id.producer.errors_and_omissions.updated",
+                "id.producer.errors_and_omissions.deleted",
+            ]
+        );
+        for name in &names {
+            assert_eq!(WebhookType::parse(name).unwrap().to_string(), *name);
+        }
+    }
+
+    #[test]
+    fn created_and_updated_events_share_a_type() {
+        let created = EventType {
+            resource: ResourceKind::Address,
+            action: Action::Created,
+        };
+        assert_eq!(
+            WebhookType::of(created).to_string(),
+            "id.producer.address.updated"
+        );
+        let deleted = EventType {
+            resource: ResourceKind::InsurancePolicy,
+            action: Action::Deleted,
+        };
+        assert_eq!(
+            WebhookType::of(deleted).to_string(),
+            "id.producer.errors_and_omissions.deleted"
+        );
+    }
+
+    #[test]
+    fn subscriptions_take_types_or_the_group() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let group = Subscription::parse(&names(&["id.producer"])).unwrap();
+        assert!(WebhookType::all().all(|t| group.matches(t)));
+        let some = Subscription::parse(&names(&["id.producer.phone.deleted"])).unwrap();
+        assert!(some.matches(WebhookType::parse("id.producer.phone.deleted").unwrap()));
+        assert!(!some.matches(WebhookType::parse("id.producer.phone.updated").unwrap()));
+        assert!(Subscription::parse(&[]).is_err());
+        assert!(Subscription::parse(&names(&["id.producer.moved"])).is_err());
+    }
+
+    #[test]
+    fn endpoint_urls_must_be_https_absolute_and_clean() {
+        assert!(EndpointUrl::parse("https://hooks.example.com/in", UrlPolicy::HttpsOnly).is_ok());
+        assert!(EndpointUrl::parse("http://hooks.example.com/in", UrlPolicy::HttpsOnly).is_err());
+        assert!(EndpointUrl::parse("http://127.0.0.1:8080/in", UrlPolicy::AllowHttp).is_ok());
+        for bad in [
+            "",
+            "hooks.example.com",
+            "ftp://hooks.example.com",
+            "https://user:pw@hooks.example.com",
+            "https://hooks.example.com/#x",
+        ] {
+            assert!(
+                EndpointUrl::parse(bad, UrlPolicy::AllowHttp).is_err(),
+                "{bad}"
+            );
+        }
+        let long = format!("https://example.com/{}", "a".repeat(2048));
+        assert!(EndpointUrl::parse(&long, UrlPolicy::HttpsOnly).is_err());
+    }
+
+    #[test]
+    fn the_standard_schedule_ends_after_seven_retries() {
+        let schedule = RetrySchedule::standard();
+        assert_eq!(schedule.delay_after(1, 0.5), Some(Duration::from_secs(5)));
+        assert_eq!(
+            schedule.delay_after(7, 0.5),
+            Some(Duration::from_secs(36_000))
+        );
+        assert_eq!(schedule.delay_after(8, 0.5), None);
+        assert_eq!(schedule.delay_after(0, 0.5), None);
+    }
+
+    proptest! {
+        #[test]
+        fn jitter_stays_within_twenty_percent(failures in 1usize..=7, unit in 0.0f64..1.0) {
+            let schedule = RetrySchedule::standard();
+            let base = schedule.delays[failures - 1].as_secs_f64();
+            let delay = schedule.delay_after(failures, unit).unwrap().as_secs_f64();
+            prop_assert!(delay >= base * 0.8 - 1e-9 && delay <= base * 1.2 + 1e-9);
+        }
+
+        #[test]
+        fn url_parsing_never_panics(raw in "\\PC{0,64}") {
+            let _ = EndpointUrl::parse(&raw, UrlPolicy::AllowHttp);
+        }
+    }
+}

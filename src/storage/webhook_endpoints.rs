@@ -1,0 +1,384 @@
+//! The `webhook_endpoints` table: partners' endpoints, their sealed signing secrets (the
+//! previous one kept through a rotation's overlap), and their health.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::now;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::schema::{webhook_deliveries, webhook_endpoints};
+use crate::crypto::webhook_signing::WebhookSecret;
+use crate::crypto::{FieldContext, Protection, SealedValue};
+use crate::domain::producer::{Page, PageRequest};
+use crate::domain::text::Name;
+use crate::domain::webhook::{
+    Endpoint, EndpointData, EndpointUrl, Subscription, UrlPolicy, WebhookType,
+};
+use crate::domain::{AccountId, EndpointId, Error};
+
+/// Column name bound into the secrets' associated data.
+const SECRET_FIELD: &str = "webhook_endpoint.secret";
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = webhook_endpoints, check_for_backend(diesel::pg::Pg))]
+struct EndpointRow {
+    id: Uuid,
+    url: String,
+    description: Option<String>,
+    event_types: Vec<Option<String>>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    rate_limit_per_second: Option<i32>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = webhook_endpoints, treat_none_as_null = true)]
+struct EndpointValues {
+    url: String,
+    description: Option<String>,
+    event_types: Vec<Option<String>>,
+    enabled: bool,
+    rate_limit_per_second: Option<i32>,
+}
+
+impl From<&EndpointData> for EndpointValues {
+    fn from(data: &EndpointData) -> Self {
+        Self {
+            url: data.url.as_str().to_owned(),
+            description: data.description.as_ref().map(|d| d.as_str().to_owned()),
+            event_types: data.subscription.names().into_iter().map(Some).collect(),
+            enabled: data.enabled,
+            rate_limit_per_second: data.rate_limit_per_second.map(|n| n as i32),
+        }
+    }
+}
+
+impl EndpointRow {
+    fn into_domain(self) -> Result<Endpoint, Error> {
+        let id = self.id;
+        let corrupt =
+            |what: &str| Error::Internal(format!("endpoint {id} has an invalid stored {what}"));
+        let names: Vec<String> = self.event_types.into_iter().flatten().collect();
+        Ok(Endpoint {
+            id: EndpointId::from_uuid(self.id),
+            data: EndpointData {
+                // Stored URLs were valid when written; the address policy is enforced at
+                // every delivery.
+                url: EndpointUrl::parse(&self.url, UrlPolicy::AllowHttp)
+                    .map_err(|_| corrupt("url"))?,
+                subscription: Subscription::parse(&names).map_err(|_| corrupt("event_types"))?,
+                description: self
+                    .description
+                    .as_deref()
+                    .map(Name::parse)
+                    .transpose()
+                    .map_err(|_| corrupt("description"))?,
+                enabled: self.enabled,
+                rate_limit_per_second: self.rate_limit_per_second.map(|n| n as u32),
+            },
+            disabled_reason: self.disabled_reason,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+fn seal(
+    protection: &Protection,
+    account: &AccountId,
+    id: EndpointId,
+    secret: &WebhookSecret,
+) -> SealedValue {
+    let owner = id.to_string();
+    protection.cipher.seal(
+        secret.key_bytes(),
+        &FieldContext {
+            account_id: account.as_str(),
+            owner_id: &owner,
+            field: SECRET_FIELD,
+        },
+    )
+}
+
+fn open(
+    protection: &Protection,
+    account: &str,
+    id: Uuid,
+    bytes: Vec<u8>,
+    key_id: String,
+) -> Result<WebhookSecret, Error> {
+    let owner = id.to_string();
+    let context = FieldContext {
+        account_id: account,
+        owner_id: &owner,
+        field: SECRET_FIELD,
+    };
+    protection
+        .cipher
+        .open(&SealedValue { key_id, bytes }, &context)
+        .map(WebhookSecret::from_key_bytes)
+        .map_err(|e| Error::Internal(format!("endpoint {owner}: cannot open its secret: {e}")))
+}
+
+/// Saves a new endpoint with its (sealed) secret.
+pub fn create(
+    conn: &mut PgConnection,
+    protection: &Protection,
+    account: &AccountId,
+    id: EndpointId,
+    data: &EndpointData,
+    secret: &WebhookSecret,
+) -> Result<Endpoint, Error> {
+    let sealed = seal(protection, account, id, secret);
+    diesel::insert_into(webhook_endpoints::table)
+        .values((
+            webhook_endpoints::account_id.eq(account.as_str()),
+            webhook_endpoints::id.eq(id.as_uuid()),
+            EndpointValues::from(data),
+            webhook_endpoints::secret_ciphertext.eq(sealed.bytes),
+            webhook_endpoints::secret_key_id.eq(sealed.key_id),
+        ))
+        .returning(EndpointRow::as_returning())
+        .get_result(conn)?
+        .into_domain()
+}
+
+pub fn find(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    id: EndpointId,
+) -> Result<Endpoint, Error> {
+    webhook_endpoints::table
+        .find((account.as_str(), id.as_uuid()))
+        .select(EndpointRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound("endpoint"))?
+        .into_domain()
+}
+
+pub fn list(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    page: PageRequest<EndpointId>,
+) -> Result<Page<Endpoint>, Error> {
+    let mut query = webhook_endpoints::table
+        .filter(webhook_endpoints::account_id.eq(account.as_str()))
+        .select(EndpointRow::as_select())
+        .order(webhook_endpoints::id.asc())
+        .limit(page.size.get() as i64 + 1)
+        .into_boxed();
+    if let Some(after) = page.after {
+        query = query.filter(webhook_endpoints::id.gt(after.as_uuid()));
+    }
+    super::page_of(query.load(conn)?, page.size, EndpointRow::into_domain)
+}
+
+/// Replaces the endpoint's data with what `change` derives from it. Enabling it clears
+/// the reason it was disabled; disabling it fails its pending deliveries (they can be
+/// replayed with RecoverEndpoint).
+pub fn update(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    id: EndpointId,
+    change: impl FnOnce(&Endpoint) -> Result<EndpointData, Error>,
+) -> Result<Endpoint, Error> {
+    conn.transaction(|conn| {
+        let target = webhook_endpoints::table.find((account.as_str(), id.as_uuid()));
+        let current = target
+            .select(EndpointRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound("endpoint"))?
+            .into_domain()?;
+        let data = change(&current)?;
+        let reason = if data.enabled {
+            None
+        } else {
+            current.disabled_reason.clone()
+        };
+        let updated = diesel::update(target)
+            .set((
+                EndpointValues::from(&data),
+                webhook_endpoints::disabled_reason.eq(reason),
+                webhook_endpoints::failing_since.eq(None::<DateTime<Utc>>),
+                webhook_endpoints::updated_at.eq(now),
+            ))
+            .returning(EndpointRow::as_returning())
+            .get_result(conn)?
+            .into_domain()?;
+        if current.data.enabled && !data.enabled {
+            fail_pending(conn, id)?;
+        }
+        Ok(updated)
+    })
+}
+
+pub fn delete(conn: &mut PgConnection, account: &AccountId, id: EndpointId) -> Result<(), Error> {
+    let deleted = diesel::delete(webhook_endpoints::table.find((account.as_str(), id.as_uuid())))
+        .execute(conn)?;
+    if deleted == 0 {
+        return Err(Error::NotFound("endpoint"));
+    }
+    Ok(())
+}
+
+/// Installs a new secret; the current one keeps signing until `overlap_until`.
+pub fn rotate_secret(
+    conn: &mut PgConnection,
+    protection: &Protection,
+    account: &AccountId,
+    id: EndpointId,
+    secret: &WebhookSecret,
+    overlap_until: DateTime<Utc>,
+) -> Result<(), Error> {
+    let sealed = seal(protection, account, id, secret);
+    let target = webhook_endpoints::table.find((account.as_str(), id.as_uuid()));
+    let rotated = diesel::update(target)
+        .set((
+            webhook_endpoints::previous_secret_ciphertext
+                .eq(webhook_endpoints::secret_ciphertext.nullable()),
+            webhook_endpoints::previous_secret_key_id
+                .eq(webhook_endpoints::secret_key_id.nullable()),
+            webhook_endpoints::previous_secret_expires_at.eq(overlap_until),
+            webhook_endpoints::secret_ciphertext.eq(sealed.bytes),
+            webhook_endpoints::secret_key_id.eq(sealed.key_id),
+            webhook_endpoints::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if rotated == 0 {
+        return Err(Error::NotFound("endpoint"));
+    }
+    Ok(())
+}
+
+/// The secrets that sign a delivery now: the current one, then the previous one while its
+/// overlap lasts.
+pub fn signing_secrets(
+    conn: &mut PgConnection,
+    protection: &Protection,
+    id: EndpointId,
+) -> Result<Vec<WebhookSecret>, Error> {
+    type Secrets = (
+        String,
+        Vec<u8>,
+        String,
+        Option<Vec<u8>>,
+        Option<String>,
+        Option<DateTime<Utc>>,
+    );
+    let (account, current, current_key, previous, previous_key, expires): Secrets =
+        webhook_endpoints::table
+            .filter(webhook_endpoints::id.eq(id.as_uuid()))
+            .select((
+                webhook_endpoints::account_id,
+                webhook_endpoints::secret_ciphertext,
+                webhook_endpoints::secret_key_id,
+                webhook_endpoints::previous_secret_ciphertext,
+                webhook_endpoints::previous_secret_key_id,
+                webhook_endpoints::previous_secret_expires_at,
+            ))
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound("endpoint"))?;
+    let mut secrets = vec![open(
+        protection,
+        &account,
+        id.as_uuid(),
+        current,
+        current_key,
+    )?];
+    if let (Some(bytes), Some(key), Some(expires)) = (previous, previous_key, expires)
+        && expires > Utc::now()
+    {
+        secrets.push(open(protection, &account, id.as_uuid(), bytes, key)?);
+    }
+    Ok(secrets)
+}
+
+/// The account's enabled endpoints subscribed to `webhook_type`.
+pub fn subscribed(
+    conn: &mut PgConnection,
+    account: &str,
+    webhook_type: WebhookType,
+) -> Result<Vec<EndpointId>, Error> {
+    let names = vec![
+        Some(webhook_type.to_string()),
+        Some(WebhookType::GROUP.to_owned()),
+    ];
+    Ok(webhook_endpoints::table
+        .filter(webhook_endpoints::account_id.eq(account))
+        .filter(webhook_endpoints::enabled)
+        .filter(webhook_endpoints::event_types.overlaps_with(names))
+        .select(webhook_endpoints::id)
+        .load::<Uuid>(conn)?
+        .into_iter()
+        .map(EndpointId::from_uuid)
+        .collect())
+}
+
+/// Notes an attempt's outcome for the endpoint's health: a success ends a failing run; a
+/// failure starts one, and disables the endpoint when the run is older than
+/// `disable_after` (its pending deliveries fail with it). Returns whether it was disabled.
+pub fn note_outcome(
+    conn: &mut PgConnection,
+    id: EndpointId,
+    succeeded: bool,
+    disable_after: chrono::Duration,
+) -> Result<bool, Error> {
+    let target = webhook_endpoints::table.filter(webhook_endpoints::id.eq(id.as_uuid()));
+    if succeeded {
+        diesel::update(target)
+            .set(webhook_endpoints::failing_since.eq(None::<DateTime<Utc>>))
+            .execute(conn)?;
+        return Ok(false);
+    }
+    let since: Option<DateTime<Utc>> = diesel::update(target)
+        .set(webhook_endpoints::failing_since.eq(diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+        >("COALESCE(failing_since, now())")))
+        .returning(webhook_endpoints::failing_since)
+        .get_result(conn)
+        .optional()?
+        .flatten();
+    if let Some(since) = since
+        && Utc::now() - since >= disable_after
+    {
+        let hours = disable_after.num_hours();
+        disable(conn, id, &format!("every attempt failed for {hours} hours"))?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Disables the endpoint for `reason` and fails its pending deliveries.
+pub fn disable(conn: &mut PgConnection, id: EndpointId, reason: &str) -> Result<(), Error> {
+    conn.transaction(|conn| {
+        diesel::update(webhook_endpoints::table.filter(webhook_endpoints::id.eq(id.as_uuid())))
+            .set((
+                webhook_endpoints::enabled.eq(false),
+                webhook_endpoints::disabled_reason.eq(reason),
+                webhook_endpoints::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        fail_pending(conn, id)
+    })
+}
+
+fn fail_pending(conn: &mut PgConnection, id: EndpointId) -> Result<(), Error> {
+    diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::endpoint_id.eq(id.as_uuid()))
+            .filter(webhook_deliveries::status.eq("pending")),
+    )
+    .set((
+        webhook_deliveries::status.eq("failed"),
+        webhook_deliveries::leased_until.eq(None::<DateTime<Utc>>),
+        webhook_deliveries::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
