@@ -344,6 +344,18 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if self.kafka.topic_replication < 1 {
+            return Err(ConfigError::new(
+                "kafka.topic_replication",
+                "must be at least 1",
+            ));
+        }
+        if self.events.retention_days < 1 {
+            return Err(ConfigError::new(
+                "events.retention_days",
+                "must be at least 1",
+            ));
+        }
         if self.database.pool_max_size == 0 {
             return Err(ConfigError::new(
                 "database.pool_max_size",

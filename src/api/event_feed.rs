@@ -63,11 +63,11 @@ pub async fn list_events(
     let (after, size) = violations.finish(after.zip(size))?;
     let filter = FeedFilter { types, producer };
     let account = caller.account.clone();
-    let (rows, more) = db
+    let page = db
         .run(move |conn| outbox::feed(conn, &account, after, &filter, size.get()))
         .await?;
-    let next = rows.last().map_or(after, |row| row.position);
-    let events = rows
+    let events = page
+        .events
         .iter()
         .map(|row| {
             pb_events::Event::decode(row.payload.as_slice())
@@ -76,8 +76,8 @@ pub async fn list_events(
         .collect::<Result<_, _>>()?;
     Ok(pb::ListEventsResponse {
         events,
-        next_cursor: encode_cursor(next),
-        more,
+        next_cursor: encode_cursor(page.resume_after),
+        more: page.more,
     })
 }
 

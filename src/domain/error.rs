@@ -141,6 +141,10 @@ pub enum Error {
     /// A unique rule was broken, e.g. a second producer with the same NPN in one account.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The request asks for something no longer there to give, e.g. a feed cursor older
+    /// than the event retention.
+    #[error("{0}")]
+    OutOfRange(String),
     /// The caller sent an etag the resource has moved on from.
     #[error("the resource changed since it was read; its etag is now \"{current}\"")]
     Stale { current: Version },

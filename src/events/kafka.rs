@@ -7,6 +7,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -38,35 +39,59 @@ pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, String> {
         .map_err(|e| format!("invalid kafka client settings: {e}"))
 }
 
-/// Creates the events topic unless it exists. Blocking on the broker for up to `timeout`.
+/// Creates the events topic unless it exists (warning when it exists with another
+/// partition count). librdkafka calls block, so this runs on a blocking thread: a broker
+/// that does not answer must not stall the async workers serving gRPC.
 pub async fn ensure_topic(config: &KafkaConfig, timeout: Duration) -> Result<(), String> {
+    let config = config.clone();
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || ensure_topic_blocking(&config, timeout, &handle))
+        .await
+        .map_err(|e| format!("topic check failed: {e}"))?
+}
+
+fn ensure_topic_blocking(
+    config: &KafkaConfig,
+    timeout: Duration,
+    handle: &tokio::runtime::Handle,
+) -> Result<(), String> {
+    // Asked through a consumer-type client: its metadata requests never make a broker
+    // auto-create the topic with the broker's own partition count.
+    let probe: BaseConsumer = client_config(config)
+        .set("group.id", "producer-profile-topic-check")
+        .set("allow.auto.create.topics", "false")
+        .create()
+        .map_err(|e| format!("invalid kafka client settings: {e}"))?;
+    let metadata = probe
+        .fetch_metadata(Some(&config.topic), timeout)
+        .map_err(|e| format!("broker {} did not answer: {e}", config.brokers))?;
+    let existing = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == config.topic && t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len());
+    if let Some(partitions) = existing {
+        if partitions != config.topic_partitions as usize {
+            tracing::warn!(
+                topic = %config.topic,
+                partitions,
+                configured = config.topic_partitions,
+                "the events topic exists with another partition count"
+            );
+        }
+        return Ok(());
+    }
     let admin: AdminClient<DefaultClientContext> = client_config(config)
         .create()
         .map_err(|e| format!("invalid kafka client settings: {e}"))?;
-    let exists = {
-        let metadata = admin
-            .inner()
-            .fetch_metadata(Some(&config.topic), timeout)
-            .map_err(|e| format!("broker {} did not answer: {e}", config.brokers))?;
-        metadata
-            .topics()
-            .iter()
-            .any(|t| t.name() == config.topic && t.error().is_none() && !t.partitions().is_empty())
-    };
-    if exists {
-        return Ok(());
-    }
     let topic = NewTopic::new(
         &config.topic,
         config.topic_partitions,
         TopicReplication::Fixed(config.topic_replication),
     );
-    let results = admin
-        .create_topics(
-            [&topic],
-            &AdminOptions::new().operation_timeout(Some(timeout)),
-        )
-        .await
+    let options = AdminOptions::new().operation_timeout(Some(timeout));
+    let results = handle
+        .block_on(admin.create_topics([&topic], &options))
         .map_err(|e| format!("creating topic {}: {e}", config.topic))?;
     for result in results {
         match result {
@@ -142,9 +167,16 @@ pub fn send(
         .map_err(|(error, _)| format!("cannot queue event {}: {error}", event.id))
 }
 
-/// Waits up to `timeout` for queued messages to be delivered (on shutdown).
-pub fn flush(producer: &FutureProducer, timeout: Duration) {
-    if let Err(error) = producer.flush(timeout) {
+/// Waits up to `timeout` for queued messages to be delivered, then lets the producer go
+/// — both block in librdkafka, so on a blocking thread.
+pub async fn flush_and_drop(producer: FutureProducer, timeout: Duration) {
+    let flushed = tokio::task::spawn_blocking(move || {
+        let result = producer.flush(timeout);
+        drop(producer);
+        result
+    })
+    .await;
+    if let Ok(Err(error)) = flushed {
         tracing::warn!(%error, "kafka flush incomplete");
     }
 }

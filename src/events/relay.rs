@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use rdkafka::producer::FutureProducer;
 use secrecy::{ExposeSecret, SecretString};
@@ -117,6 +118,8 @@ impl RelayStatus {
 enum RelayError {
     #[error("database: {0}")]
     Database(String),
+    #[error("kafka client: {0}")]
+    Kafka(String),
 }
 
 impl From<diesel::result::Error> for RelayError {
@@ -144,7 +147,11 @@ pub async fn run(
             Ok(()) => break,
             Err(error) => {
                 tracing::warn!(%error, "event relay interrupted; retrying");
-                status.set_state(RelayState::DatabaseUnavailable, Some(error.to_string()));
+                let state = match error {
+                    RelayError::Database(_) => RelayState::DatabaseUnavailable,
+                    RelayError::Kafka(_) => RelayState::BrokerUnavailable,
+                };
+                status.set_state(state, Some(error.to_string()));
             }
         }
         let _ = tokio::time::timeout(settings.events.poll_interval(), stop.changed()).await;
@@ -178,18 +185,13 @@ impl Session {
 }
 
 /// Connects, waits to be elected, then publishes until something fails (`Err`) or it
-/// is asked to stop (`Ok`).
+/// is asked to stop (`Ok`, after publishing what was committed before the stop).
 async fn lead(
     settings: &RelaySettings,
     status: &RelayStatus,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), RelayError> {
-    let url = settings.database_url.expose_secret().to_owned();
-    let conn = tokio::task::spawn_blocking(move || PgConnection::establish(&url))
-        .await
-        .map_err(|e| RelayError::Database(e.to_string()))?
-        .map_err(|e| RelayError::Database(e.to_string()))?;
-    let mut session = Session(Some(conn));
+    let mut session = connect(settings).await?;
     let poll = settings.events.poll_interval();
     loop {
         let elected = session
@@ -217,50 +219,15 @@ async fn lead(
                 .map(drop)?)
         })
         .await?;
-    let mut producer = kafka::producer(&settings.kafka).map_err(RelayError::Database)?;
+    let mut producer = kafka::producer(&settings.kafka).map_err(RelayError::Kafka)?;
     let mut topic_ready = false;
     let mut last_report = Instant::now() - BACKLOG_REPORT;
     let mut last_purge = Instant::now() - PURGE_EVERY;
     status.set_state(RelayState::Publishing, None);
     loop {
-        if !topic_ready {
-            match kafka::ensure_topic(&settings.kafka, Duration::from_secs(5)).await {
-                Ok(()) => topic_ready = true,
-                Err(error) => {
-                    status.set_state(RelayState::BrokerUnavailable, Some(error.clone()));
-                    tracing::warn!(%error, "events topic not ready; retrying");
-                    report_backlog(&mut session, status).await?;
-                    if stopped_within(stop, poll).await {
-                        return Ok(());
-                    }
-                    continue;
-                }
-            }
-        }
-        let batch = publish_batch(&mut session, &producer, settings).await?;
-        match batch {
-            Ok(count) => {
-                if count > 0 {
-                    status.update(|r| r.published += count as u64);
-                }
-                status.set_state(RelayState::Publishing, None);
-                if count == settings.events.batch_size {
-                    continue;
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "publishing events failed; the batch will be retried");
-                status.set_state(RelayState::BrokerUnavailable, Some(error));
-                // A fresh producer: an idempotent one may be left unusable by timeouts,
-                // and the topic may need creating again on a new broker.
-                producer = kafka::producer(&settings.kafka).map_err(RelayError::Database)?;
-                topic_ready = false;
-                if stopped_within(stop, poll).await {
-                    return Ok(());
-                }
-                continue;
-            }
-        }
+        // Asked to stop: publish what is already committed (the drained calls' events),
+        // then flush; a broker failure leaves the rest for the next relay.
+        let stopping = *stop.borrow();
         if last_report.elapsed() >= BACKLOG_REPORT {
             report_backlog(&mut session, status).await?;
             last_report = Instant::now();
@@ -269,12 +236,75 @@ async fn lead(
             purge_expired(&mut session, settings).await?;
             last_purge = Instant::now();
         }
-        wait_for_work(&mut session, poll, stop).await?;
-        if *stop.borrow() {
-            kafka::flush(&producer, Duration::from_secs(5));
-            return Ok(());
+        if !topic_ready {
+            match kafka::ensure_topic(&settings.kafka, Duration::from_secs(5)).await {
+                Ok(()) => topic_ready = true,
+                Err(error) => {
+                    status.set_state(RelayState::BrokerUnavailable, Some(error.clone()));
+                    tracing::warn!(%error, "events topic not ready; retrying");
+                    if stopping || stopped_within(stop, poll).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
         }
+        match publish_batch(&mut session, &producer, settings).await? {
+            Ok(count) => {
+                if count > 0 {
+                    status.update(|r| r.published += count as u64);
+                }
+                status.set_state(RelayState::Publishing, None);
+                if count == settings.events.batch_size {
+                    continue;
+                }
+                if stopping {
+                    kafka::flush_and_drop(producer, Duration::from_secs(5)).await;
+                    return Ok(());
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "publishing events failed; the batch will be retried");
+                status.set_state(RelayState::BrokerUnavailable, Some(error));
+                // A fresh producer: an idempotent one may be left unusable by timeouts,
+                // and the topic may need creating again on a new broker.
+                let failed = std::mem::replace(
+                    &mut producer,
+                    kafka::producer(&settings.kafka).map_err(RelayError::Kafka)?,
+                );
+                kafka::flush_and_drop(failed, Duration::ZERO).await;
+                topic_ready = false;
+                if stopping || stopped_within(stop, poll).await {
+                    return Ok(());
+                }
+                continue;
+            }
+        }
+        wait_for_work(&mut session, poll, stop).await?;
     }
+}
+
+/// The relay's own connection. The server is told to probe it, so that if this replica's
+/// host vanishes its session — and the leadership lock — ends within about a minute and a
+/// standby takes over; statements are bounded so a stuck one cannot hold it either.
+async fn connect(settings: &RelaySettings) -> Result<Session, RelayError> {
+    let url = settings.database_url.expose_secret().to_owned();
+    let conn = tokio::task::spawn_blocking(move || PgConnection::establish(&url))
+        .await
+        .map_err(|e| RelayError::Database(e.to_string()))?
+        .map_err(|e| RelayError::Database(e.to_string()))?;
+    let mut session = Session(Some(conn));
+    session
+        .run(|conn| {
+            conn.batch_execute(
+                "SET tcp_keepalives_idle = 15; SET tcp_keepalives_interval = 5; \
+                 SET tcp_keepalives_count = 3; SET tcp_user_timeout = 30000; \
+                 SET statement_timeout = '30s'",
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(session)
 }
 
 /// Sleeps for `period` unless asked to stop first; `true` when asked to stop.

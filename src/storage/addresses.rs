@@ -182,8 +182,10 @@ pub fn create(
                 .returning(AddressRow::as_returning())
                 .get_result(conn)?;
             let created = row.into_domain()?;
-            let mut changes = vec![Change::created(ResourceState::Address(created.clone()))];
-            changes.extend(cleared);
+            // The flag leaves its previous holder first: applied in order, the events
+            // never show two holders at once.
+            let mut changes = cleared;
+            changes.push(Change::created(ResourceState::Address(created.clone())));
             Ok((created, changes))
         },
     )
@@ -219,11 +221,11 @@ pub fn update(
         .returning(AddressRow::as_returning())
         .get_result(conn)?;
         let updated = row.into_domain()?;
-        let mut changes = vec![Change::updated(
+        let mut changes = cleared;
+        changes.push(Change::updated(
             ResourceState::Address(current),
             ResourceState::Address(updated.clone()),
-        )];
-        changes.extend(cleared);
+        ));
         Ok((updated, changes))
     })
 }

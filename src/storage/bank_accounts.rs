@@ -200,8 +200,10 @@ pub fn create(
                 .returning(BankAccountRow::as_returning())
                 .get_result(conn)?;
             let created = row.into_domain()?;
-            let mut changes = vec![Change::created(ResourceState::BankAccount(created.clone()))];
-            changes.extend(cleared);
+            // The flag leaves its previous holder first: applied in order, the events
+            // never show two holders at once.
+            let mut changes = cleared;
+            changes.push(Change::created(ResourceState::BankAccount(created.clone())));
             Ok((created, changes))
         },
     )
@@ -251,8 +253,8 @@ pub fn update(
             // A new number may end in the same four digits: say so explicitly.
             change.hidden_changes.push("number");
         }
-        let mut changes = vec![change];
-        changes.extend(cleared);
+        let mut changes = cleared;
+        changes.push(change);
         Ok((updated, changes))
     })
 }

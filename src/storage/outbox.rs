@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::schema::events;
+use super::schema::{event_log_state, events};
 use crate::crypto::Protection;
 use crate::domain::event::{Change, DomainEvent, EventEncoder, EventType};
 use crate::domain::identifiers::Npn;
@@ -107,33 +107,73 @@ pub struct FeedFilter {
     pub producer: Option<ProducerId>,
 }
 
-/// Up to `size` of the account's events after `after`, in log (commit) order; one more
-/// is read to tell whether more follow.
+/// A page of the feed: the events, whether more follow, and the position to resume
+/// after (past the last event, or past everything scanned when nothing more matches).
+pub struct FeedPage {
+    pub events: Vec<StoredEvent>,
+    pub more: bool,
+    pub resume_after: i64,
+}
+
+/// Up to `size` of the account's events after `after`, in log (commit) order, read from
+/// one snapshot. A cursor the retention purge has passed is refused: the events it would
+/// have led to may be gone.
 pub fn feed(
     conn: &mut PgConnection,
     account: &AccountId,
     after: i64,
     filter: &FeedFilter,
     size: usize,
-) -> Result<(Vec<StoredEvent>, bool), Error> {
-    let mut query = events::table
-        .filter(events::account_id.eq(account.as_str()))
-        .filter(events::position.gt(after))
-        .select(StoredEvent::as_select())
-        .order(events::position.asc())
-        .limit(size as i64 + 1)
-        .into_boxed();
-    if !filter.types.is_empty() {
-        let names: Vec<String> = filter.types.iter().map(ToString::to_string).collect();
-        query = query.filter(events::event_type.eq_any(names));
-    }
-    if let Some(producer) = filter.producer {
-        query = query.filter(events::producer_id.eq(producer.as_uuid()));
-    }
-    let mut rows = query.load(conn)?;
-    let more = rows.len() > size;
-    rows.truncate(size);
-    Ok((rows, more))
+) -> Result<FeedPage, Error> {
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(|conn| {
+            let purged_through: i64 = event_log_state::table
+                .select(event_log_state::purged_through)
+                .first(conn)?;
+            if after > 0 && after < purged_through {
+                return Err(Error::OutOfRange(
+                    "the cursor is older than the event retention: events after it were deleted; \
+                 start again from an empty cursor and reconcile with the List RPCs"
+                        .into(),
+                ));
+            }
+            let mut query = events::table
+                .filter(events::account_id.eq(account.as_str()))
+                .filter(events::position.gt(after))
+                .select(StoredEvent::as_select())
+                .order(events::position.asc())
+                .limit(size as i64 + 1)
+                .into_boxed();
+            if !filter.types.is_empty() {
+                let names: Vec<String> = filter.types.iter().map(ToString::to_string).collect();
+                query = query.filter(events::event_type.eq_any(names));
+            }
+            if let Some(producer) = filter.producer {
+                query = query.filter(events::producer_id.eq(producer.as_uuid()));
+            }
+            let mut rows = query.load(conn)?;
+            let more = rows.len() > size;
+            rows.truncate(size);
+            let resume_after = if more {
+                rows.last().map_or(after, |row| row.position)
+            } else {
+                // Nothing more matches now: resume past everything this account has, so a
+                // filtered poll does not rescan what it already passed over.
+                events::table
+                    .filter(events::account_id.eq(account.as_str()))
+                    .select(diesel::dsl::max(events::position))
+                    .first::<Option<i64>>(conn)?
+                    .unwrap_or(after)
+                    .max(after)
+            };
+            Ok(FeedPage {
+                events: rows,
+                more,
+                resume_after,
+            })
+        })
 }
 
 /// Locks and returns up to `size` unpublished events, oldest first, skipping rows another
@@ -169,17 +209,34 @@ pub fn backlog(conn: &mut PgConnection) -> Result<(i64, Option<DateTime<Utc>>), 
     Ok((count, oldest))
 }
 
-/// Deletes up to `limit` published events older than `cutoff`; returns how many.
+/// Deletes up to `limit` published events older than `cutoff`, and raises the purge
+/// watermark to the highest position deleted; returns how many.
 pub fn purge_published_before(
     conn: &mut PgConnection,
     cutoff: DateTime<Utc>,
     limit: i64,
 ) -> Result<usize, Error> {
-    Ok(diesel::sql_query(
-        "DELETE FROM events WHERE position IN \
-         (SELECT position FROM events WHERE published_at < $1 ORDER BY position LIMIT $2)",
-    )
-    .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
-    .bind::<diesel::sql_types::BigInt, _>(limit)
-    .execute(conn)?)
+    conn.transaction(|conn| {
+        #[derive(QueryableByName)]
+        struct Purged {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            position: i64,
+        }
+        let purged: Vec<Purged> = diesel::sql_query(
+            "DELETE FROM events WHERE position IN \
+             (SELECT position FROM events WHERE published_at < $1 ORDER BY position LIMIT $2) \
+             RETURNING position",
+        )
+        .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .load(conn)?;
+        if let Some(highest) = purged.iter().map(|p| p.position).max() {
+            diesel::sql_query(
+                "UPDATE event_log_state SET purged_through = GREATEST(purged_through, $1)",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(highest)
+            .execute(conn)?;
+        }
+        Ok(purged.len())
+    })
 }

@@ -142,8 +142,10 @@ pub fn create(
                 .returning(PhoneRow::as_returning())
                 .get_result(conn)?;
             let created = row.into_domain()?;
-            let mut changes = vec![Change::created(ResourceState::Phone(created.clone()))];
-            changes.extend(cleared);
+            // The flag leaves its previous holder first: applied in order, the events
+            // never show two holders at once.
+            let mut changes = cleared;
+            changes.push(Change::created(ResourceState::Phone(created.clone())));
             Ok((created, changes))
         },
     )
@@ -179,11 +181,11 @@ pub fn update(
         .returning(PhoneRow::as_returning())
         .get_result(conn)?;
         let updated = row.into_domain()?;
-        let mut changes = vec![Change::updated(
+        let mut changes = cleared;
+        changes.push(Change::updated(
             ResourceState::Phone(current),
             ResourceState::Phone(updated.clone()),
-        )];
-        changes.extend(cleared);
+        ));
         Ok((updated, changes))
     })
 }

@@ -553,9 +553,10 @@ pub fn delete(
             npn: &current.data.npn,
             version_before: current.version,
         };
-        changes.push(Change::deleted(ResourceState::Producer(Box::new(
-            current.clone(),
-        ))));
+        // The last snapshot carries the version its event ends on, like every event's.
+        let mut last = current.clone();
+        last.version = Version::new(current.version.get() + changes.len() as i64 + 1);
+        changes.push(Change::deleted(ResourceState::Producer(Box::new(last))));
         diesel::delete(producers::table.find((account.as_str(), id.as_uuid()))).execute(conn)?;
         outbox::append(conn, cx, history, changes)?;
         Ok(())

@@ -50,6 +50,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    event_log_state (singleton) {
+        singleton -> Bool,
+        purged_through -> Int8,
+    }
+}
+
+diesel::table! {
     events (position) {
         position -> Int8,
         id -> Uuid,
@@ -186,6 +193,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     addresses,
     bank_accounts,
     create_requests,
+    event_log_state,
     events,
     insurance_policies,
     phones,

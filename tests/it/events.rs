@@ -122,8 +122,8 @@ const EXPECTED: [&str; 15] = [
     "producerprofile.producer.created.v1",
     "producerprofile.producer.updated.v1",
     "producerprofile.address.created.v1",
-    "producerprofile.address.created.v1",
-    "producerprofile.address.updated.v1", // the first address loses "preferred"
+    "producerprofile.address.updated.v1", // the first address loses "preferred"…
+    "producerprofile.address.created.v1", // …before the second one has it
     "producerprofile.phone.created.v1",
     "producerprofile.bank_account.created.v1",
     "producerprofile.bank_account.updated.v1",
@@ -196,7 +196,7 @@ async fn every_write_publishes_exactly_its_events_with_cloudevents_headers() {
     );
     assert_eq!(records[1].event.changed_fields, ["npn"]);
     assert_eq!(records[1].event.npn, "2");
-    assert_eq!(records[4].event.changed_fields, ["preferred"]);
+    assert_eq!(records[3].event.changed_fields, ["preferred"]);
     assert_eq!(
         records[7].event.changed_fields,
         ["number"],
@@ -505,4 +505,393 @@ async fn list_events_pages_through_the_accounts_events_in_commit_order() {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
+/// The event types and changed fields a run of writes published.
+async fn published_changes(server: &TestServer, count: usize) -> Vec<(String, Vec<String>)> {
+    published(server, count)
+        .await
+        .into_iter()
+        .map(|r| (r.event.r#type, r.event.changed_fields))
+        .collect()
+}
+
+fn change(event_type: &str, fields: &[&str]) -> (String, Vec<String>) {
+    (
+        event_type.to_owned(),
+        fields.iter().map(|f| f.to_string()).collect(),
+    )
+}
+
+#[tokio::test]
+async fn child_updates_deletes_and_flag_switches_publish_their_events() {
+    let server = TestServer::start().await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let producer = client
+        .create_producer(create(firm("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    let id = producer.id.clone();
+    let address = client
+        .create_address(pb::CreateAddressRequest {
+            producer_id: id.clone(),
+            address: Some(mailing_address()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .update_address(pb::UpdateAddressRequest {
+            producer_id: id.clone(),
+            address_id: address.id.clone(),
+            address: Some(pb::Address {
+                city: "Peoria".into(),
+                ..Default::default()
+            }),
+            update_mask: update_mask(&["city"]),
+            producer_etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let phone = |n: u8, preferred: bool| pb::CreatePhoneRequest {
+        producer_id: id.clone(),
+        phone: Some(pb::Phone {
+            number: format!("+1415555010{n}"),
+            preferred,
+            ..cell_phone()
+        }),
+        ..Default::default()
+    };
+    let first_phone = client
+        .create_phone(phone(1, true))
+        .await
+        .unwrap()
+        .into_inner();
+    client.create_phone(phone(2, true)).await.unwrap();
+    let account = |primary: bool| pb::CreateBankAccountRequest {
+        producer_id: id.clone(),
+        bank_account: Some(pb::BankAccount {
+            primary_account: primary,
+            ..checking_account()
+        }),
+        ..Default::default()
+    };
+    let first_account = client
+        .create_bank_account(account(true))
+        .await
+        .unwrap()
+        .into_inner();
+    client.create_bank_account(account(true)).await.unwrap();
+    let policy = client
+        .create_insurance_policy(pb::CreateInsurancePolicyRequest {
+            producer_id: id.clone(),
+            insurance_policy: Some(eo_policy()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .update_insurance_policy(pb::UpdateInsurancePolicyRequest {
+            producer_id: id.clone(),
+            insurance_policy_id: policy.id,
+            insurance_policy: Some(pb::InsurancePolicy {
+                total_limit: "2000000".into(),
+                ..Default::default()
+            }),
+            update_mask: update_mask(&["total_limit"]),
+            producer_etag: String::new(),
+        })
+        .await
+        .unwrap();
+    client
+        .delete_address(pb::DeleteAddressRequest {
+            producer_id: id.clone(),
+            address_id: address.id,
+            producer_etag: String::new(),
+        })
+        .await
+        .unwrap();
+    client
+        .delete_phone(pb::DeletePhoneRequest {
+            producer_id: id.clone(),
+            phone_id: first_phone.id,
+            producer_etag: String::new(),
+        })
+        .await
+        .unwrap();
+    client
+        .delete_bank_account(pb::DeleteBankAccountRequest {
+            producer_id: id.clone(),
+            bank_account_id: first_account.id,
+            producer_etag: String::new(),
+        })
+        .await
+        .unwrap();
+
+    let changes = published_changes(&server, 15).await;
+    assert_eq!(changes[0].0, "producerprofile.producer.created.v1");
+    assert_eq!(changes[1].0, "producerprofile.address.created.v1");
+    assert_eq!(
+        changes[2],
+        change("producerprofile.address.updated.v1", &["city"])
+    );
+    assert_eq!(changes[3].0, "producerprofile.phone.created.v1");
+    assert_eq!(
+        changes[4],
+        change("producerprofile.phone.updated.v1", &["preferred"])
+    );
+    assert_eq!(changes[5].0, "producerprofile.phone.created.v1");
+    assert_eq!(changes[6].0, "producerprofile.bank_account.created.v1");
+    assert_eq!(
+        changes[7],
+        change(
+            "producerprofile.bank_account.updated.v1",
+            &["primary_account"]
+        )
+    );
+    assert_eq!(changes[8].0, "producerprofile.bank_account.created.v1");
+    assert_eq!(changes[9].0, "producerprofile.insurance_policy.created.v1");
+    assert_eq!(
+        changes[10],
+        change(
+            "producerprofile.insurance_policy.updated.v1",
+            &["total_limit"]
+        )
+    );
+    assert_eq!(
+        changes[11],
+        change("producerprofile.address.deleted.v1", &[])
+    );
+    assert_eq!(changes[12], change("producerprofile.phone.deleted.v1", &[]));
+    assert_eq!(
+        changes[13],
+        change("producerprofile.bank_account.deleted.v1", &[])
+    );
+    assert_eq!(changes.len(), 14, "nothing else");
+}
+
+#[tokio::test]
+async fn replays_and_no_op_updates_publish_nothing_and_an_ssn_change_is_named_but_not_shown() {
+    let server = TestServer::start().await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let keyed = pb::CreateProducerRequest {
+        producer: Some(individual("1")),
+        request_id: "once".into(),
+    };
+    let producer = client
+        .create_producer(keyed.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    client.create_producer(keyed).await.unwrap();
+    client
+        .update_producer(change_npn(&producer.id, "1"))
+        .await
+        .unwrap();
+    let new_ssn = pb::Producer {
+        details: Some(pb::producer::Details::Individual(pb::Individual {
+            ssn: "111-22-3333".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    client
+        .update_producer(pb::UpdateProducerRequest {
+            id: producer.id.clone(),
+            producer: Some(new_ssn),
+            update_mask: update_mask(&["individual.ssn"]),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let records = published(&server, 2).await;
+    assert_eq!(records.len(), 2, "a replay and a no-op publish nothing");
+    assert_eq!(
+        records[1].event.changed_fields,
+        ["individual.ssn", "individual.ssn_last4"]
+    );
+    for secret in ["111223333", "111-22-3333"] {
+        assert!(!String::from_utf8_lossy(&records[1].raw).contains(secret));
+    }
+}
+
+#[tokio::test]
+async fn a_standby_relay_takes_over_when_the_publisher_stops() {
+    let first = TestServer::start().await;
+    let mut config = test_config(&first.db.url);
+    config.kafka.topic = first.config.kafka.topic.clone();
+    config.encryption = first.config.encryption.clone();
+    let second = TestServer::launch(Arc::clone(&first.db), config).await;
+    second.wait_for_health(ServingStatus::Serving).await;
+    let mut client = second.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    assert_eq!(published(&first, 1).await.len(), 1);
+
+    first.stop().await.unwrap();
+    for n in 2..=4 {
+        client
+            .create_producer(create(firm(&n.to_string())))
+            .await
+            .unwrap();
+    }
+    let records = kafka::read(
+        &second.config.kafka.brokers,
+        &second.config.kafka.topic,
+        4,
+        WAIT,
+    )
+    .await;
+    let ids: HashSet<&str> = records.iter().map(|r| r.event.event_id.as_str()).collect();
+    assert_eq!(
+        (records.len(), ids.len()),
+        (4, 4),
+        "the standby published the rest, once"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_writes_give_contiguous_sequences_and_a_tailing_feed_misses_nothing() {
+    let server = TestServer::start().await;
+    let scopes = "producers:read producers:write events:read";
+    let mut client = server.client_for("ACME", scopes).await;
+    let shared = client
+        .create_producer(create(individual("1")))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let writers: Vec<_> = (0..6)
+        .map(|w| {
+            let mut client = client.clone();
+            let shared = shared.id.clone();
+            tokio::spawn(async move {
+                for n in 0..5 {
+                    // Half the writes go to one producer's children, half create producers.
+                    if w % 2 == 0 {
+                        let phone = pb::Phone {
+                            number: format!("+1415555{w}{n:03}"),
+                            ..cell_phone()
+                        };
+                        client
+                            .create_phone(pb::CreatePhoneRequest {
+                                producer_id: shared.clone(),
+                                phone: Some(phone),
+                                ..Default::default()
+                            })
+                            .await
+                            .unwrap();
+                    } else {
+                        client
+                            .create_producer(create(firm(&format!("{w}{n}00"))))
+                            .await
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Tail the feed while the writers run, then until caught up.
+    let mut tail = Vec::new();
+    let mut after = String::new();
+    let mut writers_done = false;
+    let mut writers = writers;
+    loop {
+        let page = client
+            .list_events(pb::ListEventsRequest {
+                after: after.clone(),
+                page_size: 7,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        tail.extend(
+            page.events
+                .into_iter()
+                .map(|e| (e.event_id, e.producer_id, e.sequence)),
+        );
+        after = page.next_cursor;
+        if writers_done && !page.more {
+            break;
+        }
+        if !writers_done && writers.iter().all(|w| w.is_finished()) {
+            for writer in writers.drain(..) {
+                writer.await.unwrap();
+            }
+            writers_done = true;
+        }
+    }
+
+    let total = 1 + 15 + 15;
+    let ids: HashSet<&str> = tail.iter().map(|(id, _, _)| id.as_str()).collect();
+    assert_eq!((tail.len(), ids.len()), (total, total), "every event once");
+    let shared_sequences: Vec<i64> = tail
+        .iter()
+        .filter(|(_, p, _)| *p == shared.id)
+        .map(|(_, _, s)| *s)
+        .collect();
+    assert_eq!(
+        shared_sequences,
+        (1..=16).collect::<Vec<_>>(),
+        "contiguous, in order"
+    );
+}
+
+#[tokio::test]
+async fn a_cursor_older_than_the_retention_is_refused() {
+    let server = TestServer::start().await;
+    let scopes = "producers:read producers:write events:read";
+    let mut client = server.client_for("ACME", scopes).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    let first = client
+        .list_events(pb::ListEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    client.create_producer(create(firm("2"))).await.unwrap();
+    client.create_producer(create(firm("3"))).await.unwrap();
+    assert_eq!(published(&server, 3).await.len(), 3);
+
+    // The retention purge runs (here: now, for everything published).
+    let mut conn = server.db.connect();
+    let purged = producer_profile::storage::outbox::purge_published_before(
+        &mut conn,
+        chrono::Utc::now() + chrono::Duration::hours(1),
+        2,
+    )
+    .unwrap();
+    assert_eq!(purged, 2);
+    let stale = client
+        .list_events(pb::ListEventsRequest {
+            after: first.next_cursor,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::OutOfRange, "{stale:?}");
+    let fresh = client
+        .list_events(pb::ListEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        fresh.events.len(),
+        1,
+        "an empty cursor starts at the oldest kept event"
+    );
+}
+
+#[tokio::test]
+async fn the_topic_is_created_with_the_configured_partitions() {
+    let server = TestServer::start_with(|config| config.kafka.topic_partitions = 2).await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    assert_eq!(published(&server, 1).await.len(), 1);
+    let partitions =
+        kafka::partition_count(&server.config.kafka.brokers, &server.config.kafka.topic).await;
+    assert_eq!(partitions, 2);
 }
