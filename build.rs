@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-const PROTOS: [&str; 7] = [
+const PROTOS: [&str; 8] = [
     "proto/producerprofile/events/v1/events.proto",
     "proto/producerprofile/v1/address.proto",
     "proto/producerprofile/v1/bank_account.proto",
@@ -12,6 +12,7 @@ const PROTOS: [&str; 7] = [
     "proto/producerprofile/v1/phone.proto",
     "proto/producerprofile/v1/producer.proto",
     "proto/producerprofile/v1/producer_profile_service.proto",
+    "proto/producerprofile/v1/webhooks.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

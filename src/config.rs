@@ -33,6 +33,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub encryption: EncryptionConfig,
     pub events: EventsConfig,
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
 }
 
@@ -46,6 +47,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             encryption: EncryptionConfig::default(),
             events: EventsConfig::default(),
+            webhooks: WebhooksConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -217,6 +219,77 @@ impl EventsConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Allow `http://` endpoints and private/loopback addresses. For local runs and tests
+    /// only: off, partners' URLs can only reach public https addresses.
+    pub allow_private_targets: bool,
+    /// A delivery succeeds with a 2xx answer within this time.
+    pub delivery_timeout_ms: u64,
+    /// An endpoint being created must answer its verification request within this time.
+    pub verification_timeout_ms: u64,
+    /// Delays before each retry, comma-separated (`5s,5m,30m,2h,5h,10h,10h`); after the
+    /// last one a delivery fails (and can be replayed).
+    pub retry_schedule: String,
+    /// Each delay varies by ± this fraction.
+    pub retry_jitter: f64,
+    /// An endpoint whose every attempt failed for this long is disabled.
+    pub disable_after_hours: u64,
+    /// How long a rotated-out secret keeps signing alongside the new one.
+    pub secret_overlap_hours: u64,
+    /// Most attempts in flight to one endpoint from one dispatcher (a slow endpoint holds
+    /// only these, never the others' share).
+    pub max_in_flight_per_endpoint: usize,
+    /// Most attempts in flight from one dispatcher.
+    pub max_in_flight: usize,
+    /// How often the dispatcher looks for due deliveries when nothing wakes it.
+    pub poll_interval_ms: u64,
+    /// The Kafka consumer group of the dispatchers.
+    pub consumer_group: String,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            delivery_timeout_ms: 15_000,
+            verification_timeout_ms: 5_000,
+            retry_schedule: "5s,5m,30m,2h,5h,10h,10h".into(),
+            retry_jitter: 0.2,
+            disable_after_hours: 120,
+            secret_overlap_hours: 24,
+            max_in_flight_per_endpoint: 4,
+            max_in_flight: 64,
+            poll_interval_ms: 500,
+            consumer_group: "producer-profile-webhooks".into(),
+        }
+    }
+}
+
+impl WebhooksConfig {
+    pub fn retry_schedule(&self) -> Result<crate::domain::webhook::RetrySchedule, ConfigError> {
+        crate::domain::webhook::RetrySchedule::parse(&self.retry_schedule, self.retry_jitter)
+            .map_err(|e| ConfigError::new("webhooks.retry_schedule", e.0))
+    }
+
+    pub fn address_policy(&self) -> crate::webhooks::ssrf::AddressPolicy {
+        if self.allow_private_targets {
+            crate::webhooks::ssrf::AddressPolicy::AllowPrivate
+        } else {
+            crate::webhooks::ssrf::AddressPolicy::PublicOnly
+        }
+    }
+
+    pub fn url_policy(&self) -> crate::domain::webhook::UrlPolicy {
+        if self.allow_private_targets {
+            crate::domain::webhook::UrlPolicy::AllowHttp
+        } else {
+            crate::domain::webhook::UrlPolicy::HttpsOnly
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EncryptionConfig {
@@ -309,6 +382,20 @@ impl Config {
             })
     }
 
+    /// Checks what `webhook-dispatcher` needs beyond what parsing checked.
+    pub fn validate_for_dispatching(&self) -> Result<(), ConfigError> {
+        self.encryption.field_cipher()?;
+        self.encryption.keyed_hasher()?;
+        self.webhooks.retry_schedule()?;
+        if self.webhooks.max_in_flight == 0 || self.webhooks.max_in_flight_per_endpoint == 0 {
+            return Err(ConfigError::new(
+                "webhooks.max_in_flight",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks what `serve` needs beyond what parsing checked.
     pub fn validate_for_serving(&self) -> Result<(), ConfigError> {
         if self.auth.jwks.is_none() && self.auth.dev_signing_key.is_none() {
@@ -353,6 +440,13 @@ impl Config {
         if self.events.retention_days < 1 {
             return Err(ConfigError::new(
                 "events.retention_days",
+                "must be at least 1",
+            ));
+        }
+        self.webhooks.retry_schedule()?;
+        if self.webhooks.max_in_flight == 0 || self.webhooks.max_in_flight_per_endpoint == 0 {
+            return Err(ConfigError::new(
+                "webhooks.max_in_flight",
                 "must be at least 1",
             ));
         }

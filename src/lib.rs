@@ -12,5 +12,6 @@ pub mod domain;
 pub mod events;
 pub mod server;
 pub mod storage;
+pub mod tasks;
 pub mod telemetry;
 pub mod webhooks;

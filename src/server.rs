@@ -13,12 +13,16 @@ use tonic_health::server::HealthReporter;
 
 use crate::api::authn::Authenticate;
 use crate::api::producer_service::ProducerProfileApi;
+use crate::api::proto::v1::webhook_service_server::WebhookServiceServer;
 use crate::api::proto::{self, v1::producer_profile_service_server::ProducerProfileServiceServer};
+use crate::api::webhook_service::WebhookApi;
 use crate::auth::{DevSigningKey, JwksSource, KeySet, TokenVerifier, VerifierSettings};
 use crate::config::{AuthConfig, Config, ConfigError};
 use crate::crypto::Protection;
 use crate::events::relay::{self, RelaySettings, RelayStatus};
 use crate::storage::Database;
+use crate::tasks::AbortOnDrop;
+use crate::webhooks::http::Deliverer;
 
 /// The gRPC name of the producer service, as health checks ask for it.
 pub const PRODUCER_SERVICE: &str = "producerprofile.v1.ProducerProfileService";
@@ -35,6 +39,8 @@ pub enum ServeError {
     Jwks(String),
     #[error("auth.dev_signing_key: {0}")]
     DevKey(String),
+    #[error("webhooks: {0}")]
+    Webhooks(String),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("server task: {0}")]
@@ -108,6 +114,18 @@ pub async fn run(
     let reflection_v1alpha = reflection()
         .build_v1alpha()
         .expect("descriptors compiled by build.rs are valid");
+    let verification = Duration::from_millis(config.webhooks.verification_timeout_ms);
+    let verifying_client = Deliverer::new(verification, config.webhooks.address_policy())
+        .map_err(ServeError::Webhooks)?;
+    let webhooks = WebhookServiceServer::with_interceptor(
+        WebhookApi::new(
+            db.clone(),
+            protection.clone(),
+            verifying_client,
+            config.webhooks.clone(),
+        ),
+        Authenticate::new(verifier.clone()),
+    );
     let producers = ProducerProfileServiceServer::with_interceptor(
         ProducerProfileApi::new(db, protection),
         Authenticate::new(verifier),
@@ -124,6 +142,7 @@ pub async fn run(
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(producers)
+            .add_service(webhooks)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 let _ = stopped.await;
             }),
@@ -167,16 +186,6 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// A task that is aborted when the handle is dropped: the relay ends with the server,
-/// however the server's future ends.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Server reflection over this API's descriptors and the health service's.

@@ -12,3 +12,4 @@ pub mod proto;
 mod request;
 mod status;
 mod update_mask;
+pub mod webhook_service;

@@ -24,6 +24,7 @@ impl From<Error> for Status {
             Error::NotFound(what) => Status::not_found(format!("{what} not found")),
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::OutOfRange(message) => Status::out_of_range(message),
+            Error::FailedPrecondition(message) => Status::failed_precondition(message),
             stale @ Error::Stale { .. } => Status::aborted(stale.to_string()),
             Error::Unavailable(cause) => {
                 tracing::warn!(%cause, "request failed: storage unavailable");

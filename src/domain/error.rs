@@ -141,6 +141,10 @@ pub enum Error {
     /// A unique rule was broken, e.g. a second producer with the same NPN in one account.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The request is well formed but the world is not as it needs to be, e.g. an
+    /// endpoint that did not accept its verification request.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// The request asks for something no longer there to give, e.g. a feed cursor older
     /// than the event retention.
     #[error("{0}")]

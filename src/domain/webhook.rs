@@ -277,6 +277,37 @@ impl RetrySchedule {
         }
     }
 
+    /// Reads a comma-separated list of delays: `5s,5m,30m,2h,5h,10h,10h` (units s, m,
+    /// h; a bare number is seconds; `ms` for tests).
+    pub fn parse(delays: &str, jitter: f64) -> Result<Self, InvalidValue> {
+        let parse_one = |text: &str| -> Option<Duration> {
+            let text = text.trim();
+            let (number, unit) = text
+                .find(|c: char| !c.is_ascii_digit())
+                .map_or((text, ""), |at| text.split_at(at));
+            let n: u64 = number.parse().ok()?;
+            match unit {
+                "" | "s" => Some(Duration::from_secs(n)),
+                "ms" => Some(Duration::from_millis(n)),
+                "m" => Some(Duration::from_secs(n * 60)),
+                "h" => Some(Duration::from_secs(n * 3600)),
+                _ => None,
+            }
+        };
+        let delays = delays
+            .split(',')
+            .map(|d| {
+                parse_one(d).ok_or_else(|| {
+                    InvalidValue::new(format!("{:?} is not a delay like 5s, 5m or 2h", d.trim()))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !(0.0..=1.0).contains(&jitter) {
+            return Err(InvalidValue::new("jitter must be between 0 and 1"));
+        }
+        Ok(Self { delays, jitter })
+    }
+
     /// The wait after `failures` failed attempts (1 = the first), or `None` when the
     /// delivery is out of retries. `unit` is a random number in [0, 1).
     pub fn delay_after(&self, failures: usize, unit: f64) -> Option<Duration> {
@@ -365,6 +396,19 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(2048));
         assert!(EndpointUrl::parse(&long, UrlPolicy::HttpsOnly).is_err());
+    }
+
+    #[test]
+    fn schedules_parse_from_configuration() {
+        let standard = RetrySchedule::parse("5s,5m,30m,2h,5h,10h,10h", 0.2).unwrap();
+        assert_eq!(standard, RetrySchedule::standard());
+        let short = RetrySchedule::parse("100ms, 200ms", 0.0).unwrap();
+        assert_eq!(
+            short.delays,
+            [Duration::from_millis(100), Duration::from_millis(200)]
+        );
+        assert!(RetrySchedule::parse("5x", 0.2).is_err());
+        assert!(RetrySchedule::parse("5s", 2.0).is_err());
     }
 
     #[test]

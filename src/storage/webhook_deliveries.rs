@@ -103,6 +103,8 @@ pub struct DueDelivery {
     pub traceparent: Option<String>,
     #[diesel(sql_type = diesel::sql_types::Integer)]
     pub attempts: i32,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Integer>)]
+    pub rate_limit_per_second: Option<i32>,
 }
 
 /// Claims up to `limit` due deliveries for `lease` and returns them. A delivery is due
@@ -133,7 +135,8 @@ pub fn claim_due(
          UPDATE webhook_deliveries d SET leased_until = now() + make_interval(secs => $3) \
          FROM due, webhook_endpoints e \
          WHERE d.id = due.id AND e.id = d.endpoint_id \
-         RETURNING d.id, d.endpoint_id, d.event_id, e.url, d.body, d.traceparent, d.attempts",
+         RETURNING d.id, d.endpoint_id, d.event_id, e.url, d.body, d.traceparent, d.attempts, \
+                   e.rate_limit_per_second",
     )
     .bind::<BigInt, _>(limit)
     .bind::<diesel::sql_types::Array<SqlUuid>, _>(busy)
@@ -295,6 +298,24 @@ pub fn redeliver(
     .optional()?
     .ok_or(Error::NotFound("delivery"))?
     .into_domain()
+}
+
+/// The endpoint's delivery of one event.
+pub fn find_by_event(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    endpoint: EndpointId,
+    event_id: Uuid,
+) -> Result<Delivery, Error> {
+    webhook_deliveries::table
+        .filter(webhook_deliveries::account_id.eq(account.as_str()))
+        .filter(webhook_deliveries::endpoint_id.eq(endpoint.as_uuid()))
+        .filter(webhook_deliveries::event_id.eq(event_id))
+        .select(DeliveryRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound("delivery"))?
+        .into_domain()
 }
 
 /// Queues again every delivery of the endpoint that failed at or after `since`.

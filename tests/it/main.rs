@@ -21,3 +21,4 @@ mod producers_validation;
 mod sensitive_data;
 mod support;
 mod tenancy;
+mod webhooks;

@@ -4,6 +4,7 @@ pub mod database;
 pub mod fixtures;
 pub mod kafka;
 pub mod keys;
+pub mod receiver;
 pub mod server;
 
 pub use fixtures::*;

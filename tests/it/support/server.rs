@@ -20,6 +20,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use producer_profile::api::proto::v1::producer_profile_service_client::ProducerProfileServiceClient;
+use producer_profile::api::proto::v1::webhook_service_client::WebhookServiceClient;
 use producer_profile::config::Config;
 use producer_profile::server::{self, ServeError};
 
@@ -45,6 +46,7 @@ impl Interceptor for Bearer {
 }
 
 pub type Client = ProducerProfileServiceClient<InterceptedService<Channel, Bearer>>;
+pub type WebhookClient = WebhookServiceClient<InterceptedService<Channel, Bearer>>;
 
 fn random_key() -> String {
     let mut bytes = [0u8; 32];
@@ -71,6 +73,15 @@ pub fn test_config(database_url: &str) -> Config {
     config.kafka.topic = format!("pp-test-{}", uuid::Uuid::now_v7().simple());
     config.kafka.message_timeout_ms = 3_000;
     config.events.poll_interval_ms = 200;
+    // Webhooks to the loopback receiver, with a short schedule.
+    config.webhooks.allow_private_targets = true;
+    config.webhooks.retry_schedule = "300ms,600ms,900ms".into();
+    config.webhooks.retry_jitter = 0.0;
+    config.webhooks.poll_interval_ms = 100;
+    config.webhooks.delivery_timeout_ms = 3_000;
+    config.webhooks.verification_timeout_ms = 2_000;
+    config.webhooks.consumer_group =
+        format!("pp-test-dispatchers-{}", uuid::Uuid::now_v7().simple());
     config
 }
 
@@ -127,6 +138,14 @@ impl TestServer {
     pub async fn client(&self, token: &str) -> Client {
         let value = format!("Bearer {token}").parse().expect("ASCII token");
         ProducerProfileServiceClient::with_interceptor(self.channel().await, Bearer(Some(value)))
+    }
+
+    /// A WebhookService client for `account` holding `scope`.
+    pub async fn webhook_client(&self, account: &str, scope: &str) -> WebhookClient {
+        let value = format!("Bearer {}", keys::token(account, scope))
+            .parse()
+            .expect("ASCII token");
+        WebhookServiceClient::with_interceptor(self.channel().await, Bearer(Some(value)))
     }
 
     /// A client that sends no credentials.
@@ -207,5 +226,36 @@ impl Drop for TestServer {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+/// The webhook dispatcher, in-process, for one test.
+pub struct TestDispatcher {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), producer_profile::webhooks::dispatcher::DispatchError>>,
+}
+
+impl TestDispatcher {
+    pub fn start(config: Config) -> Self {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(producer_profile::webhooks::dispatcher::run(config, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Stops it gracefully: offsets stored, attempts in flight finished.
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        (&mut self.task).await.unwrap().unwrap();
+    }
+
+    /// Kills it: nothing finishes, nothing is committed beyond what already was.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
     }
 }

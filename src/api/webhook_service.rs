@@ -1,0 +1,604 @@
+//! `producerprofile.v1.WebhookService`: partners' endpoints, managed by API (scope
+//! `webhooks:manage`, one account each). Creating an endpoint (or moving it to a new URL)
+//! first sends it a signed verification request through the SSRF guard; only a 2xx
+//! within the verification timeout saves it.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+use serde_json::json;
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::page_token::{self, FilterDigest};
+use super::producer_convert::timestamp;
+use super::proto::v1 as pb;
+use super::request::authorize;
+use crate::auth::{Caller, Scope};
+use crate::config::WebhooksConfig;
+use crate::crypto::Protection;
+use crate::crypto::webhook_signing::WebhookSecret;
+use crate::domain::producer::{PageRequest, PageSize};
+use crate::domain::text::Name;
+use crate::domain::webhook::{
+    Attempt, Delivery, DeliveryStatus, Endpoint, EndpointData, EndpointUrl, Subscription,
+    WebhookType,
+};
+use crate::domain::{DeliveryId, EndpointId, Error, InvalidValue, Violations};
+use crate::storage::Database;
+use crate::storage::webhook_deliveries::{self, NewDelivery};
+use crate::storage::webhook_endpoints;
+use crate::webhooks::http::Deliverer;
+use crate::webhooks::payload;
+
+/// Longest endpoint description.
+const MAX_DESCRIPTION: usize = 500;
+/// The verification request's type.
+const VERIFICATION_TYPE: &str = "webhook.endpoint.verification";
+
+pub struct WebhookApi {
+    db: Database,
+    protection: Arc<Protection>,
+    verifier: Deliverer,
+    settings: WebhooksConfig,
+}
+
+impl WebhookApi {
+    pub fn new(
+        db: Database,
+        protection: Arc<Protection>,
+        verifier: Deliverer,
+        settings: WebhooksConfig,
+    ) -> Self {
+        Self {
+            db,
+            protection,
+            verifier,
+            settings,
+        }
+    }
+
+    /// Sends the signed verification request; `Ok` on a 2xx. A refused address is a
+    /// violation of `field`; any other answer fails the call with what the endpoint said.
+    async fn verify(
+        &self,
+        url: &EndpointUrl,
+        id: EndpointId,
+        secret: &WebhookSecret,
+        field: &str,
+    ) -> Result<(), Error> {
+        let webhook_id = format!("whe_verify_{}", Uuid::now_v7().simple());
+        let body = json!({
+            "id": webhook_id,
+            "type": VERIFICATION_TYPE,
+            "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "data": {"endpointId": id.to_string()},
+        })
+        .to_string();
+        let outcome = self
+            .verifier
+            .send(url.url(), &webhook_id, &body, &[secret], None)
+            .await;
+        if outcome.succeeded() {
+            return Ok(());
+        }
+        let error = outcome.error.unwrap_or_default();
+        if outcome.status.is_none()
+            && (error.contains("refused") || error.contains("not a public address"))
+        {
+            return Err(Violations::one(field, error).into());
+        }
+        let answer = match outcome.status {
+            Some(status) => {
+                let excerpt: String = outcome.body_excerpt.chars().take(200).collect();
+                format!(
+                    "it answered {status}{}",
+                    if excerpt.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {excerpt}")
+                    }
+                )
+            }
+            None => error,
+        };
+        Err(Error::FailedPrecondition(format!(
+            "the endpoint did not accept its verification request (a 2xx within {} ms is needed): {answer}",
+            self.settings.verification_timeout_ms
+        )))
+    }
+}
+
+fn caller_of<T>(request: &Request<T>) -> Result<Caller, Status> {
+    authorize(request, Scope::WebhooksManage)
+}
+
+fn parse_endpoint_id(field: &str, raw: &str, violations: &mut Violations) -> Option<EndpointId> {
+    violations.check(field, raw.parse::<EndpointId>())
+}
+
+/// The fields of an endpoint message, parsed; `enabled` comes from the caller.
+fn endpoint_data(
+    message: &pb::Endpoint,
+    settings: &WebhooksConfig,
+    enabled: bool,
+) -> Result<EndpointData, Violations> {
+    let mut v = Violations::new();
+    let url = v.check(
+        "url",
+        EndpointUrl::parse(&message.url, settings.url_policy()),
+    );
+    let subscription = v.check("event_types", Subscription::parse(&message.event_types));
+    let description = v.check(
+        "description",
+        Name::parse_optional_within(&message.description, MAX_DESCRIPTION),
+    );
+    let rate = v.check(
+        "rate_limit_per_second",
+        match message.rate_limit_per_second {
+            n if n < 0 => Err(InvalidValue::new("must not be negative")),
+            0 => Ok(None),
+            n => Ok(Some(n as u32)),
+        },
+    );
+    match (url, subscription, description, rate) {
+        (Some(url), Some(subscription), Some(description), Some(rate)) if v.is_empty() => {
+            Ok(EndpointData {
+                url,
+                subscription,
+                description,
+                enabled,
+                rate_limit_per_second: rate,
+            })
+        }
+        _ => Err(v),
+    }
+}
+
+fn endpoint_message(endpoint: &Endpoint) -> pb::Endpoint {
+    pb::Endpoint {
+        id: endpoint.id.to_string(),
+        url: endpoint.data.url.as_str().to_owned(),
+        event_types: endpoint.data.subscription.names(),
+        description: endpoint
+            .data
+            .description
+            .as_ref()
+            .map(|d| d.as_str().to_owned())
+            .unwrap_or_default(),
+        enabled: endpoint.data.enabled,
+        disabled_reason: endpoint.disabled_reason.clone().unwrap_or_default(),
+        rate_limit_per_second: endpoint.data.rate_limit_per_second.map_or(0, |n| n as i32),
+        create_time: Some(timestamp(endpoint.created_at)),
+        update_time: Some(timestamp(endpoint.updated_at)),
+    }
+}
+
+fn status_message(status: DeliveryStatus) -> pb::DeliveryStatus {
+    match status {
+        DeliveryStatus::Pending => pb::DeliveryStatus::Pending,
+        DeliveryStatus::Succeeded => pb::DeliveryStatus::Succeeded,
+        DeliveryStatus::Failed => pb::DeliveryStatus::Failed,
+    }
+}
+
+fn delivery_message(delivery: &Delivery) -> pb::Delivery {
+    pb::Delivery {
+        id: delivery.id.to_string(),
+        endpoint_id: delivery.endpoint_id.to_string(),
+        event_id: delivery.event_id.to_string(),
+        webhook_id: Delivery::webhook_id(delivery.event_id),
+        event_type: delivery.webhook_type.clone(),
+        producer_id: delivery.producer_id.to_string(),
+        sequence: delivery.sequence,
+        status: status_message(delivery.status) as i32,
+        attempts: delivery.attempts,
+        next_attempt_time: (delivery.status == DeliveryStatus::Pending)
+            .then(|| timestamp(delivery.next_attempt_at)),
+        create_time: Some(timestamp(delivery.created_at)),
+        update_time: Some(timestamp(delivery.updated_at)),
+    }
+}
+
+fn attempt_message(attempt: &Attempt) -> pb::Attempt {
+    pb::Attempt {
+        id: attempt.id.to_string(),
+        delivery_id: attempt.delivery_id.to_string(),
+        attempt_time: Some(timestamp(attempt.attempted_at)),
+        status_code: attempt.status_code.map_or(0, i32::from),
+        latency_ms: attempt.latency_ms,
+        error: attempt.error.clone().unwrap_or_default(),
+        response_body: attempt.response_body.clone(),
+    }
+}
+
+fn time_of(value: &Timestamp) -> Result<DateTime<Utc>, InvalidValue> {
+    u32::try_from(value.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(value.seconds, nanos))
+        .ok_or_else(|| InvalidValue::new("is not a valid timestamp"))
+}
+
+#[tonic::async_trait]
+impl pb::webhook_service_server::WebhookService for WebhookApi {
+    #[instrument(name = "CreateEndpoint", skip_all, fields(account))]
+    async fn create_endpoint(
+        &self,
+        request: Request<pb::CreateEndpointRequest>,
+    ) -> Result<Response<pb::CreateEndpointResponse>, Status> {
+        let caller = caller_of(&request)?;
+        let message = request.into_inner().endpoint.unwrap_or_default();
+        let data = endpoint_data(&message, &self.settings, true).map_err(|invalid| {
+            let mut prefixed = Violations::new();
+            prefixed.extend_prefixed("endpoint", invalid);
+            Error::from(prefixed)
+        })?;
+        let id = EndpointId::generate();
+        let secret = WebhookSecret::generate();
+        self.verify(&data.url, id, &secret, "endpoint.url").await?;
+        let protection = self.protection.clone();
+        let account = caller.account.clone();
+        let stored_secret = secret.clone();
+        let endpoint = self
+            .db
+            .run(move |conn| {
+                webhook_endpoints::create(conn, &protection, &account, id, &data, &stored_secret)
+            })
+            .await?;
+        tracing::info!(endpoint = %endpoint.id, "webhook endpoint created");
+        Ok(Response::new(pb::CreateEndpointResponse {
+            endpoint: Some(endpoint_message(&endpoint)),
+            secret: secret.reveal(),
+        }))
+    }
+
+    #[instrument(name = "GetEndpoint", skip_all, fields(account))]
+    async fn get_endpoint(
+        &self,
+        request: Request<pb::GetEndpointRequest>,
+    ) -> Result<Response<pb::Endpoint>, Status> {
+        let caller = caller_of(&request)?;
+        let mut violations = Violations::new();
+        let id = parse_endpoint_id("id", &request.get_ref().id, &mut violations);
+        let id = violations.finish(id)?;
+        let account = caller.account.clone();
+        let endpoint = self
+            .db
+            .run(move |conn| webhook_endpoints::find(conn, &account, id))
+            .await?;
+        Ok(Response::new(endpoint_message(&endpoint)))
+    }
+
+    #[instrument(name = "ListEndpoints", skip_all, fields(account))]
+    async fn list_endpoints(
+        &self,
+        request: Request<pb::ListEndpointsRequest>,
+    ) -> Result<Response<pb::ListEndpointsResponse>, Status> {
+        let caller = caller_of(&request)?;
+        let request = request.into_inner();
+        let digest = FilterDigest::default().add(b"endpoints");
+        let mut violations = Violations::new();
+        let size = violations.check("page_size", PageSize::parse(request.page_size));
+        let after = violations.check(
+            "page_token",
+            page_token::decode(&request.page_token, &digest),
+        );
+        let size = violations.finish(size)?;
+        let page = PageRequest {
+            size,
+            after: after.flatten().map(EndpointId::from_uuid),
+        };
+        let account = caller.account.clone();
+        let found = self
+            .db
+            .run(move |conn| webhook_endpoints::list(conn, &account, page))
+            .await?;
+        let next_page_token = match found.items.last() {
+            Some(last) if found.has_more => page_token::encode(last.id.as_uuid(), &digest),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListEndpointsResponse {
+            endpoints: found.items.iter().map(endpoint_message).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[instrument(name = "UpdateEndpoint", skip_all, fields(account))]
+    async fn update_endpoint(
+        &self,
+        request: Request<pb::UpdateEndpointRequest>,
+    ) -> Result<Response<pb::Endpoint>, Status> {
+        const UPDATABLE: [&str; 5] = [
+            "url",
+            "event_types",
+            "enabled",
+            "description",
+            "rate_limit_per_second",
+        ];
+        let caller = caller_of(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = parse_endpoint_id("id", &request.id, &mut violations);
+        let paths: Vec<String> = request.update_mask.map(|m| m.paths).unwrap_or_default();
+        if paths.is_empty() {
+            violations.add("update_mask", "is required: name the fields to change");
+        }
+        for path in paths.iter().filter(|p| !UPDATABLE.contains(&p.as_str())) {
+            violations.add(
+                "update_mask",
+                format!("path `{path}` is not an updatable field of Endpoint"),
+            );
+        }
+        let id = violations.finish(id)?;
+        let patch = request.endpoint.unwrap_or_default();
+        let account = caller.account.clone();
+        let current = self
+            .db
+            .run(move |conn| webhook_endpoints::find(conn, &account, id))
+            .await?;
+        let mut merged = endpoint_message(&current);
+        for path in &paths {
+            match path.as_str() {
+                "url" => merged.url.clone_from(&patch.url),
+                "event_types" => merged.event_types.clone_from(&patch.event_types),
+                "enabled" => merged.enabled = patch.enabled,
+                "description" => merged.description.clone_from(&patch.description),
+                _ => merged.rate_limit_per_second = patch.rate_limit_per_second,
+            }
+        }
+        let data = endpoint_data(&merged, &self.settings, merged.enabled).map_err(|invalid| {
+            let mut prefixed = Violations::new();
+            prefixed.extend_prefixed("endpoint", invalid);
+            Error::from(prefixed)
+        })?;
+        if data.url != current.data.url {
+            let protection = self.protection.clone();
+            let secrets = self
+                .db
+                .run(move |conn| webhook_endpoints::signing_secrets(conn, &protection, id))
+                .await?;
+            self.verify(&data.url, id, &secrets[0], "endpoint.url")
+                .await?;
+        }
+        let account = caller.account.clone();
+        let updated = self
+            .db
+            .run(move |conn| webhook_endpoints::update(conn, &account, id, |_| Ok(data)))
+            .await?;
+        Ok(Response::new(endpoint_message(&updated)))
+    }
+
+    #[instrument(name = "DeleteEndpoint", skip_all, fields(account))]
+    async fn delete_endpoint(
+        &self,
+        request: Request<pb::DeleteEndpointRequest>,
+    ) -> Result<Response<pb::DeleteEndpointResponse>, Status> {
+        let caller = caller_of(&request)?;
+        let mut violations = Violations::new();
+        let id = parse_endpoint_id("id", &request.get_ref().id, &mut violations);
+        let id = violations.finish(id)?;
+        let account = caller.account.clone();
+        self.db
+            .run(move |conn| webhook_endpoints::delete(conn, &account, id))
+            .await?;
+        Ok(Response::new(pb::DeleteEndpointResponse {}))
+    }
+
+    #[instrument(name = "RotateEndpointSecret", skip_all, fields(account))]
+    async fn rotate_endpoint_secret(
+        &self,
+        request: Request<pb::RotateEndpointSecretRequest>,
+    ) -> Result<Response<pb::RotateEndpointSecretResponse>, Status> {
+        let caller = caller_of(&request)?;
+        let mut violations = Violations::new();
+        let id = parse_endpoint_id("id", &request.get_ref().id, &mut violations);
+        let id = violations.finish(id)?;
+        let secret = WebhookSecret::generate();
+        let until = Utc::now() + chrono::Duration::hours(self.settings.secret_overlap_hours as i64);
+        let protection = self.protection.clone();
+        let account = caller.account.clone();
+        let stored = secret.clone();
+        self.db
+            .run(move |conn| {
+                webhook_endpoints::rotate_secret(conn, &protection, &account, id, &stored, until)
+            })
+            .await?;
+        tracing::info!(endpoint = %id, "webhook secret rotated");
+        Ok(Response::new(pb::RotateEndpointSecretResponse {
+            secret: secret.reveal(),
+            previous_secret_expire_time: Some(timestamp(until)),
+        }))
+    }
+
+    #[instrument(name = "SendTestEvent", skip_all, fields(account))]
+    async fn send_test_event(
+        &self,
+        request: Request<pb::SendTestEventRequest>,
+    ) -> Result<Response<pb::Delivery>, Status> {
+        let caller = caller_of(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = parse_endpoint_id("endpoint_id", &request.endpoint_id, &mut violations);
+        let webhook_type = violations.check(
+            "event_type",
+            WebhookType::parse(&request.event_type).ok_or_else(|| {
+                InvalidValue::new("must be a webhook event type, e.g. id.producer.address.updated")
+            }),
+        );
+        let (id, webhook_type) = violations.finish(id.zip(webhook_type))?;
+        let event_id = Uuid::now_v7();
+        let sample = payload::sample(webhook_type, event_id, Utc::now());
+        let account = caller.account.clone();
+        let delivery = self
+            .db
+            .run(move |conn| {
+                webhook_endpoints::find(conn, &account, id)?;
+                let test = NewDelivery {
+                    endpoint_id: id,
+                    event_id,
+                    // Test events belong to no producer: they wait for nobody's earlier event.
+                    producer_id: Uuid::nil(),
+                    sequence: 0,
+                    webhook_type: webhook_type.to_string(),
+                    body: sample.body,
+                    traceparent: None,
+                };
+                webhook_deliveries::record(conn, account.as_str(), &[test])?;
+                webhook_deliveries::find_by_event(conn, &account, id, event_id)
+            })
+            .await?;
+        Ok(Response::new(delivery_message(&delivery)))
+    }
+
+    #[instrument(name = "ListDeliveries", skip_all, fields(account))]
+    async fn list_deliveries(
+        &self,
+        request: Request<pb::ListDeliveriesRequest>,
+    ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
+        let caller = caller_of(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = parse_endpoint_id("endpoint_id", &request.endpoint_id, &mut violations);
+        let status = violations.check(
+            "status",
+            match pb::DeliveryStatus::try_from(request.status) {
+                Ok(pb::DeliveryStatus::Unspecified) => Ok(None),
+                Ok(pb::DeliveryStatus::Pending) => Ok(Some(DeliveryStatus::Pending)),
+                Ok(pb::DeliveryStatus::Succeeded) => Ok(Some(DeliveryStatus::Succeeded)),
+                Ok(pb::DeliveryStatus::Failed) => Ok(Some(DeliveryStatus::Failed)),
+                Err(_) => Err(InvalidValue::new(
+                    "is not one of the values this API defines",
+                )),
+            },
+        );
+        let size = violations.check("page_size", PageSize::parse(request.page_size));
+        let digest = FilterDigest::default()
+            .add(request.endpoint_id.as_bytes())
+            .add(&request.status.to_be_bytes());
+        let after = violations.check(
+            "page_token",
+            page_token::decode(&request.page_token, &digest),
+        );
+        let ((id, status), size) = violations.finish(id.zip(status).zip(size))?;
+        let page = PageRequest {
+            size,
+            after: after.flatten().map(DeliveryId::from_uuid),
+        };
+        let account = caller.account.clone();
+        let found = self
+            .db
+            .run(move |conn| {
+                webhook_endpoints::find(conn, &account, id)?;
+                webhook_deliveries::list(conn, &account, id, status, page)
+            })
+            .await?;
+        let next_page_token = match found.items.last() {
+            Some(last) if found.has_more => page_token::encode(last.id.as_uuid(), &digest),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListDeliveriesResponse {
+            deliveries: found.items.iter().map(delivery_message).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[instrument(name = "ListAttempts", skip_all, fields(account))]
+    async fn list_attempts(
+        &self,
+        request: Request<pb::ListAttemptsRequest>,
+    ) -> Result<Response<pb::ListAttemptsResponse>, Status> {
+        let caller = caller_of(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = parse_endpoint_id("endpoint_id", &request.endpoint_id, &mut violations);
+        let delivery = if request.delivery_id.is_empty() {
+            Some(None)
+        } else {
+            violations
+                .check("delivery_id", request.delivery_id.parse::<DeliveryId>())
+                .map(Some)
+        };
+        let size = violations.check("page_size", PageSize::parse(request.page_size));
+        let digest = FilterDigest::default()
+            .add(request.endpoint_id.as_bytes())
+            .add(request.delivery_id.as_bytes());
+        let after = violations.check(
+            "page_token",
+            page_token::decode(&request.page_token, &digest),
+        );
+        let ((id, delivery), size) = violations.finish(id.zip(delivery).zip(size))?;
+        let page = PageRequest {
+            size,
+            after: after.flatten(),
+        };
+        let account = caller.account.clone();
+        let found = self
+            .db
+            .run(move |conn| webhook_deliveries::attempts(conn, &account, id, delivery, page))
+            .await?;
+        let next_page_token = match found.items.last() {
+            Some(last) if found.has_more => page_token::encode(last.id, &digest),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListAttemptsResponse {
+            attempts: found.items.iter().map(attempt_message).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[instrument(name = "RedeliverEvent", skip_all, fields(account))]
+    async fn redeliver_event(
+        &self,
+        request: Request<pb::RedeliverEventRequest>,
+    ) -> Result<Response<pb::Delivery>, Status> {
+        let caller = caller_of(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = parse_endpoint_id("endpoint_id", &request.endpoint_id, &mut violations);
+        let event = violations.check(
+            "event_id",
+            Uuid::parse_str(request.event_id.trim())
+                .map_err(|_| InvalidValue::new("must be an event id")),
+        );
+        let (id, event) = violations.finish(id.zip(event))?;
+        let account = caller.account.clone();
+        let delivery = self
+            .db
+            .run(move |conn| webhook_deliveries::redeliver(conn, &account, id, event))
+            .await?;
+        Ok(Response::new(delivery_message(&delivery)))
+    }
+
+    #[instrument(name = "RecoverEndpoint", skip_all, fields(account))]
+    async fn recover_endpoint(
+        &self,
+        request: Request<pb::RecoverEndpointRequest>,
+    ) -> Result<Response<pb::RecoverEndpointResponse>, Status> {
+        let caller = caller_of(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = parse_endpoint_id("endpoint_id", &request.endpoint_id, &mut violations);
+        let since = violations.check(
+            "since",
+            request
+                .since
+                .as_ref()
+                .ok_or_else(|| InvalidValue::new("is required"))
+                .and_then(time_of),
+        );
+        let (id, since) = violations.finish(id.zip(since))?;
+        let account = caller.account.clone();
+        let requeued = self
+            .db
+            .run(move |conn| {
+                webhook_endpoints::find(conn, &account, id)?;
+                webhook_deliveries::recover(conn, &account, id, since)
+            })
+            .await?;
+        Ok(Response::new(pb::RecoverEndpointResponse {
+            requeued: requeued as i64,
+        }))
+    }
+}

@@ -1,0 +1,31 @@
+//! `webhook-dispatcher`: consumes the events topic and delivers webhooks to partners'
+//! endpoints until SIGTERM or Ctrl-C. Configuration → telemetry → run; nothing else.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use producer_profile::config::Config;
+use producer_profile::{server, telemetry, webhooks};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Delivers producer-profile events to webhook endpoints"
+)]
+struct Cli {
+    /// TOML configuration file (default: $PP_CONFIG, else .local/producer-profile.toml
+    /// when it exists). `PP_` environment variables override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref())?;
+    telemetry::init(&config.log);
+    let shutdown = server::termination_signal();
+    webhooks::dispatcher::run(config, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! `webhook-dispatcher`: the events-topic intake and the delivery loop, run together
+//! until shutdown. Every replica runs both: the consumer group shares the partitions,
+//! and the deliveries are claimed from Postgres.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use super::delivery::{self, DeliverySettings};
+use super::http::Deliverer;
+use super::intake;
+use crate::config::{Config, ConfigError};
+use crate::crypto::Protection;
+use crate::storage::Database;
+use crate::tasks::AbortOnDrop;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Start(String),
+}
+
+/// Runs until `shutdown`, then stops consuming (storing offsets) and waits up to
+/// `shutdown_grace_secs` for the attempts in flight.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), DispatchError> {
+    config.validate_for_dispatching()?;
+    let protection = Arc::new(Protection {
+        cipher: config.encryption.field_cipher()?,
+        hasher: config.encryption.keyed_hasher()?,
+    });
+    let db = Database::new(&config.database);
+    let webhooks = &config.webhooks;
+    let timeout = Duration::from_millis(webhooks.delivery_timeout_ms);
+    let deliverer =
+        Deliverer::new(timeout, webhooks.address_policy()).map_err(DispatchError::Start)?;
+    let settings = DeliverySettings {
+        schedule: webhooks.retry_schedule()?,
+        disable_after: chrono::Duration::hours(webhooks.disable_after_hours as i64),
+        max_in_flight: webhooks.max_in_flight,
+        max_in_flight_per_endpoint: webhooks.max_in_flight_per_endpoint,
+        poll_interval: Duration::from_millis(webhooks.poll_interval_ms),
+        // Longer than an attempt can take (its timeout, plus a wait for its endpoint's
+        // rate limit): a crashed dispatcher's claims come back after this.
+        lease: timeout * 2 + Duration::from_secs(5),
+    };
+    let consumer = intake::consumer(&config.kafka, webhooks).map_err(DispatchError::Start)?;
+    let wake = Arc::new(Notify::new());
+    let (stop, stopped) = watch::channel(false);
+    // Owned: if this future is dropped (the process is killed, a test aborts it), the
+    // intake and the attempts in flight end with it.
+    let intake_task = intake::run(consumer, db.clone(), wake.clone(), stopped.clone());
+    let mut intake = AbortOnDrop(tokio::spawn(intake_task));
+    let delivery_task = delivery::run(db, protection, deliverer, settings, wake, stopped);
+    let mut delivery = AbortOnDrop(tokio::spawn(delivery_task));
+    tracing::info!(topic = %config.kafka.topic, group = %webhooks.consumer_group, "webhook dispatcher running");
+    shutdown.await;
+    tracing::info!("shutting down: no new events, finishing attempts in flight");
+    let _ = stop.send(true);
+    let grace = tokio::time::Instant::now() + Duration::from_secs(config.shutdown_grace_secs);
+    let _ = tokio::time::timeout_at(grace, &mut intake.0).await;
+    if tokio::time::timeout_at(grace, &mut delivery.0)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "grace period over: attempts still in flight are abandoned (their leases expire and they are retried)"
+        );
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

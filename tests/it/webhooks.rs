@@ -1,0 +1,758 @@
+//! Webhooks end to end: endpoints by API (verified, secret shown once, SSRF-guarded),
+//! the dispatcher consuming the real topic and posting to a real receiver on loopback:
+//! signatures that verify with an independent implementation, rotation, the retry
+//! schedule, per-producer order, 410, Retry-After, a dispatcher killed mid-run,
+//! redelivery and recovery.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tonic::Code;
+
+use producer_profile::api::proto::v1 as pb;
+
+use crate::support::receiver::{Answer, Receiver, signature_verifies};
+use crate::support::server::{TestDispatcher, WebhookClient};
+use crate::support::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+const MANAGE: &str = "webhooks:manage";
+
+async fn endpoint(client: &mut WebhookClient, url: &str, types: &[&str]) -> (pb::Endpoint, String) {
+    let created = client
+        .create_endpoint(pb::CreateEndpointRequest {
+            endpoint: Some(pb::Endpoint {
+                url: url.into(),
+                event_types: types.iter().map(|t| t.to_string()).collect(),
+                description: "partner".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (created.endpoint.unwrap(), created.secret)
+}
+
+fn webhook_types(received: &[crate::support::receiver::Received]) -> Vec<String> {
+    received
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap_or_default().to_owned())
+        .filter(|t| t != "webhook.endpoint.verification")
+        .collect()
+}
+
+fn deliveries_only(
+    received: Vec<crate::support::receiver::Received>,
+) -> Vec<crate::support::receiver::Received> {
+    received
+        .into_iter()
+        .filter(|r| r.json()["type"] != "webhook.endpoint.verification")
+        .collect()
+}
+
+#[tokio::test]
+async fn an_endpoint_is_verified_then_receives_signed_events() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (endpoint, secret) = endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    assert!(secret.starts_with("whsec_"));
+    assert!(endpoint.enabled);
+    let verification = &receiver.received()[0];
+    assert_eq!(verification.json()["type"], "webhook.endpoint.verification");
+    assert!(
+        signature_verifies(verification, &secret),
+        "the verification request is signed"
+    );
+
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let producer = client
+        .create_producer(create(individual("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .create_address(pb::CreateAddressRequest {
+            producer_id: producer.id.clone(),
+            address: Some(mailing_address()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    client
+        .create_bank_account(pb::CreateBankAccountRequest {
+            producer_id: producer.id.clone(),
+            bank_account: Some(checking_account()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 4).await);
+    assert_eq!(
+        webhook_types(&received),
+        [
+            "id.producer.updated",
+            "id.producer.address.updated",
+            "id.producer.bank_account.updated"
+        ]
+    );
+    for delivery in &received {
+        assert!(signature_verifies(delivery, &secret), "{}", delivery.body);
+        let body = delivery.json();
+        assert_eq!(delivery.headers["webhook-id"], body["id"].as_str().unwrap());
+        assert!(body["id"].as_str().unwrap().starts_with("whe_"));
+        assert_eq!(body["data"]["action"], "created");
+        assert_eq!(body["data"]["producerId"], producer.id);
+        assert_eq!(delivery.headers["content-type"], "application/json");
+        for secret_value in ["123456789", "123-45-6789", "000123456789"] {
+            assert!(
+                !delivery.body.contains(secret_value),
+                "{secret_value} in {}",
+                delivery.body
+            );
+        }
+    }
+    let sequences: Vec<i64> = received
+        .iter()
+        .map(|r| r.json()["data"]["sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(sequences, [1, 2, 3]);
+    assert_eq!(
+        received[2].json()["data"]["bankAccount"]["number"],
+        "****6789"
+    );
+    dispatcher.stop().await;
+
+    let listed = hooks
+        .list_deliveries(pb::ListDeliveriesRequest {
+            endpoint_id: endpoint.id,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.deliveries.len(), 3);
+    assert!(
+        listed
+            .deliveries
+            .iter()
+            .all(|d| d.status == pb::DeliveryStatus::Succeeded as i32)
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_that_refuses_verification_is_not_saved_and_the_error_says_why() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    receiver.answer_with(|_, _| Answer {
+        body: "no such hook".into(),
+        ..Answer::status(404)
+    });
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let status = hooks
+        .create_endpoint(pb::CreateEndpointRequest {
+            endpoint: Some(pb::Endpoint {
+                url: receiver.url.clone(),
+                event_types: vec!["id.producer".into()],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("404") && status.message().contains("no such hook"),
+        "{}",
+        status.message()
+    );
+    let listed = hooks
+        .list_endpoints(pb::ListEndpointsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.endpoints.is_empty());
+}
+
+#[tokio::test]
+async fn private_loopback_link_local_and_mapped_targets_are_refused_when_the_switch_is_off() {
+    let server =
+        TestServer::start_with(|config| config.webhooks.allow_private_targets = false).await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.8/hook",
+        "https://192.168.1.2/hook",
+        "https://100.64.0.1/hook",
+        "https://[::1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[::ffff:169.254.169.254]/hook",
+        "https://[fd00::1]/hook",
+        "https://localhost/hook",
+        "http://example.com/hook",
+    ] {
+        let status = hooks
+            .create_endpoint(pb::CreateEndpointRequest {
+                endpoint: Some(pb::Endpoint {
+                    url: url.into(),
+                    event_types: vec!["id.producer".into()],
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            violated_fields(&status),
+            ["endpoint.url"],
+            "{url}: {status:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn failed_attempts_follow_the_retry_schedule_until_one_succeeds() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (endpoint, _) = endpoint(&mut hooks, &receiver.url, &["id.producer.updated"]).await;
+    // Verification passed; now fail the first two deliveries.
+    receiver.answer_with(|_, seen| {
+        if seen < 3 {
+            Answer {
+                body: "busy".into(),
+                ..Answer::status(500)
+            }
+        } else {
+            Answer::status(200)
+        }
+    });
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 4).await);
+    assert_eq!(received.len(), 3);
+    let gaps: Vec<Duration> = received.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(
+        gaps[0] >= Duration::from_millis(300),
+        "first retry after the first delay: {gaps:?}"
+    );
+    assert!(
+        gaps[1] >= Duration::from_millis(600),
+        "second retry after the second delay: {gaps:?}"
+    );
+    let ids: HashSet<&str> = received
+        .iter()
+        .map(|r| r.headers["webhook-id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 1, "one webhook id on every attempt");
+    dispatcher.stop().await;
+
+    let attempts = hooks
+        .list_attempts(pb::ListAttemptsRequest {
+            endpoint_id: endpoint.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let codes: Vec<i32> = attempts
+        .attempts
+        .iter()
+        .rev()
+        .map(|a| a.status_code)
+        .collect();
+    assert_eq!(codes, [500, 500, 200]);
+    assert_eq!(attempts.attempts[2].response_body, "busy");
+    assert!(attempts.attempts[2].error.contains("500"));
+}
+
+#[tokio::test]
+async fn a_producers_later_event_waits_while_an_earlier_one_is_retried_others_go_on() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let slow = client
+        .create_producer(create(firm("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    // The first event of producer 1 fails twice before it is accepted.
+    let failures = Arc::new(AtomicUsize::new(0));
+    let counter = failures.clone();
+    let slow_id = slow.id.clone();
+    receiver.answer_with(move |request, _| {
+        let body = request.json();
+        if body["data"]["producerId"] == slow_id.as_str()
+            && body["data"]["sequence"] == 1
+            && counter.fetch_add(1, Ordering::SeqCst) < 2
+        {
+            Answer::status(503)
+        } else {
+            Answer::status(200)
+        }
+    });
+    client
+        .update_producer(change_npn(&slow.id, "2"))
+        .await
+        .unwrap();
+    client
+        .update_producer(change_npn(&slow.id, "3"))
+        .await
+        .unwrap();
+    let other = client
+        .create_producer(create(firm("9")))
+        .await
+        .unwrap()
+        .into_inner();
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 7).await);
+    dispatcher.stop().await;
+
+    let of = |id: &str| -> Vec<i64> {
+        received
+            .iter()
+            .filter(|r| r.json()["data"]["producerId"] == id)
+            .map(|r| r.json()["data"]["sequence"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        of(&slow.id),
+        [1, 1, 1, 2, 3],
+        "in sequence order, the later ones waiting"
+    );
+    assert_eq!(of(&other.id), [1]);
+    let other_at = received
+        .iter()
+        .position(|r| r.json()["data"]["producerId"] == other.id)
+        .unwrap();
+    let slow_done = received
+        .iter()
+        .rposition(|r| {
+            r.json()["data"]["producerId"] == slow.id && r.json()["data"]["sequence"] == 1
+        })
+        .unwrap();
+    assert!(
+        other_at < slow_done,
+        "another producer was not held up by the retries"
+    );
+}
+
+#[tokio::test]
+async fn a_410_disables_the_endpoint_and_retry_after_is_honoured() {
+    let server = TestServer::start().await;
+    let gone = Receiver::start().await;
+    let limited = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (gone_endpoint, _) = endpoint(&mut hooks, &gone.url, &["id.producer"]).await;
+    endpoint(&mut hooks, &limited.url, &["id.producer"]).await;
+    gone.answer_with(|_, _| Answer::status(410));
+    limited.answer_with(|_, seen| {
+        if seen == 1 {
+            Answer {
+                headers: vec![("retry-after".into(), "2".into())],
+                ..Answer::status(429)
+            }
+        } else {
+            Answer::status(200)
+        }
+    });
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    let attempts = deliveries_only(limited.wait_until(WAIT, |r| r.len() >= 3).await);
+    assert_eq!(attempts.len(), 2);
+    assert!(
+        attempts[1].at - attempts[0].at >= Duration::from_secs(2),
+        "waited as Retry-After asked, not 300 ms"
+    );
+
+    let disabled = hooks
+        .get_endpoint(pb::GetEndpointRequest {
+            id: gone_endpoint.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!disabled.enabled);
+    assert!(disabled.disabled_reason.contains("410"));
+    client.create_producer(create(firm("2"))).await.unwrap();
+    limited.wait_until(WAIT, |r| r.len() >= 4).await;
+    dispatcher.stop().await;
+    assert_eq!(
+        deliveries_only(gone.received()).len(),
+        1,
+        "nothing more after 410"
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_alongside_the_old_one() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (endpoint, old_secret) = endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    let rotated = hooks
+        .rotate_endpoint_secret(pb::RotateEndpointSecretRequest {
+            id: endpoint.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(rotated.secret, old_secret);
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 2).await);
+    dispatcher.stop().await;
+    let delivery = &received[0];
+    assert_eq!(delivery.headers["webhook-signature"].split(' ').count(), 2);
+    assert!(
+        signature_verifies(delivery, &rotated.secret),
+        "the new secret verifies"
+    );
+    assert!(
+        signature_verifies(delivery, &old_secret),
+        "the old one too, during the overlap"
+    );
+}
+
+#[tokio::test]
+async fn a_dispatcher_killed_mid_run_and_restarted_delivers_every_event() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    // Slow answers, so the kill catches attempts in flight.
+    receiver.answer_with(|_, _| Answer {
+        delay: Duration::from_millis(150),
+        ..Answer::status(200)
+    });
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let mut producers = Vec::new();
+    for n in 1..=8 {
+        producers.push(
+            client
+                .create_producer(create(firm(&n.to_string())))
+                .await
+                .unwrap()
+                .into_inner()
+                .id,
+        );
+    }
+    // A short timeout keeps the killed dispatcher's leases short (2 × 1 s + 5 s): the
+    // restarted one takes its claimed deliveries over when they expire.
+    let mut config = server.config.clone();
+    config.webhooks.delivery_timeout_ms = 1_000;
+    let first = TestDispatcher::start(config.clone());
+    receiver.wait_until(WAIT, |r| r.len() >= 3).await;
+    first.kill().await;
+    let delivered_before_kill: HashSet<String> = deliveries_only(receiver.received())
+        .iter()
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect();
+    assert!(
+        delivered_before_kill.len() < 8,
+        "the kill interrupted the run"
+    );
+    let second = TestDispatcher::start(config);
+    let received = deliveries_only(
+        receiver
+            .wait_until(Duration::from_secs(60), |r| {
+                let ids: HashSet<String> =
+                    r.iter().map(|x| x.headers["webhook-id"].clone()).collect();
+                ids.len() > 8
+            })
+            .await,
+    );
+    second.stop().await;
+    let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in &received {
+        by_id
+            .entry(r.headers["webhook-id"].clone())
+            .or_default()
+            .push(r.body.clone());
+    }
+    assert_eq!(by_id.len(), 8, "every event delivered");
+    for bodies in by_id.values() {
+        assert!(
+            bodies.windows(2).all(|w| w[0] == w[1]),
+            "a duplicate is the same webhook"
+        );
+    }
+}
+
+#[tokio::test]
+async fn failed_deliveries_are_replayed_by_redeliver_and_recover() {
+    let mut config_server =
+        TestServer::start_with(|config| config.webhooks.retry_schedule = "100ms".into()).await;
+    let receiver = Receiver::start().await;
+    let mut hooks = config_server.webhook_client("ACME", MANAGE).await;
+    let (endpoint, _) = endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    receiver.answer_with(|_, _| Answer::status(500));
+    let dispatcher = TestDispatcher::start(config_server.config.clone());
+    let started = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let mut client = config_server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    client.create_producer(create(firm("2"))).await.unwrap();
+    let failed = |hooks: &mut WebhookClient| {
+        let request = pb::ListDeliveriesRequest {
+            endpoint_id: endpoint.id.clone(),
+            status: pb::DeliveryStatus::Failed as i32,
+            ..Default::default()
+        };
+        let mut hooks = hooks.clone();
+        async move {
+            hooks
+                .list_deliveries(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .deliveries
+        }
+    };
+    for _ in 0..100 {
+        if failed(&mut hooks).await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deliveries = failed(&mut hooks).await;
+    assert_eq!(deliveries.len(), 2, "two attempts each, then failed");
+
+    receiver.answer_with(|_, _| Answer::status(200));
+    let one = hooks
+        .redeliver_event(pb::RedeliverEventRequest {
+            endpoint_id: endpoint.id.clone(),
+            event_id: deliveries[0].event_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(one.status, pb::DeliveryStatus::Pending as i32);
+    let redelivered = receiver
+        .wait_until(WAIT, |r| {
+            r.iter()
+                .filter(|x| x.headers.get("webhook-id") == Some(&one.webhook_id))
+                .count()
+                >= 3
+        })
+        .await;
+    assert_eq!(
+        redelivered
+            .iter()
+            .filter(|x| x.headers["webhook-id"] == one.webhook_id)
+            .count(),
+        3
+    );
+    let recovered = hooks
+        .recover_endpoint(pb::RecoverEndpointRequest {
+            endpoint_id: endpoint.id.clone(),
+            since: Some(prost_types::Timestamp {
+                seconds: started.timestamp(),
+                nanos: 0,
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(recovered.requeued, 1, "the other failed delivery");
+    receiver
+        .wait_until(WAIT, |r| {
+            r.iter()
+                .filter(|x| x.headers.get("webhook-id") == Some(&deliveries[1].webhook_id))
+                .count()
+                >= 3
+        })
+        .await;
+    dispatcher.stop().await;
+    let none_failed = failed(&mut hooks).await;
+    assert!(none_failed.is_empty(), "{none_failed:?}");
+    config_server.begin_stop();
+}
+
+#[tokio::test]
+async fn the_dispatcher_refuses_private_targets_when_the_switch_is_off() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (endpoint, _) = endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    let mut strict = server.config.clone();
+    strict.webhooks.allow_private_targets = false;
+    let dispatcher = TestDispatcher::start(strict);
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    let mut attempts = Vec::new();
+    for _ in 0..100 {
+        attempts = hooks
+            .list_attempts(pb::ListAttemptsRequest {
+                endpoint_id: endpoint.id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .attempts;
+        if !attempts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    dispatcher.stop().await;
+    assert!(!attempts.is_empty());
+    assert_eq!(attempts[0].status_code, 0);
+    assert!(
+        attempts[0].error.contains("refused"),
+        "{}",
+        attempts[0].error
+    );
+    assert_eq!(
+        deliveries_only(receiver.received()).len(),
+        0,
+        "nothing reached the receiver"
+    );
+}
+
+#[tokio::test]
+async fn endpoints_are_managed_per_account_with_the_scope() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (endpoint, _) = endpoint(
+        &mut hooks,
+        &receiver.url,
+        &["id.producer.address.updated", "id.producer.deleted"],
+    )
+    .await;
+    assert_eq!(
+        endpoint.event_types,
+        ["id.producer.deleted", "id.producer.address.updated"]
+    );
+
+    let mut other = server.webhook_client("GLOBEX", MANAGE).await;
+    let hidden = other
+        .get_endpoint(pb::GetEndpointRequest {
+            id: endpoint.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+    let mut no_scope = server.webhook_client("ACME", "producers:read").await;
+    let denied = no_scope
+        .list_endpoints(pb::ListEndpointsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    let updated = hooks
+        .update_endpoint(pb::UpdateEndpointRequest {
+            id: endpoint.id.clone(),
+            endpoint: Some(pb::Endpoint {
+                event_types: vec!["id.producer".into()],
+                enabled: false,
+                ..Default::default()
+            }),
+            update_mask: update_mask(&["event_types", "enabled"]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (updated.event_types.as_slice(), updated.enabled),
+        (&["id.producer".to_string()][..], false)
+    );
+    let bad = hooks
+        .update_endpoint(pb::UpdateEndpointRequest {
+            id: endpoint.id.clone(),
+            endpoint: Some(pb::Endpoint {
+                event_types: vec!["id.producer.moved".into()],
+                ..Default::default()
+            }),
+            update_mask: update_mask(&["event_types", "secret"]),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&bad), ["update_mask"]);
+
+    let test = hooks
+        .send_test_event(pb::SendTestEventRequest {
+            endpoint_id: endpoint.id.clone(),
+            event_type: "id.producer.phone.deleted".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(test.event_type, "id.producer.phone.deleted");
+    hooks
+        .delete_endpoint(pb::DeleteEndpointRequest {
+            id: endpoint.id.clone(),
+        })
+        .await
+        .unwrap();
+    let gone = hooks
+        .get_endpoint(pb::GetEndpointRequest { id: endpoint.id })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_test_event_is_delivered_and_subscriptions_filter_types() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (endpoint, secret) =
+        endpoint(&mut hooks, &receiver.url, &["id.producer.address.updated"]).await;
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    hooks
+        .send_test_event(pb::SendTestEventRequest {
+            endpoint_id: endpoint.id.clone(),
+            event_type: "id.producer.bank_account.updated".into(),
+        })
+        .await
+        .unwrap();
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let producer = client
+        .create_producer(create(firm("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .create_address(pb::CreateAddressRequest {
+            producer_id: producer.id,
+            address: Some(mailing_address()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 3).await);
+    dispatcher.stop().await;
+    assert_eq!(
+        webhook_types(&received)
+            .iter()
+            .filter(|t| *t == "id.producer.bank_account.updated")
+            .count(),
+        1
+    );
+    assert_eq!(
+        webhook_types(&received)
+            .iter()
+            .filter(|t| *t == "id.producer.address.updated")
+            .count(),
+        1
+    );
+    assert!(
+        !webhook_types(&received).contains(&"id.producer.updated".to_string()),
+        "not subscribed"
+    );
+    let test = received
+        .iter()
+        .find(|r| r.json()["data"]["test"] == true)
+        .unwrap();
+    assert!(signature_verifies(test, &secret));
+}
