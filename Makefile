@@ -10,6 +10,7 @@ export TEST_DATABASE_URL ?= postgres://producer_profile:producer_profile@127.0.0
 
 help:
 	@echo "make run            start Postgres + Kafka (tansu), migrate, serve gRPC on 127.0.0.1:50051"
+	@echo "                    and run the webhook dispatcher alongside"
 	@echo "make test           start the local services and run every test"
 	@echo "make lint           rustfmt check and clippy with -D warnings"
 	@echo "make services       install (where missing) and start Postgres and tansu"
@@ -37,13 +38,14 @@ migrate: services dev-config build
 
 run: migrate
 	@echo
-	@echo "Serving on 127.0.0.1:50051 (Ctrl-C stops). In another terminal:"
+	@echo "Serving on 127.0.0.1:50051 with the webhook dispatcher (Ctrl-C stops both)."
+	@echo "In another terminal:"
 	@echo "  TOKEN=\$$($(BIN) token --account ACME --scope 'producers:read producers:write producers:pii')"
 	@echo "  grpcurl -plaintext -H \"authorization: Bearer \$$TOKEN\" \\"
 	@echo "    -d '{\"producer\":{\"npn\":\"1234567\",\"individual\":{\"firstName\":\"Ada\",\"lastName\":\"Lovelace\"}}}' \\"
 	@echo "    127.0.0.1:50051 producerprofile.v1.ProducerProfileService/CreateProducer"
 	@echo
-	$(BIN) serve
+	scripts/run-local.sh
 
 test: services
 	$(CARGO) test --all-targets

@@ -11,7 +11,17 @@ LOCAL=$PWD/.local
 CONFIG=$LOCAL/producer-profile.toml
 SIGNING_KEY=$LOCAL/dev-signing-key.pem
 
+WEBHOOKS_SECTION='
+[webhooks]
+# Local runs deliver to http:// and loopback receivers; production leaves this off.
+allow_private_targets = true'
+
 if [ -f "$CONFIG" ]; then
+  # Configurations written before webhooks existed get the local webhooks section.
+  if ! grep -q '^\[webhooks\]' "$CONFIG"; then
+    printf '%s\n' "$WEBHOOKS_SECTION" >>"$CONFIG"
+    echo "==> added [webhooks] to $CONFIG"
+  fi
   exit 0
 fi
 if ! command -v openssl >/dev/null; then
@@ -44,4 +54,5 @@ active_key_id = "dev-1"
 keys = "dev-1:$(openssl rand -base64 32)"
 blind_index_key = "$(openssl rand -base64 32)"
 TOML
+printf '%s\n' "$WEBHOOKS_SECTION" >>"$CONFIG"
 echo "==> wrote $CONFIG"

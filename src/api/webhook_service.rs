@@ -85,9 +85,7 @@ impl WebhookApi {
             return Ok(());
         }
         let error = outcome.error.unwrap_or_default();
-        if outcome.status.is_none()
-            && (error.contains("refused") || error.contains("not a public address"))
-        {
+        if outcome.refused {
             return Err(Violations::one(field, error).into());
         }
         let answer = match outcome.status {

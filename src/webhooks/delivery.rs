@@ -189,13 +189,7 @@ async fn attempt(context: &Context, due: DueDelivery) {
                 )
                 .await
         }
-        Err(error) => Outcome {
-            status: None,
-            latency: Duration::ZERO,
-            error: Some(format!("invalid endpoint URL: {error}")),
-            body_excerpt: String::new(),
-            retry_after: None,
-        },
+        Err(error) => Outcome::refused(format!("invalid endpoint URL: {error}")),
     };
     let next = next_step(
         &outcome,
@@ -305,6 +299,7 @@ mod tests {
             error: None,
             body_excerpt: String::new(),
             retry_after: retry_after.map(Duration::from_secs),
+            refused: false,
         }
     }
 

@@ -13,6 +13,7 @@ use super::http::Deliverer;
 use super::intake;
 use crate::config::{Config, ConfigError};
 use crate::crypto::Protection;
+use crate::events::kafka;
 use crate::storage::Database;
 use crate::tasks::AbortOnDrop;
 
@@ -47,6 +48,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         // rate limit): a crashed dispatcher's claims come back after this.
         lease: timeout * 2 + Duration::from_secs(5),
     };
+    // Started before the server (or against a fresh cluster), the dispatcher would
+    // otherwise subscribe to a topic that does not exist yet and wait for librdkafka's
+    // next metadata refresh. Creating it is idempotent; a broker that is down is not fatal.
+    if let Err(error) = kafka::ensure_topic(&config.kafka, Duration::from_secs(5)).await {
+        tracing::warn!(%error, "events topic not ready yet; the consumer keeps trying");
+    }
     let consumer = intake::consumer(&config.kafka, webhooks).map_err(DispatchError::Start)?;
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
-use super::ssrf::{AddressPolicy, GuardedResolver, check_literal_host};
+use super::ssrf::{AddressPolicy, GuardedResolver, Refused, check_literal_host};
 use crate::crypto::webhook_signing::{WebhookSecret, signature_header};
 
 /// How much of a response body is kept.
@@ -27,6 +27,8 @@ pub struct Outcome {
     pub body_excerpt: String,
     /// The receiver's `Retry-After` (429 and 503).
     pub retry_after: Option<Duration>,
+    /// The SSRF guard refused the target (nothing was sent).
+    pub refused: bool,
 }
 
 impl Outcome {
@@ -39,13 +41,15 @@ impl Outcome {
         self.status == Some(410)
     }
 
-    fn refused(reason: String) -> Self {
+    /// An attempt that was not made: the target is not allowed.
+    pub fn refused(reason: String) -> Self {
         Self {
             status: None,
             latency: Duration::ZERO,
             error: Some(reason),
             body_excerpt: String::new(),
             retry_after: None,
+            refused: true,
         }
     }
 }
@@ -86,7 +90,7 @@ impl Deliverer {
         if url.scheme() != "https" && self.policy == AddressPolicy::PublicOnly {
             return Outcome::refused("refused: only https endpoints are allowed".into());
         }
-        if let Err(reason) = check_literal_host(url, self.policy) {
+        if let Err(Refused(reason)) = check_literal_host(url, self.policy) {
             return Outcome::refused(format!("refused: {reason}"));
         }
         let timestamp = Utc::now().timestamp();
@@ -123,6 +127,7 @@ impl Deliverer {
                     error: Some(describe(&error)),
                     body_excerpt: String::new(),
                     retry_after: None,
+                    refused: refused_by_guard(&error),
                 };
             }
         };
@@ -153,8 +158,21 @@ impl Deliverer {
             error,
             body_excerpt: String::from_utf8_lossy(&excerpt).into_owned(),
             retry_after,
+            refused: false,
         }
     }
+}
+
+/// Whether the request failed because the resolver refused every address.
+fn refused_by_guard(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<Refused>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// A readable reason for a failed request (the guard's refusal shows through).

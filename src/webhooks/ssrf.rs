@@ -9,11 +9,57 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::Host;
 
 /// Whether addresses that are not public (loopback, private ranges) may be reached:
-/// only for local development and tests, never by default.
+/// only for local development and tests, never by default. Link-local, cloud metadata,
+/// unspecified and multicast addresses are refused under either policy: no receiver,
+/// local or not, lives there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddressPolicy {
     PublicOnly,
     AllowPrivate,
+}
+
+/// A target the guard refused (as opposed to one that could not be reached): the error
+/// the resolver returns, found again in the HTTP client's error chain.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Whether the policy lets a webhook go to `ip`.
+pub fn is_allowed(ip: IpAddr, policy: AddressPolicy) -> bool {
+    !is_never_a_receiver(ip) && (policy == AddressPolicy::AllowPrivate || is_public(ip))
+}
+
+/// Addresses refused even when private targets are allowed: the instance metadata
+/// services (169.254.169.254 and the rest of link-local, AWS's fd00:ec2::254, Alibaba's
+/// 100.100.100.200), "this host", multicast and broadcast.
+fn is_never_a_receiver(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_never_a_receiver_v4(v4),
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Some(v4) => is_never_a_receiver_v4(v4),
+            None => {
+                v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (v6.segments()[0] & 0xffc0) == 0xfe80
+                    || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+            }
+        },
+    }
+}
+
+fn is_never_a_receiver_v4(ip: Ipv4Addr) -> bool {
+    ip.octets()[0] == 0
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip == Ipv4Addr::new(100, 100, 100, 200)
 }
 
 /// Whether `ip` is a public unicast address a webhook may be sent to.
@@ -81,19 +127,16 @@ pub fn refusal(ip: IpAddr) -> String {
 }
 
 /// Checks a URL whose host is an IP literal (the resolver is not asked for those).
-pub fn check_literal_host(url: &url::Url, policy: AddressPolicy) -> Result<(), String> {
-    if policy == AddressPolicy::AllowPrivate {
-        return Ok(());
-    }
+pub fn check_literal_host(url: &url::Url, policy: AddressPolicy) -> Result<(), Refused> {
     let ip = match url.host() {
         Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
         _ => return Ok(()),
     };
-    if is_public(ip) {
+    if is_allowed(ip, policy) {
         Ok(())
     } else {
-        Err(refusal(ip))
+        Err(Refused(refusal(ip)))
     }
 }
 
@@ -118,14 +161,17 @@ impl Resolve for GuardedResolver {
             let allowed: Vec<SocketAddr> = resolved
                 .iter()
                 .copied()
-                .filter(|addr| policy == AddressPolicy::AllowPrivate || is_public(addr.ip()))
+                .filter(|addr| is_allowed(addr.ip(), policy))
                 .collect();
             if allowed.is_empty() {
-                let reason = match resolved.first() {
-                    Some(addr) => format!("{host} resolves to {}", refusal(addr.ip())),
-                    None => format!("{host} resolves to no address"),
+                let error: Box<dyn std::error::Error + Send + Sync> = match resolved.first() {
+                    Some(addr) => Box::new(Refused(format!(
+                        "{host} resolves to {}",
+                        refusal(addr.ip())
+                    ))),
+                    None => format!("{host} resolves to no address").into(),
                 };
-                return Err(reason.into());
+                return Err(error);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
@@ -216,6 +262,20 @@ mod tests {
             .is_err()
         );
         assert!(check_literal_host(&url("http://127.0.0.1/"), AddressPolicy::AllowPrivate).is_ok());
+        assert!(check_literal_host(&url("http://10.1.2.3/"), AddressPolicy::AllowPrivate).is_ok());
+        for metadata in [
+            "http://169.254.169.254/latest/meta-data",
+            "http://[fd00:ec2::254]/",
+            "http://100.100.100.200/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://[fe80::1]/",
+            "http://0.0.0.0/",
+        ] {
+            assert!(
+                check_literal_host(&url(metadata), AddressPolicy::AllowPrivate).is_err(),
+                "{metadata} is refused even when private targets are allowed"
+            );
+        }
         assert!(check_literal_host(&url("https://8.8.8.8/"), AddressPolicy::PublicOnly).is_ok());
         assert!(
             check_literal_host(&url("https://example.com/"), AddressPolicy::PublicOnly).is_ok()

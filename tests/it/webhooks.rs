@@ -36,6 +36,20 @@ async fn endpoint(client: &mut WebhookClient, url: &str, types: &[&str]) -> (pb:
     (created.endpoint.unwrap(), created.secret)
 }
 
+/// The error of creating an endpoint for `url` (which must fail).
+async fn create_error(client: &mut WebhookClient, url: &str) -> tonic::Status {
+    client
+        .create_endpoint(pb::CreateEndpointRequest {
+            endpoint: Some(pb::Endpoint {
+                url: url.into(),
+                event_types: vec!["id.producer".into()],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err()
+}
+
 fn webhook_types(received: &[crate::support::receiver::Received]) -> Vec<String> {
     received
         .iter()
@@ -153,22 +167,20 @@ async fn an_endpoint_that_refuses_verification_is_not_saved_and_the_error_says_w
         ..Answer::status(404)
     });
     let mut hooks = server.webhook_client("ACME", MANAGE).await;
-    let status = hooks
-        .create_endpoint(pb::CreateEndpointRequest {
-            endpoint: Some(pb::Endpoint {
-                url: receiver.url.clone(),
-                event_types: vec!["id.producer".into()],
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap_err();
+    let status = create_error(&mut hooks, &receiver.url).await;
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert!(
         status.message().contains("404") && status.message().contains("no such hook"),
         "{}",
         status.message()
     );
+    // Nothing listening: unreachable, which is not a refused (invalid) URL.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    let status = create_error(&mut hooks, &closed_url).await;
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("onnect"), "{}", status.message());
     let listed = hooks
         .list_endpoints(pb::ListEndpointsRequest::default())
         .await
@@ -195,19 +207,36 @@ async fn private_loopback_link_local_and_mapped_targets_are_refused_when_the_swi
         "https://localhost/hook",
         "http://example.com/hook",
     ] {
-        let status = hooks
-            .create_endpoint(pb::CreateEndpointRequest {
-                endpoint: Some(pb::Endpoint {
-                    url: url.into(),
-                    event_types: vec!["id.producer".into()],
-                    ..Default::default()
-                }),
-            })
-            .await
-            .unwrap_err();
+        let status = create_error(&mut hooks, url).await;
         assert_eq!(
             violated_fields(&status),
             ["endpoint.url"],
+            "{url}: {status:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metadata_and_link_local_targets_are_refused_even_with_the_local_switch_on() {
+    let server = TestServer::start().await;
+    assert!(server.config.webhooks.allow_private_targets);
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fd00:ec2::254]/latest/meta-data",
+        "http://100.100.100.200/latest/meta-data",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[fe80::1]/hook",
+        "http://0.0.0.0/hook",
+    ] {
+        let status = create_error(&mut hooks, url).await;
+        assert_eq!(
+            violated_fields(&status),
+            ["endpoint.url"],
+            "{url}: {status:?}"
+        );
+        assert!(
+            status.message().contains("not a public address"),
             "{url}: {status:?}"
         );
     }
@@ -388,6 +417,64 @@ async fn a_410_disables_the_endpoint_and_retry_after_is_honoured() {
         deliveries_only(gone.received()).len(),
         1,
         "nothing more after 410"
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_the_configured_time_is_disabled() {
+    use diesel::RunQueryDsl;
+    let server = TestServer::start().await;
+    let failing = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (endpoint, _) = endpoint(&mut hooks, &failing.url, &["id.producer"]).await;
+    failing.answer_with(|_, _| Answer::status(500));
+    // Five days of failures are simulated by backdating the start of the failing run.
+    let backdated = diesel::sql_query(
+        "UPDATE webhook_endpoints SET failing_since = now() - interval '121 hours' WHERE url = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(&failing.url)
+    .execute(&mut server.db.connect())
+    .unwrap();
+    assert_eq!(backdated, 1);
+
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    failing
+        .wait_until(WAIT, |r| !deliveries_only(r.to_vec()).is_empty())
+        .await;
+    let mut disabled = pb::Endpoint::default();
+    for _ in 0..100 {
+        disabled = hooks
+            .get_endpoint(pb::GetEndpointRequest {
+                id: endpoint.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if !disabled.enabled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    dispatcher.stop().await;
+    assert!(!disabled.enabled, "disabled after five days of failures");
+    assert!(disabled.disabled_reason.contains("120 hours"));
+    let deliveries = hooks
+        .list_deliveries(pb::ListDeliveriesRequest {
+            endpoint_id: endpoint.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .deliveries;
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].status(), pb::DeliveryStatus::Failed);
+    assert_eq!(
+        deliveries_only(failing.received()).len(),
+        1,
+        "no retries once disabled"
     );
 }
 
