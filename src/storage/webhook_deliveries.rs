@@ -203,6 +203,25 @@ pub fn release(conn: &mut PgConnection, id: DeliveryId) -> Result<(), Error> {
     Ok(())
 }
 
+/// Makes the endpoint's waiting retries due now: it just answered 2xx after failing, so
+/// its backlog need not sit out the rest of a schedule that may reach hours. Attempts
+/// in flight keep their leases.
+pub fn retry_now(conn: &mut PgConnection, endpoint: EndpointId) -> Result<usize, Error> {
+    Ok(diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::endpoint_id.eq(endpoint.as_uuid()))
+            .filter(webhook_deliveries::status.eq("pending"))
+            .filter(webhook_deliveries::next_attempt_at.gt(now))
+            .filter(
+                webhook_deliveries::leased_until
+                    .is_null()
+                    .or(webhook_deliveries::leased_until.lt(now)),
+            ),
+    )
+    .set(webhook_deliveries::next_attempt_at.eq(now))
+    .execute(conn)?)
+}
+
 /// A page of an endpoint's deliveries, newest first, optionally of one status.
 pub fn list(
     conn: &mut PgConnection,

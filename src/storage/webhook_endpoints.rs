@@ -320,9 +320,10 @@ pub fn subscribed(
         .collect())
 }
 
-/// Notes an attempt's outcome for the endpoint's health: a success ends a failing run; a
-/// failure starts one, and disables the endpoint when the run is older than
-/// `disable_after` (its pending deliveries fail with it). Returns whether it was disabled.
+/// Notes an attempt's outcome for the endpoint's health: a success ends a failing run
+/// (and makes the endpoint's waiting retries due now); a failure starts one, and disables
+/// the endpoint when the run is older than `disable_after` (its pending deliveries fail
+/// with it). Returns whether it was disabled.
 pub fn note_outcome(
     conn: &mut PgConnection,
     id: EndpointId,
@@ -331,9 +332,13 @@ pub fn note_outcome(
 ) -> Result<bool, Error> {
     let target = webhook_endpoints::table.filter(webhook_endpoints::id.eq(id.as_uuid()));
     if succeeded {
-        diesel::update(target)
-            .set(webhook_endpoints::failing_since.eq(None::<DateTime<Utc>>))
-            .execute(conn)?;
+        let recovered =
+            diesel::update(target.filter(webhook_endpoints::failing_since.is_not_null()))
+                .set(webhook_endpoints::failing_since.eq(None::<DateTime<Utc>>))
+                .execute(conn)?;
+        if recovered > 0 {
+            super::webhook_deliveries::retry_now(conn, id)?;
+        }
         return Ok(false);
     }
     let since: Option<DateTime<Utc>> = diesel::update(target)

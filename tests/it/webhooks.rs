@@ -373,6 +373,62 @@ async fn a_producers_later_event_waits_while_an_earlier_one_is_retried_others_go
 }
 
 #[tokio::test]
+async fn an_endpoint_that_answers_again_gets_its_waiting_retries_at_once() {
+    // The second retry would come only after a minute.
+    let server =
+        TestServer::start_with(|config| config.webhooks.retry_schedule = "300ms,60s".into()).await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let is_down = down.clone();
+    receiver.answer_with(move |_, _| {
+        if is_down.load(Ordering::SeqCst) {
+            Answer::status(503)
+        } else {
+            Answer::status(200)
+        }
+    });
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let waiting = client
+        .create_producer(create(firm("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    // Its first attempt and first retry fail: the next one is a minute away.
+    receiver
+        .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 2)
+        .await;
+    down.store(false, Ordering::SeqCst);
+    // Another producer's event reaches the endpoint, which answers again.
+    let other = client
+        .create_producer(create(firm("2")))
+        .await
+        .unwrap()
+        .into_inner();
+    let received = receiver
+        .wait_until(Duration::from_secs(15), |r| {
+            deliveries_only(r.to_vec())
+                .iter()
+                .filter(|r| r.json()["data"]["producerId"] == waiting.id.as_str())
+                .count()
+                >= 3
+        })
+        .await;
+    dispatcher.stop().await;
+    let ids: Vec<String> = deliveries_only(received)
+        .iter()
+        .map(|r| r.json()["data"]["producerId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ids,
+        [waiting.id.as_str(), &waiting.id, &other.id, &waiting.id],
+        "the waiting retry went out right after the endpoint answered, not a minute later"
+    );
+}
+
+#[tokio::test]
 async fn a_410_disables_the_endpoint_and_retry_after_is_honoured() {
     let server = TestServer::start().await;
     let gone = Receiver::start().await;
