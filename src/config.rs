@@ -247,6 +247,9 @@ pub struct WebhooksConfig {
     pub poll_interval_ms: u64,
     /// The Kafka consumer group of the dispatchers.
     pub consumer_group: String,
+    /// How long finished deliveries and their attempts stay listed (and failed ones
+    /// replayable); then the dispatcher purges them.
+    pub retention_days: u32,
 }
 
 impl Default for WebhooksConfig {
@@ -263,11 +266,40 @@ impl Default for WebhooksConfig {
             max_in_flight: 64,
             poll_interval_ms: 500,
             consumer_group: "producer-profile-webhooks".into(),
+            retention_days: 30,
         }
     }
 }
 
 impl WebhooksConfig {
+    /// Checks the settings both binaries use.
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.retry_schedule()?;
+        if self.max_in_flight == 0 {
+            return Err(ConfigError::new(
+                "webhooks.max_in_flight",
+                "must be at least 1",
+            ));
+        }
+        if self.max_in_flight_per_endpoint == 0 {
+            return Err(ConfigError::new(
+                "webhooks.max_in_flight_per_endpoint",
+                "must be at least 1",
+            ));
+        }
+        if self.retention_days < 1 {
+            return Err(ConfigError::new(
+                "webhooks.retention_days",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn retention(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.retention_days))
+    }
+
     pub fn retry_schedule(&self) -> Result<crate::domain::webhook::RetrySchedule, ConfigError> {
         crate::domain::webhook::RetrySchedule::parse(&self.retry_schedule, self.retry_jitter)
             .map_err(|e| ConfigError::new("webhooks.retry_schedule", e.0))
@@ -386,13 +418,7 @@ impl Config {
     pub fn validate_for_dispatching(&self) -> Result<(), ConfigError> {
         self.encryption.field_cipher()?;
         self.encryption.keyed_hasher()?;
-        self.webhooks.retry_schedule()?;
-        if self.webhooks.max_in_flight == 0 || self.webhooks.max_in_flight_per_endpoint == 0 {
-            return Err(ConfigError::new(
-                "webhooks.max_in_flight",
-                "must be at least 1",
-            ));
-        }
+        self.webhooks.validate()?;
         Ok(())
     }
 
@@ -443,13 +469,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        self.webhooks.retry_schedule()?;
-        if self.webhooks.max_in_flight == 0 || self.webhooks.max_in_flight_per_endpoint == 0 {
-            return Err(ConfigError::new(
-                "webhooks.max_in_flight",
-                "must be at least 1",
-            ));
-        }
+        self.webhooks.validate()?;
         if self.database.pool_max_size == 0 {
             return Err(ConfigError::new(
                 "database.pool_max_size",

@@ -26,7 +26,7 @@ use crate::domain::webhook::{
     Attempt, Delivery, DeliveryStatus, Endpoint, EndpointData, EndpointUrl, Subscription,
     WebhookType,
 };
-use crate::domain::{DeliveryId, EndpointId, Error, InvalidValue, Violations};
+use crate::domain::{AccountId, DeliveryId, EndpointId, Error, InvalidValue, Violations};
 use crate::storage::Database;
 use crate::storage::webhook_deliveries::{self, NewDelivery};
 use crate::storage::webhook_endpoints;
@@ -107,6 +107,48 @@ impl WebhookApi {
             self.settings.verification_timeout_ms
         )))
     }
+}
+
+/// The endpoint with the masked fields of `patch` applied, validated.
+fn patched(
+    current: &Endpoint,
+    paths: &[String],
+    patch: &pb::Endpoint,
+    settings: &WebhooksConfig,
+) -> Result<EndpointData, Error> {
+    let mut merged = endpoint_message(current);
+    for path in paths {
+        match path.as_str() {
+            "url" => merged.url.clone_from(&patch.url),
+            "event_types" => merged.event_types.clone_from(&patch.event_types),
+            "enabled" => merged.enabled = patch.enabled,
+            "description" => merged.description.clone_from(&patch.description),
+            _ => merged.rate_limit_per_second = patch.rate_limit_per_second,
+        }
+    }
+    endpoint_data(&merged, settings, merged.enabled).map_err(endpoint_violations)
+}
+
+/// An endpoint message's violations, named as fields of the request's `endpoint`.
+fn endpoint_violations(invalid: Violations) -> Error {
+    let mut prefixed = Violations::new();
+    prefixed.extend_prefixed("endpoint", invalid);
+    Error::from(prefixed)
+}
+
+/// The caller's endpoint, which must be enabled for anything to be sent to it.
+fn enabled_endpoint(
+    conn: &mut diesel::PgConnection,
+    account: &AccountId,
+    id: EndpointId,
+) -> Result<Endpoint, Error> {
+    let endpoint = webhook_endpoints::find(conn, account, id)?;
+    if !endpoint.data.enabled {
+        return Err(Error::FailedPrecondition(
+            "the endpoint is disabled: enable it (UpdateEndpoint) before sending to it".into(),
+        ));
+    }
+    Ok(endpoint)
 }
 
 fn caller_of<T>(request: &Request<T>) -> Result<Caller, Status> {
@@ -228,11 +270,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
     ) -> Result<Response<pb::CreateEndpointResponse>, Status> {
         let caller = caller_of(&request)?;
         let message = request.into_inner().endpoint.unwrap_or_default();
-        let data = endpoint_data(&message, &self.settings, true).map_err(|invalid| {
-            let mut prefixed = Violations::new();
-            prefixed.extend_prefixed("endpoint", invalid);
-            Error::from(prefixed)
-        })?;
+        let data = endpoint_data(&message, &self.settings, true).map_err(endpoint_violations)?;
         let id = EndpointId::generate();
         let secret = WebhookSecret::generate();
         self.verify(&data.url, id, &secret, "endpoint.url").await?;
@@ -336,34 +374,36 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .db
             .run(move |conn| webhook_endpoints::find(conn, &account, id))
             .await?;
-        let mut merged = endpoint_message(&current);
-        for path in &paths {
-            match path.as_str() {
-                "url" => merged.url.clone_from(&patch.url),
-                "event_types" => merged.event_types.clone_from(&patch.event_types),
-                "enabled" => merged.enabled = patch.enabled,
-                "description" => merged.description.clone_from(&patch.description),
-                _ => merged.rate_limit_per_second = patch.rate_limit_per_second,
-            }
-        }
-        let data = endpoint_data(&merged, &self.settings, merged.enabled).map_err(|invalid| {
-            let mut prefixed = Violations::new();
-            prefixed.extend_prefixed("endpoint", invalid);
-            Error::from(prefixed)
-        })?;
-        if data.url != current.data.url {
+        let proposed = patched(&current, &paths, &patch, &self.settings)?;
+        // A new URL is verified first, outside the transaction (it is an HTTP call).
+        let verified_url = if proposed.url != current.data.url {
             let protection = self.protection.clone();
             let secrets = self
                 .db
                 .run(move |conn| webhook_endpoints::signing_secrets(conn, &protection, id))
                 .await?;
-            self.verify(&data.url, id, &secrets[0], "endpoint.url")
+            self.verify(&proposed.url, id, &secrets[0], "endpoint.url")
                 .await?;
-        }
+            Some(proposed.url)
+        } else {
+            None
+        };
         let account = caller.account.clone();
+        let settings = self.settings.clone();
         let updated = self
             .db
-            .run(move |conn| webhook_endpoints::update(conn, &account, id, |_| Ok(data)))
+            .run(move |conn| {
+                // Applied again to the locked row: a concurrent update is kept, not lost.
+                webhook_endpoints::update(conn, &account, id, |fresh| {
+                    let data = patched(fresh, &paths, &patch, &settings)?;
+                    if data.url != fresh.data.url && verified_url.as_ref() != Some(&data.url) {
+                        return Err(Error::FailedPrecondition(
+                            "the endpoint's URL changed meanwhile; read it again and retry".into(),
+                        ));
+                    }
+                    Ok(data)
+                })
+            })
             .await?;
         Ok(Response::new(endpoint_message(&updated)))
     }
@@ -432,7 +472,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let delivery = self
             .db
             .run(move |conn| {
-                webhook_endpoints::find(conn, &account, id)?;
+                enabled_endpoint(conn, &account, id)?;
                 let test = NewDelivery {
                     endpoint_id: id,
                     event_id,
@@ -442,6 +482,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                     webhook_type: webhook_type.to_string(),
                     body: sample.body,
                     traceparent: None,
+                    failed: false,
                 };
                 webhook_deliveries::record(conn, account.as_str(), &[test])?;
                 webhook_deliveries::find_by_event(conn, &account, id, event_id)
@@ -564,7 +605,10 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let delivery = self
             .db
-            .run(move |conn| webhook_deliveries::redeliver(conn, &account, id, event))
+            .run(move |conn| {
+                enabled_endpoint(conn, &account, id)?;
+                webhook_deliveries::redeliver(conn, &account, id, event)
+            })
             .await?;
         Ok(Response::new(delivery_message(&delivery)))
     }
@@ -591,7 +635,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let requeued = self
             .db
             .run(move |conn| {
-                webhook_endpoints::find(conn, &account, id)?;
+                enabled_endpoint(conn, &account, id)?;
                 webhook_deliveries::recover(conn, &account, id, since)
             })
             .await?;

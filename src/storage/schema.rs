@@ -163,6 +163,7 @@ diesel::table! {
         leased_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        lease_token -> Nullable<Uuid>,
     }
 }
 
@@ -184,6 +185,7 @@ diesel::table! {
         failing_since -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        paused_until -> Nullable<Timestamptz>,
     }
 }
 

@@ -22,6 +22,9 @@ pub struct NewDelivery {
     pub webhook_type: String,
     pub body: String,
     pub traceparent: Option<String>,
+    /// Recorded as failed at once: the endpoint is disabled. RecoverEndpoint replays it
+    /// once the endpoint is enabled again.
+    pub failed: bool,
 }
 
 #[derive(Queryable, Selectable)]
@@ -79,6 +82,7 @@ pub fn record(
                 webhook_deliveries::webhook_type.eq(&delivery.webhook_type),
                 webhook_deliveries::body.eq(&delivery.body),
                 webhook_deliveries::traceparent.eq(delivery.traceparent.as_deref()),
+                webhook_deliveries::status.eq(if delivery.failed { "failed" } else { "pending" }),
             ))
             .on_conflict_do_nothing()
             .execute(conn)?;
@@ -105,42 +109,67 @@ pub struct DueDelivery {
     pub attempts: i32,
     #[diesel(sql_type = Nullable<diesel::sql_types::Integer>)]
     pub rate_limit_per_second: Option<i32>,
+    /// Proves the claim when the outcome is recorded.
+    #[diesel(sql_type = SqlUuid)]
+    pub lease_token: Uuid,
+}
+
+/// Attempts this dispatcher has in flight to one endpoint.
+pub struct InFlight {
+    pub endpoint_id: Uuid,
+    pub count: i32,
 }
 
 /// Claims up to `limit` due deliveries for `lease` and returns them. A delivery is due
-/// when its time has come, no dispatcher holds it, its endpoint is enabled and not one
-/// of `busy` (at its in-flight limit here), and no earlier event of the same producer is
-/// still pending for the same endpoint: per-producer order, while other producers go on.
+/// when its time has come, no dispatcher holds it, its endpoint is enabled and not
+/// paused, and no earlier event of the same producer is still pending for the same
+/// endpoint: per-producer order, while other producers go on. (A failed delivery no
+/// longer holds later ones back: one event that never gets through must not stall its
+/// producer forever.) Each endpoint gives at most `per_endpoint` minus what `in_flight`
+/// says this dispatcher already has there, so a slow endpoint's backlog never fills a
+/// claim meant for the others.
 pub fn claim_due(
     conn: &mut PgConnection,
     limit: i64,
-    busy: &[Uuid],
+    in_flight: &[InFlight],
+    per_endpoint: i32,
     lease: std::time::Duration,
 ) -> Result<Vec<DueDelivery>, Error> {
-    let lease_secs = lease.as_secs_f64();
+    let busy_ids: Vec<Uuid> = in_flight.iter().map(|e| e.endpoint_id).collect();
+    let busy_counts: Vec<i32> = in_flight.iter().map(|e| e.count).collect();
     Ok(diesel::sql_query(
         "WITH due AS ( \
-           SELECT d.id FROM webhook_deliveries d \
-           JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled \
-           WHERE d.status = 'pending' AND d.next_attempt_at <= now() \
-             AND (d.leased_until IS NULL OR d.leased_until < now()) \
-             AND NOT (d.endpoint_id = ANY($2)) \
-             AND NOT EXISTS ( \
-               SELECT 1 FROM webhook_deliveries earlier \
-               WHERE earlier.endpoint_id = d.endpoint_id AND earlier.producer_id = d.producer_id \
-                 AND earlier.status = 'pending' AND earlier.sequence < d.sequence) \
+           SELECT d.id, d.next_attempt_at \
+           FROM webhook_endpoints e \
+           LEFT JOIN unnest($2::uuid[], $3::int[]) AS here(endpoint_id, in_flight) \
+             ON here.endpoint_id = e.id \
+           CROSS JOIN LATERAL ( \
+             SELECT d.id, d.next_attempt_at FROM webhook_deliveries d \
+             WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now() \
+               AND (d.leased_until IS NULL OR d.leased_until < now()) \
+               AND NOT EXISTS ( \
+                 SELECT 1 FROM webhook_deliveries earlier \
+                 WHERE earlier.endpoint_id = d.endpoint_id \
+                   AND earlier.producer_id = d.producer_id \
+                   AND earlier.status = 'pending' AND earlier.sequence < d.sequence) \
+             ORDER BY d.next_attempt_at \
+             LIMIT GREATEST($4 - COALESCE(here.in_flight, 0), 0) \
+             FOR UPDATE OF d SKIP LOCKED) d \
+           WHERE e.enabled AND (e.paused_until IS NULL OR e.paused_until <= now()) \
            ORDER BY d.next_attempt_at \
-           LIMIT $1 \
-           FOR UPDATE OF d SKIP LOCKED) \
-         UPDATE webhook_deliveries d SET leased_until = now() + make_interval(secs => $3) \
+           LIMIT $1) \
+         UPDATE webhook_deliveries d \
+         SET leased_until = now() + make_interval(secs => $5), lease_token = gen_random_uuid() \
          FROM due, webhook_endpoints e \
          WHERE d.id = due.id AND e.id = d.endpoint_id \
          RETURNING d.id, d.endpoint_id, d.event_id, e.url, d.body, d.traceparent, d.attempts, \
-                   e.rate_limit_per_second",
+                   e.rate_limit_per_second, d.lease_token",
     )
     .bind::<BigInt, _>(limit)
-    .bind::<diesel::sql_types::Array<SqlUuid>, _>(busy)
-    .bind::<diesel::sql_types::Double, _>(lease_secs)
+    .bind::<diesel::sql_types::Array<SqlUuid>, _>(busy_ids)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Integer>, _>(busy_counts)
+    .bind::<diesel::sql_types::Integer, _>(per_endpoint)
+    .bind::<diesel::sql_types::Double, _>(lease.as_secs_f64())
     .load(conn)?)
 }
 
@@ -152,14 +181,38 @@ pub enum Next {
     Failed,
 }
 
-/// Logs an attempt and moves the delivery on, releasing its lease.
+/// What became of an attempt's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Logged, and the delivery moved on.
+    Applied,
+    /// Logged only: the claim had lapsed or the delivery was redelivered, disabled or
+    /// taken over meanwhile, so its current state stands.
+    Superseded,
+    /// The delivery is gone (its endpoint was deleted): nothing to record.
+    Gone,
+}
+
+/// Logs an attempt and, while `lease_token` still holds the delivery, moves it on and
+/// releases it.
 pub fn finish_attempt(
     conn: &mut PgConnection,
     attempt: &Attempt,
     endpoint_id: EndpointId,
+    lease_token: Uuid,
     next: Next,
-) -> Result<(), Error> {
+) -> Result<Recorded, Error> {
     conn.transaction(|conn| {
+        let delivery = webhook_deliveries::table.find(attempt.delivery_id.as_uuid());
+        let exists = delivery
+            .select(webhook_deliveries::id)
+            .for_update()
+            .first::<Uuid>(conn)
+            .optional()?
+            .is_some();
+        if !exists {
+            return Ok(Recorded::Gone);
+        }
         diesel::insert_into(webhook_attempts::table)
             .values((
                 webhook_attempts::id.eq(attempt.id),
@@ -168,55 +221,76 @@ pub fn finish_attempt(
                 webhook_attempts::attempted_at.eq(attempt.attempted_at),
                 webhook_attempts::status_code.eq(attempt.status_code.map(i32::from)),
                 webhook_attempts::latency_ms.eq(attempt.latency_ms),
-                webhook_attempts::error.eq(attempt.error.as_deref()),
-                webhook_attempts::response_body.eq(&attempt.response_body),
+                webhook_attempts::error.eq(attempt.error.as_deref().map(storable_text)),
+                webhook_attempts::response_body.eq(storable_text(&attempt.response_body)),
             ))
             .execute(conn)?;
-        let (status, next_at) = match next {
+        let (status, retry_at) = match next {
             Next::Succeeded => ("succeeded", None),
             Next::RetryAt(at) => ("pending", Some(at)),
             Next::Failed => ("failed", None),
         };
-        let target = webhook_deliveries::table.find(attempt.delivery_id.as_uuid());
-        diesel::update(target)
-            .set((
-                webhook_deliveries::status.eq(status),
-                webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
-                webhook_deliveries::leased_until.eq(None::<DateTime<Utc>>),
-                webhook_deliveries::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        if let Some(at) = next_at {
-            diesel::update(target)
-                .set(webhook_deliveries::next_attempt_at.eq(at))
-                .execute(conn)?;
-        }
-        Ok(())
+        let moved = diesel::update(
+            delivery
+                .filter(webhook_deliveries::lease_token.eq(lease_token))
+                .filter(webhook_deliveries::status.eq("pending")),
+        )
+        .set((
+            webhook_deliveries::status.eq(status),
+            webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+            webhook_deliveries::next_attempt_at.eq(diesel::dsl::sql::<
+                diesel::sql_types::Timestamptz,
+            >("COALESCE(")
+            .bind::<Nullable<diesel::sql_types::Timestamptz>, _>(retry_at)
+            .sql(", next_attempt_at)")),
+            webhook_deliveries::leased_until.eq(None::<DateTime<Utc>>),
+            webhook_deliveries::lease_token.eq(None::<Uuid>),
+            webhook_deliveries::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(if moved == 1 {
+            Recorded::Applied
+        } else {
+            Recorded::Superseded
+        })
     })
 }
 
-/// Releases a lease without an attempt (the dispatcher is stopping).
-pub fn release(conn: &mut PgConnection, id: DeliveryId) -> Result<(), Error> {
-    diesel::update(webhook_deliveries::table.find(id.as_uuid()))
-        .set(webhook_deliveries::leased_until.eq(None::<DateTime<Utc>>))
-        .execute(conn)?;
+/// Postgres `text` cannot hold NUL: a receiver answering with one must not make the
+/// attempt unrecordable (and the delivery retried forever).
+fn storable_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// Releases a claim without an attempt (the endpoint's secrets could not be read).
+pub fn release(conn: &mut PgConnection, id: DeliveryId, lease_token: Uuid) -> Result<(), Error> {
+    diesel::update(
+        webhook_deliveries::table
+            .find(id.as_uuid())
+            .filter(webhook_deliveries::lease_token.eq(lease_token)),
+    )
+    .set((
+        webhook_deliveries::leased_until.eq(None::<DateTime<Utc>>),
+        webhook_deliveries::lease_token.eq(None::<Uuid>),
+    ))
+    .execute(conn)?;
     Ok(())
 }
 
 /// Makes the endpoint's waiting retries due now: it just answered 2xx after failing, so
 /// its backlog need not sit out the rest of a schedule that may reach hours. Attempts
-/// in flight keep their leases.
+/// in flight keep their leases; an endpoint paused by `Retry-After` stays paused.
 pub fn retry_now(conn: &mut PgConnection, endpoint: EndpointId) -> Result<usize, Error> {
     Ok(diesel::update(
         webhook_deliveries::table
             .filter(webhook_deliveries::endpoint_id.eq(endpoint.as_uuid()))
             .filter(webhook_deliveries::status.eq("pending"))
             .filter(webhook_deliveries::next_attempt_at.gt(now))
-            .filter(
-                webhook_deliveries::leased_until
-                    .is_null()
-                    .or(webhook_deliveries::leased_until.lt(now)),
-            ),
+            .filter(not_in_flight()),
     )
     .set(webhook_deliveries::next_attempt_at.eq(now))
     .execute(conn)?)
@@ -305,18 +379,27 @@ pub fn redeliver(
     endpoint: EndpointId,
     event_id: Uuid,
 ) -> Result<Delivery, Error> {
-    diesel::update(
+    let requeued = diesel::update(
         webhook_deliveries::table
             .filter(webhook_deliveries::account_id.eq(account.as_str()))
             .filter(webhook_deliveries::endpoint_id.eq(endpoint.as_uuid()))
-            .filter(webhook_deliveries::event_id.eq(event_id)),
+            .filter(webhook_deliveries::event_id.eq(event_id))
+            .filter(not_in_flight()),
     )
     .set(requeue())
     .returning(DeliveryRow::as_returning())
     .get_result(conn)
-    .optional()?
-    .ok_or(Error::NotFound("delivery"))?
-    .into_domain()
+    .optional()?;
+    match requeued {
+        Some(row) => row.into_domain(),
+        None => {
+            // Either there is no such delivery, or an attempt of it is under way.
+            find_by_event(conn, account, endpoint, event_id)?;
+            Err(Error::FailedPrecondition(
+                "an attempt of this delivery is in flight; redeliver it once that ends".into(),
+            ))
+        }
+    }
 }
 
 /// The endpoint's delivery of one event.
@@ -349,10 +432,39 @@ pub fn recover(
             .filter(webhook_deliveries::account_id.eq(account.as_str()))
             .filter(webhook_deliveries::endpoint_id.eq(endpoint.as_uuid()))
             .filter(webhook_deliveries::status.eq("failed"))
-            .filter(webhook_deliveries::updated_at.ge(since)),
+            .filter(webhook_deliveries::updated_at.ge(since))
+            .filter(not_in_flight()),
     )
     .set(requeue())
     .execute(conn)?)
+}
+
+/// Deletes up to `batch` deliveries (and their attempts) that finished — succeeded or
+/// failed — before `before`; how many. Pending ones are kept whatever their age.
+pub fn purge_finished(
+    conn: &mut PgConnection,
+    before: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize, Error> {
+    Ok(diesel::sql_query(
+        "DELETE FROM webhook_deliveries WHERE id IN ( \
+           SELECT id FROM webhook_deliveries \
+           WHERE status <> 'pending' AND updated_at < $1 \
+           LIMIT $2)",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(before)
+    .bind::<BigInt, _>(batch)
+    .execute(conn)?)
+}
+
+/// No attempt of the delivery is under way (an unexpired claim holds it).
+fn not_in_flight() -> diesel::dsl::Or<
+    diesel::dsl::IsNull<webhook_deliveries::leased_until>,
+    diesel::dsl::Lt<webhook_deliveries::leased_until, now>,
+> {
+    webhook_deliveries::leased_until
+        .is_null()
+        .or(webhook_deliveries::leased_until.lt(now))
 }
 
 type Requeue = (
@@ -360,6 +472,7 @@ type Requeue = (
     diesel::dsl::Eq<webhook_deliveries::attempts, i32>,
     diesel::dsl::Eq<webhook_deliveries::next_attempt_at, now>,
     diesel::dsl::Eq<webhook_deliveries::leased_until, Option<DateTime<Utc>>>,
+    diesel::dsl::Eq<webhook_deliveries::lease_token, Option<Uuid>>,
     diesel::dsl::Eq<webhook_deliveries::updated_at, now>,
 );
 
@@ -369,6 +482,7 @@ fn requeue() -> Requeue {
         webhook_deliveries::attempts.eq(0),
         webhook_deliveries::next_attempt_at.eq(now),
         webhook_deliveries::leased_until.eq(None::<DateTime<Utc>>),
+        webhook_deliveries::lease_token.eq(None::<Uuid>),
         webhook_deliveries::updated_at.eq(now),
     )
 }

@@ -176,9 +176,11 @@ pub fn list(
     super::page_of(query.load(conn)?, page.size, EndpointRow::into_domain)
 }
 
-/// Replaces the endpoint's data with what `change` derives from it. Enabling it clears
-/// the reason it was disabled; disabling it fails its pending deliveries (they can be
-/// replayed with RecoverEndpoint).
+/// Replaces the endpoint's data with what `change` derives from it (under a row lock, so
+/// concurrent updates do not lose each other's changes). Enabling it clears the reason it
+/// was disabled; disabling it fails its pending deliveries (they can be replayed with
+/// RecoverEndpoint). A new URL or re-enabling starts its failure clock afresh; other
+/// edits leave it running.
 pub fn update(
     conn: &mut PgConnection,
     account: &AccountId,
@@ -204,12 +206,20 @@ pub fn update(
             .set((
                 EndpointValues::from(&data),
                 webhook_endpoints::disabled_reason.eq(reason),
-                webhook_endpoints::failing_since.eq(None::<DateTime<Utc>>),
                 webhook_endpoints::updated_at.eq(now),
             ))
             .returning(EndpointRow::as_returning())
             .get_result(conn)?
             .into_domain()?;
+        let enabled_again = !current.data.enabled && data.enabled;
+        if enabled_again || current.data.url != data.url {
+            diesel::update(target)
+                .set((
+                    webhook_endpoints::failing_since.eq(None::<DateTime<Utc>>),
+                    webhook_endpoints::paused_until.eq(None::<DateTime<Utc>>),
+                ))
+                .execute(conn)?;
+        }
         if current.data.enabled && !data.enabled {
             fail_pending(conn, id)?;
         }
@@ -299,25 +309,47 @@ pub fn signing_secrets(
     Ok(secrets)
 }
 
-/// The account's enabled endpoints subscribed to `webhook_type`.
+/// An endpoint an event goes to.
+pub struct Subscriber {
+    pub id: EndpointId,
+    pub enabled: bool,
+}
+
+/// The account's endpoints subscribed to `webhook_type` that existed when the event
+/// happened (a new endpoint, or a new dispatcher group reading the topic from its start,
+/// must not flood it with older events). Disabled ones are included: their deliveries
+/// are recorded as failed, for RecoverEndpoint to replay once they are enabled again.
 pub fn subscribed(
     conn: &mut PgConnection,
     account: &str,
     webhook_type: WebhookType,
-) -> Result<Vec<EndpointId>, Error> {
+    occurred_at: DateTime<Utc>,
+) -> Result<Vec<Subscriber>, Error> {
     let names = vec![
         Some(webhook_type.to_string()),
         Some(WebhookType::GROUP.to_owned()),
     ];
     Ok(webhook_endpoints::table
         .filter(webhook_endpoints::account_id.eq(account))
-        .filter(webhook_endpoints::enabled)
         .filter(webhook_endpoints::event_types.overlaps_with(names))
-        .select(webhook_endpoints::id)
-        .load::<Uuid>(conn)?
+        .filter(webhook_endpoints::created_at.le(occurred_at))
+        .select((webhook_endpoints::id, webhook_endpoints::enabled))
+        .load::<(Uuid, bool)>(conn)?
         .into_iter()
-        .map(EndpointId::from_uuid)
+        .map(|(id, enabled)| Subscriber {
+            id: EndpointId::from_uuid(id),
+            enabled,
+        })
         .collect())
+}
+
+/// Holds every delivery to the endpoint until `until`: it answered 429 or 503 with
+/// `Retry-After`, which is about the endpoint, not one request.
+pub fn pause(conn: &mut PgConnection, id: EndpointId, until: DateTime<Utc>) -> Result<(), Error> {
+    diesel::update(webhook_endpoints::table.filter(webhook_endpoints::id.eq(id.as_uuid())))
+        .set(webhook_endpoints::paused_until.eq(until))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Notes an attempt's outcome for the endpoint's health: a success ends a failing run

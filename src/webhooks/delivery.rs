@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use diesel::Connection as _;
 use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -21,7 +22,7 @@ use crate::crypto::Protection;
 use crate::domain::webhook::{Attempt, Delivery, RetrySchedule};
 use crate::domain::{DeliveryId, EndpointId, Error};
 use crate::storage::Database;
-use crate::storage::webhook_deliveries::{self, DueDelivery, Next};
+use crate::storage::webhook_deliveries::{self, DueDelivery, InFlight, Next, Recorded};
 use crate::storage::webhook_endpoints;
 
 /// How the loop runs.
@@ -34,7 +35,14 @@ pub struct DeliverySettings {
     pub poll_interval: Duration,
     /// How long a claim holds a delivery: longer than an attempt can take.
     pub lease: Duration,
+    /// How long finished deliveries (and their attempts) are kept.
+    pub retention: chrono::Duration,
 }
+
+/// How often finished deliveries past the retention are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// Most deliveries one purge statement deletes (short transactions, no long locks).
+const PURGE_BATCH: i64 = 1000;
 
 /// Shared by the loop and its attempt tasks.
 struct Context {
@@ -44,6 +52,56 @@ struct Context {
     settings: DeliverySettings,
     /// Per endpoint with a rate limit: when its next attempt may start.
     next_slot: Mutex<HashMap<Uuid, Instant>>,
+}
+
+/// The attempts running in this dispatcher, counted per endpoint (the count is what
+/// keeps one endpoint from taking every slot; it must come down even if a task panics).
+#[derive(Default)]
+struct InFlightAttempts {
+    tasks: JoinSet<()>,
+    endpoint_of: HashMap<tokio::task::Id, Uuid>,
+    per_endpoint: HashMap<Uuid, i32>,
+}
+
+impl InFlightAttempts {
+    fn spawn(&mut self, context: &Arc<Context>, due: DueDelivery) {
+        let endpoint = due.endpoint_id;
+        let context = context.clone();
+        let handle = self
+            .tasks
+            .spawn(async move { attempt(&context, due).await });
+        self.endpoint_of.insert(handle.id(), endpoint);
+        *self.per_endpoint.entry(endpoint).or_default() += 1;
+    }
+
+    fn finished(&mut self, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(error) => {
+                tracing::error!(%error, "a webhook attempt task failed; its lease will expire and it is retried");
+                error.id()
+            }
+        };
+        let Some(endpoint) = self.endpoint_of.remove(&id) else {
+            return;
+        };
+        if let Some(count) = self.per_endpoint.get_mut(&endpoint) {
+            *count -= 1;
+            if *count <= 0 {
+                self.per_endpoint.remove(&endpoint);
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Vec<InFlight> {
+        self.per_endpoint
+            .iter()
+            .map(|(endpoint_id, count)| InFlight {
+                endpoint_id: *endpoint_id,
+                count: *count,
+            })
+            .collect()
+    }
 }
 
 /// Delivers until `stop`; then waits for the attempts in flight to finish.
@@ -62,24 +120,22 @@ pub async fn run(
         settings,
         next_slot: Mutex::new(HashMap::new()),
     });
-    let mut in_flight: JoinSet<Uuid> = JoinSet::new();
-    let mut per_endpoint: HashMap<Uuid, usize> = HashMap::new();
+    let mut in_flight = InFlightAttempts::default();
+    let mut last_purge: Option<Instant> = None;
     while !*stop.borrow() {
+        if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+            purge(&context).await;
+            last_purge = Some(Instant::now());
+        }
         let room = context
             .settings
             .max_in_flight
-            .saturating_sub(in_flight.len());
+            .saturating_sub(in_flight.tasks.len());
         if room > 0 {
-            match claim(&context, room, &per_endpoint).await {
+            match claim(&context, room, in_flight.snapshot()).await {
                 Ok(claimed) => {
                     for due in claimed {
-                        *per_endpoint.entry(due.endpoint_id).or_default() += 1;
-                        let context = context.clone();
-                        in_flight.spawn(async move {
-                            let endpoint = due.endpoint_id;
-                            attempt(&context, due).await;
-                            endpoint
-                        });
+                        in_flight.spawn(&context, due);
                     }
                 }
                 Err(error) => tracing::warn!(%error, "claiming due deliveries failed"),
@@ -87,75 +143,61 @@ pub async fn run(
         }
         tokio::select! {
             _ = wake.notified() => {}
-            Some(done) = in_flight.join_next() => finished(&mut per_endpoint, done),
+            Some(done) = in_flight.tasks.join_next_with_id() => in_flight.finished(done),
             _ = tokio::time::sleep(context.settings.poll_interval) => {}
             _ = stop.changed() => {}
         }
     }
-    while let Some(done) = in_flight.join_next().await {
-        finished(&mut per_endpoint, done);
+    while let Some(done) = in_flight.tasks.join_next_with_id().await {
+        in_flight.finished(done);
     }
     tracing::info!("webhook delivery stopped");
 }
 
-fn finished(per_endpoint: &mut HashMap<Uuid, usize>, done: Result<Uuid, tokio::task::JoinError>) {
-    if let Ok(endpoint) = done
-        && let Some(count) = per_endpoint.get_mut(&endpoint)
-    {
-        *count -= 1;
-        if *count == 0 {
-            per_endpoint.remove(&endpoint);
-        }
-    }
-}
-
-/// Claims up to `room` due deliveries, leaving out endpoints at their in-flight limit;
-/// deliveries beyond an endpoint's limit are released again at once.
+/// Claims up to `room` due deliveries, each endpoint up to its in-flight limit.
 async fn claim(
     context: &Context,
     room: usize,
-    per_endpoint: &HashMap<Uuid, usize>,
+    in_flight: Vec<InFlight>,
 ) -> Result<Vec<DueDelivery>, Error> {
-    let limit = context.settings.max_in_flight_per_endpoint;
-    let busy: Vec<Uuid> = per_endpoint
-        .iter()
-        .filter(|(_, n)| **n >= limit)
-        .map(|(id, _)| *id)
-        .collect();
+    let per_endpoint = context.settings.max_in_flight_per_endpoint as i32;
     let lease = context.settings.lease;
-    let claimed = context
+    context
         .db
-        .run(move |conn| webhook_deliveries::claim_due(conn, room as i64, &busy, lease))
-        .await?;
-    let mut counts = per_endpoint.clone();
-    let mut keep = Vec::with_capacity(claimed.len());
-    let mut extra = Vec::new();
-    for due in claimed {
-        let count = counts.entry(due.endpoint_id).or_default();
-        if *count < limit {
-            *count += 1;
-            keep.push(due);
-        } else {
-            extra.push(DeliveryId::from_uuid(due.id));
-        }
+        .run(move |conn| {
+            webhook_deliveries::claim_due(conn, room as i64, &in_flight, per_endpoint, lease)
+        })
+        .await
+}
+
+/// Deletes finished deliveries past the retention, a batch at a time.
+async fn purge(context: &Context) {
+    let before = Utc::now() - context.settings.retention;
+    let purged = context
+        .db
+        .run(move |conn| {
+            let mut total = 0;
+            loop {
+                let purged = webhook_deliveries::purge_finished(conn, before, PURGE_BATCH)?;
+                total += purged;
+                if purged < PURGE_BATCH as usize {
+                    return Ok(total);
+                }
+            }
+        })
+        .await;
+    match purged {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "purged finished webhook deliveries past retention"),
+        Err(error) => tracing::warn!(%error, "purging finished webhook deliveries failed"),
     }
-    if !extra.is_empty() {
-        context
-            .db
-            .run(move |conn| {
-                extra
-                    .iter()
-                    .try_for_each(|id| webhook_deliveries::release(conn, *id))
-            })
-            .await?;
-    }
-    Ok(keep)
 }
 
 /// One attempt of one delivery, and its record.
 async fn attempt(context: &Context, due: DueDelivery) {
     let delivery = DeliveryId::from_uuid(due.id);
     let endpoint = EndpointId::from_uuid(due.endpoint_id);
+    let lease_token = due.lease_token;
     let protection = context.protection.clone();
     let secrets = match context
         .db
@@ -167,7 +209,7 @@ async fn attempt(context: &Context, due: DueDelivery) {
             tracing::warn!(%error, %delivery, "cannot load the endpoint's secrets; the delivery stays due");
             let _ = context
                 .db
-                .run(move |conn| webhook_deliveries::release(conn, delivery))
+                .run(move |conn| webhook_deliveries::release(conn, delivery, lease_token))
                 .await;
             return;
         }
@@ -216,26 +258,83 @@ async fn attempt(context: &Context, due: DueDelivery) {
         error: outcome.error.clone(),
         response_body: outcome.body_excerpt.clone(),
     };
-    let disable_after = context.settings.disable_after;
-    let gone = outcome.gone();
-    let succeeded = outcome.succeeded();
-    let stored = context
-        .db
-        .run(move |conn| {
-            webhook_deliveries::finish_attempt(conn, &record, endpoint, next)?;
-            if gone {
-                webhook_endpoints::disable(conn, endpoint, "the endpoint answered 410 Gone")?;
-                return Ok(true);
+    let outcome_effects = OutcomeEffects {
+        gone: outcome.gone(),
+        succeeded: outcome.succeeded(),
+        paused_until: outcome
+            .retry_after
+            .and_then(|wait| chrono::Duration::from_std(wait).ok())
+            .map(|wait| Utc::now() + wait),
+    };
+    // A failed write is retried a few times: otherwise the attempt is lost and, once the
+    // lease runs out, the same webhook is sent again.
+    for try_number in 1..=RECORD_TRIES {
+        let record = record.clone();
+        let effects = outcome_effects;
+        let disable_after = context.settings.disable_after;
+        let stored = context
+            .db
+            .run(move |conn| {
+                // One transaction: whoever sees the attempt also sees its effects (a pause,
+                // a disable).
+                conn.transaction(|conn| {
+                    let recorded = webhook_deliveries::finish_attempt(
+                        conn,
+                        &record,
+                        endpoint,
+                        lease_token,
+                        next,
+                    )?;
+                    if recorded == Recorded::Gone {
+                        return Ok(false);
+                    }
+                    effects.apply(conn, endpoint, disable_after)
+                })
+            })
+            .await;
+        match stored {
+            Ok(true) => return tracing::warn!(%endpoint, "endpoint disabled"),
+            Ok(false) => return,
+            Err(error) if try_number < RECORD_TRIES => {
+                tracing::warn!(%error, %delivery, "recording the attempt failed; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            webhook_endpoints::note_outcome(conn, endpoint, succeeded, disable_after)
-        })
-        .await;
-    match stored {
-        Ok(true) => tracing::warn!(%endpoint, "endpoint disabled"),
-        Ok(false) => {}
-        Err(error) => {
-            tracing::warn!(%error, %delivery, "recording the attempt failed; the lease will expire and it is retried")
+            Err(error) => {
+                tracing::error!(%error, %delivery, "recording the attempt failed; the lease will expire and it is retried")
+            }
         }
+    }
+}
+
+/// How often an attempt's record is tried before the attempt is given up.
+const RECORD_TRIES: u32 = 3;
+
+/// What an attempt's outcome means for its endpoint.
+#[derive(Debug, Clone, Copy)]
+struct OutcomeEffects {
+    /// 410: disable it.
+    gone: bool,
+    succeeded: bool,
+    /// `Retry-After`: hold all its deliveries until then.
+    paused_until: Option<chrono::DateTime<Utc>>,
+}
+
+impl OutcomeEffects {
+    /// Applies them; whether the endpoint was disabled.
+    fn apply(
+        self,
+        conn: &mut diesel::PgConnection,
+        endpoint: EndpointId,
+        disable_after: chrono::Duration,
+    ) -> Result<bool, Error> {
+        if self.gone {
+            webhook_endpoints::disable(conn, endpoint, "the endpoint answered 410 Gone")?;
+            return Ok(true);
+        }
+        if let Some(until) = self.paused_until {
+            webhook_endpoints::pause(conn, endpoint, until)?;
+        }
+        webhook_endpoints::note_outcome(conn, endpoint, self.succeeded, disable_after)
     }
 }
 
@@ -255,8 +354,10 @@ async fn wait_for_slot(context: &Context, endpoint: Uuid, per_second: Option<i32
     tokio::time::sleep_until(start.into()).await;
 }
 
-/// What follows an attempt: success; a retry after the schedule's next delay (or the
-/// receiver's `Retry-After`); failure when out of retries or the endpoint is gone.
+/// What follows an attempt: success; a retry after the schedule's next delay, or later
+/// when the receiver's `Retry-After` asks for more (never sooner: a `Retry-After: 0`
+/// must not burn the schedule in seconds); failure when out of retries or the endpoint
+/// is gone.
 pub fn next_step(
     outcome: &Outcome,
     attempts_before: i32,
@@ -272,7 +373,7 @@ pub fn next_step(
     let failures = attempts_before.max(0) as usize + 1;
     match schedule.delay_after(failures, unit) {
         Some(delay) => {
-            let wait = outcome.retry_after.unwrap_or(delay);
+            let wait = outcome.retry_after.map_or(delay, |asked| asked.max(delay));
             let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(24));
             Next::RetryAt(Utc::now() + wait)
         }
@@ -322,7 +423,17 @@ mod tests {
         let Next::RetryAt(at) = next_step(&outcome(Some(429), Some(120)), 1, &schedule, 0.5) else {
             panic!()
         };
-        assert!((at - Utc::now()).num_seconds() >= 119, "Retry-After wins");
+        assert!(
+            (at - Utc::now()).num_seconds() >= 119,
+            "Retry-After asks for longer"
+        );
+        let Next::RetryAt(at) = next_step(&outcome(Some(503), Some(0)), 0, &schedule, 0.5) else {
+            panic!()
+        };
+        assert!(
+            (at - Utc::now()).num_seconds() >= 9,
+            "Retry-After never shortens the schedule"
+        );
         assert_eq!(
             next_step(&outcome(None, None), 2, &schedule, 0.5),
             Next::Failed,

@@ -44,9 +44,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         max_in_flight: webhooks.max_in_flight,
         max_in_flight_per_endpoint: webhooks.max_in_flight_per_endpoint,
         poll_interval: Duration::from_millis(webhooks.poll_interval_ms),
-        // Longer than an attempt can take (its timeout, plus a wait for its endpoint's
-        // rate limit): a crashed dispatcher's claims come back after this.
-        lease: timeout * 2 + Duration::from_secs(5),
+        // Longer than an attempt can take — its timeout, a wait for its endpoint's rate
+        // limit, and two waits for a database connection — so a live attempt keeps its
+        // claim, while a crashed dispatcher's claims come back after this. (Should one
+        // still run over, its outcome is dropped: the lease token no longer matches.)
+        lease: timeout * 2 + config.database.connect_timeout() * 2 + Duration::from_secs(5),
+        retention: webhooks.retention(),
     };
     // Started before the server (or against a fresh cluster), the dispatcher would
     // otherwise subscribe to a topic that does not exist yet and wait for librdkafka's

@@ -66,6 +66,8 @@ impl Deliverer {
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver { policy }))
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the partner's host itself, around the guard.
+            .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(16)
@@ -121,13 +123,14 @@ impl Deliverer {
         let mut response = match response {
             Ok(response) => response,
             Err(error) => {
+                let refused = refused_by_guard(&error);
                 return Outcome {
                     status: None,
                     latency: started.elapsed(),
-                    error: Some(describe(&error)),
+                    error: Some(describe(error)),
                     body_excerpt: String::new(),
                     retry_after: None,
-                    refused: refused_by_guard(&error),
+                    refused,
                 };
             }
         };
@@ -176,9 +179,12 @@ fn refused_by_guard(error: &reqwest::Error) -> bool {
 }
 
 /// A readable reason for a failed request (the guard's refusal shows through).
-fn describe(error: &reqwest::Error) -> String {
+/// The URL is left out: partners put tokens in query strings, and this text goes to the
+/// log and to the attempt record.
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());

@@ -125,13 +125,16 @@ async fn record(db: &Database, message: &BorrowedMessage<'_>) -> Result<usize, E
             .and_then(|v| std::str::from_utf8(v).ok())
             .map(str::to_owned)
     });
+    let occurred_at = webhook.occurred_at;
     let account = event.account_id.clone();
     db.run(move |conn| {
-        let endpoints = webhook_endpoints::subscribed(conn, &account, webhook.webhook_type)?;
+        let endpoints =
+            webhook_endpoints::subscribed(conn, &account, webhook.webhook_type, occurred_at)?;
         let deliveries: Vec<NewDelivery> = endpoints
             .into_iter()
-            .map(|endpoint_id| NewDelivery {
-                endpoint_id,
+            .map(|endpoint| NewDelivery {
+                endpoint_id: endpoint.id,
+                failed: !endpoint.enabled,
                 event_id,
                 producer_id,
                 sequence: event.sequence,

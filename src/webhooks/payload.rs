@@ -15,6 +15,8 @@ use crate::domain::webhook::{Delivery, WebhookType};
 pub struct Webhook {
     pub webhook_type: WebhookType,
     pub body: String,
+    /// When the change happened.
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The webhook for an event, or `None` for an event without a known type or payload.
@@ -29,11 +31,11 @@ pub fn webhook_for(event: &ev::Event) -> Option<Webhook> {
         ev::Action::Unspecified => return None,
     };
     let event_id = uuid::Uuid::parse_str(&event.event_id).ok()?;
-    let timestamp = event
+    let occurred_at = event
         .occurred_at
         .as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))?
-        .to_rfc3339_opts(SecondsFormat::Millis, true);
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))?;
+    let timestamp = occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut data = Map::new();
     data.insert("action".into(), json!(action));
     data.insert("sequence".into(), json!(event.sequence));
@@ -59,6 +61,7 @@ pub fn webhook_for(event: &ev::Event) -> Option<Webhook> {
     Some(Webhook {
         webhook_type,
         body: body.to_string(),
+        occurred_at,
     })
 }
 
@@ -112,6 +115,7 @@ pub fn sample(
     Webhook {
         webhook_type,
         body: body.to_string(),
+        occurred_at: now,
     }
 }
 

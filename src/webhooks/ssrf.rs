@@ -103,14 +103,25 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (segments[0] & 0xffc0) == 0xfe80     // fe80::/10 link local
         || (segments[0] & 0xffc0) == 0xfec0     // fec0::/10 site local (deprecated)
         || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
+        || (segments[0] == 0x2001 && segments[1] == 0)      // 2001::/32 Teredo tunnels
+        || (segments[0] == 0x0064 && segments[1] == 0xff9b && segments[2] == 1) // 64:ff9b:1::/48 local NAT64
         || (segments[0] == 0x0100 && segments[1..4] == [0, 0, 0]) // 100::/64 discard
         || segments[0] == 0) // ::/16 reserved (IPv4-compatible and friends)
 }
 
 /// The IPv4 address inside an IPv4-mapped (`::ffff:a.b.c.d`), IPv4-translated NAT64
-/// (`64:ff9b::a.b.c.d`) or IPv4-compatible (`::a.b.c.d`) address.
+/// (`64:ff9b::a.b.c.d`), IPv4-compatible (`::a.b.c.d`) or 6to4 (`2002:aabb:ccdd::`)
+/// address.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
+    if s[0] == 0x2002 {
+        return Some(Ipv4Addr::new(
+            (s[1] >> 8) as u8,
+            s[1] as u8,
+            (s[2] >> 8) as u8,
+            s[2] as u8,
+        ));
+    }
     let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     let mapped = s[..5] == [0, 0, 0, 0, 0] && s[5] == 0xffff;
     let nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0];
@@ -223,6 +234,10 @@ mod tests {
             "::127.0.0.1",
             "fec0::1",
             "100::1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(refused(ip), "{ip} must be refused");
         }
@@ -239,6 +254,7 @@ mod tests {
             "2606:4700::1111",
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             assert!(!refused(ip), "{ip} is public");
         }

@@ -21,4 +21,5 @@ mod producers_validation;
 mod sensitive_data;
 mod support;
 mod tenancy;
+mod webhook_failures;
 mod webhooks;

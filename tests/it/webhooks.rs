@@ -13,59 +13,10 @@ use tonic::Code;
 
 use producer_profile::api::proto::v1 as pb;
 
+use crate::support::hooks::*;
 use crate::support::receiver::{Answer, Receiver, signature_verifies};
-use crate::support::server::{TestDispatcher, WebhookClient};
+use crate::support::server::TestDispatcher;
 use crate::support::*;
-
-const WAIT: Duration = Duration::from_secs(20);
-const MANAGE: &str = "webhooks:manage";
-
-async fn endpoint(client: &mut WebhookClient, url: &str, types: &[&str]) -> (pb::Endpoint, String) {
-    let created = client
-        .create_endpoint(pb::CreateEndpointRequest {
-            endpoint: Some(pb::Endpoint {
-                url: url.into(),
-                event_types: types.iter().map(|t| t.to_string()).collect(),
-                description: "partner".into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    (created.endpoint.unwrap(), created.secret)
-}
-
-/// The error of creating an endpoint for `url` (which must fail).
-async fn create_error(client: &mut WebhookClient, url: &str) -> tonic::Status {
-    client
-        .create_endpoint(pb::CreateEndpointRequest {
-            endpoint: Some(pb::Endpoint {
-                url: url.into(),
-                event_types: vec!["id.producer".into()],
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap_err()
-}
-
-fn webhook_types(received: &[crate::support::receiver::Received]) -> Vec<String> {
-    received
-        .iter()
-        .map(|r| r.json()["type"].as_str().unwrap_or_default().to_owned())
-        .filter(|t| t != "webhook.endpoint.verification")
-        .collect()
-}
-
-fn deliveries_only(
-    received: Vec<crate::support::receiver::Received>,
-) -> Vec<crate::support::receiver::Received> {
-    received
-        .into_iter()
-        .filter(|r| r.json()["type"] != "webhook.endpoint.verification")
-        .collect()
-}
 
 #[tokio::test]
 async fn an_endpoint_is_verified_then_receives_signed_events() {
@@ -244,7 +195,11 @@ async fn metadata_and_link_local_targets_are_refused_even_with_the_local_switch_
 
 #[tokio::test]
 async fn failed_attempts_follow_the_retry_schedule_until_one_succeeds() {
-    let server = TestServer::start().await;
+    // Delays far enough apart that each gap shows which one was used.
+    let server = TestServer::start_with(|config| {
+        config.webhooks.retry_schedule = "300ms,1500ms,3s".into();
+    })
+    .await;
     let receiver = Receiver::start().await;
     let mut hooks = server.webhook_client("ACME", MANAGE).await;
     let (endpoint, _) = endpoint(&mut hooks, &receiver.url, &["id.producer.updated"]).await;
@@ -266,11 +221,11 @@ async fn failed_attempts_follow_the_retry_schedule_until_one_succeeds() {
     assert_eq!(received.len(), 3);
     let gaps: Vec<Duration> = received.windows(2).map(|w| w[1].at - w[0].at).collect();
     assert!(
-        gaps[0] >= Duration::from_millis(300),
+        gaps[0] >= Duration::from_millis(300) && gaps[0] < Duration::from_millis(1500),
         "first retry after the first delay: {gaps:?}"
     );
     assert!(
-        gaps[1] >= Duration::from_millis(600),
+        gaps[1] >= Duration::from_millis(1500) && gaps[1] < Duration::from_secs(3),
         "second retry after the second delay: {gaps:?}"
     );
     let ids: HashSet<&str> = received
@@ -499,32 +454,20 @@ async fn an_endpoint_failing_for_the_configured_time_is_disabled() {
     failing
         .wait_until(WAIT, |r| !deliveries_only(r.to_vec()).is_empty())
         .await;
-    let mut disabled = pb::Endpoint::default();
-    for _ in 0..100 {
-        disabled = hooks
-            .get_endpoint(pb::GetEndpointRequest {
-                id: endpoint.id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        if !disabled.enabled {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let disabled = poll_until(
+        || endpoint_now(hooks.clone(), endpoint.id.clone()),
+        |now| !now.enabled,
+    )
+    .await;
     dispatcher.stop().await;
     assert!(!disabled.enabled, "disabled after five days of failures");
     assert!(disabled.disabled_reason.contains("120 hours"));
-    let deliveries = hooks
-        .list_deliveries(pb::ListDeliveriesRequest {
-            endpoint_id: endpoint.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .deliveries;
+    let deliveries = deliveries_of(
+        hooks.clone(),
+        endpoint.id.clone(),
+        pb::DeliveryStatus::Unspecified,
+    )
+    .await;
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0].status(), pb::DeliveryStatus::Failed);
     assert_eq!(
@@ -552,7 +495,6 @@ async fn a_rotated_secret_signs_alongside_the_old_one() {
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     client.create_producer(create(firm("1"))).await.unwrap();
     let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 2).await);
-    dispatcher.stop().await;
     let delivery = &received[0];
     assert_eq!(delivery.headers["webhook-signature"].split(' ').count(), 2);
     assert!(
@@ -563,6 +505,21 @@ async fn a_rotated_secret_signs_alongside_the_old_one() {
         signature_verifies(delivery, &old_secret),
         "the old one too, during the overlap"
     );
+
+    // Once the overlap is over (moved into the past here), only the new secret signs.
+    use diesel::RunQueryDsl;
+    diesel::sql_query(
+        "UPDATE webhook_endpoints SET previous_secret_expires_at = now() - interval '1 second'",
+    )
+    .execute(&mut server.db.connect())
+    .unwrap();
+    client.create_producer(create(firm("2"))).await.unwrap();
+    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 3).await);
+    dispatcher.stop().await;
+    let later = &received[1];
+    assert_eq!(later.headers["webhook-signature"].split(' ').count(), 1);
+    assert!(signature_verifies(later, &rotated.secret));
+    assert!(!signature_verifies(later, &old_secret));
 }
 
 #[tokio::test]
@@ -576,20 +533,27 @@ async fn a_dispatcher_killed_mid_run_and_restarted_delivers_every_event() {
         delay: Duration::from_millis(150),
         ..Answer::status(200)
     });
+    // Four producers with three events each (created, then two changes).
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     let mut producers = Vec::new();
-    for n in 1..=8 {
-        producers.push(
+    for n in 1..=4 {
+        let id = client
+            .create_producer(create(firm(&n.to_string())))
+            .await
+            .unwrap()
+            .into_inner()
+            .id;
+        for change in 1..=2 {
             client
-                .create_producer(create(firm(&n.to_string())))
+                .update_producer(change_npn(&id, &format!("{n}0{change}")))
                 .await
-                .unwrap()
-                .into_inner()
-                .id,
-        );
+                .unwrap();
+        }
+        producers.push(id);
     }
-    // A short timeout keeps the killed dispatcher's leases short (2 × 1 s + 5 s): the
-    // restarted one takes its claimed deliveries over when they expire.
+    const EVENTS: usize = 12;
+    // A short timeout keeps the killed dispatcher's leases short (2 × 1 s + 2 × the
+    // database wait + 5 s): the restarted one takes its claims over when they expire.
     let mut config = server.config.clone();
     config.webhooks.delivery_timeout_ms = 1_000;
     let first = TestDispatcher::start(config.clone());
@@ -600,7 +564,7 @@ async fn a_dispatcher_killed_mid_run_and_restarted_delivers_every_event() {
         .map(|r| r.headers["webhook-id"].clone())
         .collect();
     assert!(
-        delivered_before_kill.len() < 8,
+        delivered_before_kill.len() < EVENTS,
         "the kill interrupted the run"
     );
     let second = TestDispatcher::start(config);
@@ -609,7 +573,7 @@ async fn a_dispatcher_killed_mid_run_and_restarted_delivers_every_event() {
             .wait_until(Duration::from_secs(60), |r| {
                 let ids: HashSet<String> =
                     r.iter().map(|x| x.headers["webhook-id"].clone()).collect();
-                ids.len() > 8
+                ids.len() > EVENTS // and the verification request
             })
             .await,
     );
@@ -621,7 +585,25 @@ async fn a_dispatcher_killed_mid_run_and_restarted_delivers_every_event() {
             .or_default()
             .push(r.body.clone());
     }
-    assert_eq!(by_id.len(), 8, "every event delivered");
+    assert_eq!(by_id.len(), EVENTS, "every event delivered");
+    for producer in &producers {
+        // At least once: a repeat is allowed, but each event first arrives in order.
+        let mut first_seen: Vec<i64> = Vec::new();
+        for r in received
+            .iter()
+            .filter(|r| r.json()["data"]["producerId"] == producer.as_str())
+        {
+            let sequence = r.json()["data"]["sequence"].as_i64().unwrap();
+            if !first_seen.contains(&sequence) {
+                first_seen.push(sequence);
+            }
+        }
+        assert_eq!(
+            first_seen,
+            [1, 2, 3],
+            "producer {producer} in sequence order"
+        );
+    }
     for bodies in by_id.values() {
         assert!(
             bodies.windows(2).all(|w| w[0] == w[1]),
@@ -643,29 +625,15 @@ async fn failed_deliveries_are_replayed_by_redeliver_and_recover() {
     let mut client = config_server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     client.create_producer(create(firm("1"))).await.unwrap();
     client.create_producer(create(firm("2"))).await.unwrap();
-    let failed = |hooks: &mut WebhookClient| {
-        let request = pb::ListDeliveriesRequest {
-            endpoint_id: endpoint.id.clone(),
-            status: pb::DeliveryStatus::Failed as i32,
-            ..Default::default()
-        };
-        let mut hooks = hooks.clone();
-        async move {
-            hooks
-                .list_deliveries(request)
-                .await
-                .unwrap()
-                .into_inner()
-                .deliveries
-        }
+    let reader = hooks.clone();
+    let failed = || {
+        deliveries_of(
+            reader.clone(),
+            endpoint.id.clone(),
+            pb::DeliveryStatus::Failed,
+        )
     };
-    for _ in 0..100 {
-        if failed(&mut hooks).await.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let deliveries = failed(&mut hooks).await;
+    let deliveries = poll_until(failed, |failed| failed.len() == 2).await;
     assert_eq!(deliveries.len(), 2, "two attempts each, then failed");
 
     receiver.answer_with(|_, _| Answer::status(200));
@@ -714,7 +682,7 @@ async fn failed_deliveries_are_replayed_by_redeliver_and_recover() {
         })
         .await;
     dispatcher.stop().await;
-    let none_failed = failed(&mut hooks).await;
+    let none_failed = failed().await;
     assert!(none_failed.is_empty(), "{none_failed:?}");
     config_server.begin_stop();
 }
@@ -730,22 +698,11 @@ async fn the_dispatcher_refuses_private_targets_when_the_switch_is_off() {
     let dispatcher = TestDispatcher::start(strict);
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     client.create_producer(create(firm("1"))).await.unwrap();
-    let mut attempts = Vec::new();
-    for _ in 0..100 {
-        attempts = hooks
-            .list_attempts(pb::ListAttemptsRequest {
-                endpoint_id: endpoint.id.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .attempts;
-        if !attempts.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let attempts = poll_until(
+        || attempts_of(hooks.clone(), endpoint.id.clone()),
+        |attempts| !attempts.is_empty(),
+    )
+    .await;
     dispatcher.stop().await;
     assert!(!attempts.is_empty());
     assert_eq!(attempts[0].status_code, 0);
@@ -777,14 +734,88 @@ async fn endpoints_are_managed_per_account_with_the_scope() {
         ["id.producer.deleted", "id.producer.address.updated"]
     );
 
+    // Another account cannot reach the endpoint through any RPC.
     let mut other = server.webhook_client("GLOBEX", MANAGE).await;
-    let hidden = other
-        .get_endpoint(pb::GetEndpointRequest {
-            id: endpoint.id.clone(),
-        })
+    let id = endpoint.id.clone();
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let hidden = [
+        other
+            .get_endpoint(pb::GetEndpointRequest { id: id.clone() })
+            .await
+            .map(drop),
+        other
+            .update_endpoint(pb::UpdateEndpointRequest {
+                id: id.clone(),
+                endpoint: Some(pb::Endpoint {
+                    description: "taken".into(),
+                    ..Default::default()
+                }),
+                update_mask: update_mask(&["description"]),
+            })
+            .await
+            .map(drop),
+        other
+            .rotate_endpoint_secret(pb::RotateEndpointSecretRequest { id: id.clone() })
+            .await
+            .map(drop),
+        other
+            .send_test_event(pb::SendTestEventRequest {
+                endpoint_id: id.clone(),
+                event_type: "id.producer.updated".into(),
+            })
+            .await
+            .map(drop),
+        other
+            .list_deliveries(pb::ListDeliveriesRequest {
+                endpoint_id: id.clone(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        other
+            .list_attempts(pb::ListAttemptsRequest {
+                endpoint_id: id.clone(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        other
+            .redeliver_event(pb::RedeliverEventRequest {
+                endpoint_id: id.clone(),
+                event_id,
+            })
+            .await
+            .map(drop),
+        other
+            .recover_endpoint(pb::RecoverEndpointRequest {
+                endpoint_id: id.clone(),
+                since: Some(prost_types::Timestamp::default()),
+            })
+            .await
+            .map(drop),
+        other
+            .delete_endpoint(pb::DeleteEndpointRequest { id: id.clone() })
+            .await
+            .map(drop),
+    ];
+    for (rpc, result) in hidden.into_iter().enumerate() {
+        assert_eq!(result.unwrap_err().code(), Code::NotFound, "rpc #{rpc}");
+    }
+    assert!(
+        other
+            .list_endpoints(pb::ListEndpointsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .endpoints
+            .is_empty()
+    );
+    let unchanged = hooks
+        .get_endpoint(pb::GetEndpointRequest { id: id.clone() })
         .await
-        .unwrap_err();
-    assert_eq!(hidden.code(), Code::NotFound);
+        .unwrap()
+        .into_inner();
+    assert_eq!(unchanged.description, "partner");
     let mut no_scope = server.webhook_client("ACME", "producers:read").await;
     let denied = no_scope
         .list_endpoints(pb::ListEndpointsRequest::default())
@@ -822,6 +853,25 @@ async fn endpoints_are_managed_per_account_with_the_scope() {
         .unwrap_err();
     assert_eq!(violated_fields(&bad), ["update_mask"]);
 
+    let to_disabled = hooks
+        .send_test_event(pb::SendTestEventRequest {
+            endpoint_id: endpoint.id.clone(),
+            event_type: "id.producer.phone.deleted".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(to_disabled.code(), Code::FailedPrecondition);
+    hooks
+        .update_endpoint(pb::UpdateEndpointRequest {
+            id: endpoint.id.clone(),
+            endpoint: Some(pb::Endpoint {
+                enabled: true,
+                ..Default::default()
+            }),
+            update_mask: update_mask(&["enabled"]),
+        })
+        .await
+        .unwrap();
     let test = hooks
         .send_test_event(pb::SendTestEventRequest {
             endpoint_id: endpoint.id.clone(),

@@ -2,6 +2,7 @@
 
 pub mod database;
 pub mod fixtures;
+pub mod hooks;
 pub mod kafka;
 pub mod keys;
 pub mod receiver;

@@ -1,0 +1,123 @@
+//! Webhook test helpers: endpoints registered through the API, what a receiver got,
+//! and waiting for the dispatcher's records.
+
+use std::future::Future;
+use std::time::Duration;
+
+use producer_profile::api::proto::v1 as pb;
+
+use super::receiver::Received;
+use super::server::WebhookClient;
+
+/// How long a test waits for the dispatcher.
+pub const WAIT: Duration = Duration::from_secs(20);
+pub const MANAGE: &str = "webhooks:manage";
+const VERIFICATION: &str = "webhook.endpoint.verification";
+
+/// Registers an endpoint for `url` (which must pass verification): it and its secret.
+pub async fn endpoint(
+    client: &mut WebhookClient,
+    url: &str,
+    types: &[&str],
+) -> (pb::Endpoint, String) {
+    let created = client
+        .create_endpoint(pb::CreateEndpointRequest {
+            endpoint: Some(pb::Endpoint {
+                url: url.into(),
+                event_types: types.iter().map(|t| t.to_string()).collect(),
+                description: "partner".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (created.endpoint.unwrap(), created.secret)
+}
+
+/// The error of creating an endpoint for `url` (which must fail).
+pub async fn create_error(client: &mut WebhookClient, url: &str) -> tonic::Status {
+    client
+        .create_endpoint(pb::CreateEndpointRequest {
+            endpoint: Some(pb::Endpoint {
+                url: url.into(),
+                event_types: vec!["id.producer".into()],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err()
+}
+
+/// The `type` of every received webhook, verification requests left out.
+pub fn webhook_types(received: &[Received]) -> Vec<String> {
+    received
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap_or_default().to_owned())
+        .filter(|t| t != VERIFICATION)
+        .collect()
+}
+
+/// The received deliveries, verification requests left out.
+pub fn deliveries_only(received: Vec<Received>) -> Vec<Received> {
+    received
+        .into_iter()
+        .filter(|r| r.json()["type"] != VERIFICATION)
+        .collect()
+}
+
+/// Calls `probe` every 100 ms until `done` holds for what it returns, or [`WAIT`]
+/// passes; returns the last result (the caller asserts on it).
+pub async fn poll_until<T, F: Future<Output = T>>(
+    mut probe: impl FnMut() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let result = probe().await;
+        if done(&result) || tokio::time::Instant::now() > deadline {
+            return result;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The endpoint's attempts, newest first.
+pub async fn attempts_of(mut client: WebhookClient, endpoint_id: String) -> Vec<pb::Attempt> {
+    client
+        .list_attempts(pb::ListAttemptsRequest {
+            endpoint_id,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .attempts
+}
+
+/// The endpoint's deliveries of a status (UNSPECIFIED: all), newest first.
+pub async fn deliveries_of(
+    mut client: WebhookClient,
+    endpoint_id: String,
+    status: pb::DeliveryStatus,
+) -> Vec<pb::Delivery> {
+    client
+        .list_deliveries(pb::ListDeliveriesRequest {
+            endpoint_id,
+            status: status as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .deliveries
+}
+
+/// The endpoint as it is now.
+pub async fn endpoint_now(mut client: WebhookClient, id: String) -> pb::Endpoint {
+    client
+        .get_endpoint(pb::GetEndpointRequest { id })
+        .await
+        .unwrap()
+        .into_inner()
+}

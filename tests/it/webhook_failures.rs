@@ -1,0 +1,271 @@
+//! Webhooks when things go wrong: redirects, timeouts and hostile answers on record,
+//! endpoints disabled or paused by `Retry-After`, endpoints newer than the events, and
+//! two dispatchers sharing the work.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tonic::Code;
+
+use producer_profile::api::proto::v1 as pb;
+
+use crate::support::hooks::*;
+use crate::support::receiver::{Answer, Received, Receiver};
+use crate::support::server::TestDispatcher;
+use crate::support::*;
+
+/// For each producer, its events' sequences in the order they first arrived.
+fn first_arrivals(received: &[Received]) -> BTreeMap<String, Vec<i64>> {
+    let mut order: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in received {
+        let body = r.json();
+        let producer = body["data"]["producerId"].as_str().unwrap().to_owned();
+        let sequence = body["data"]["sequence"].as_i64().unwrap();
+        let seen = order.entry(producer).or_default();
+        if !seen.contains(&sequence) {
+            seen.push(sequence);
+        }
+    }
+    order
+}
+
+#[tokio::test]
+async fn redirects_timeouts_and_hostile_answers_are_failed_attempts_on_record() {
+    let server = TestServer::start_with(|config| {
+        config.webhooks.retry_schedule = "200ms,200ms,200ms,200ms".into();
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let elsewhere = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    // Partners put tokens in URLs: they must not reach attempt records.
+    let url = format!("{}?token=s3cr3t-token", receiver.url);
+    let (endpoint, _) = endpoint(&mut hooks, &url, &["id.producer"]).await;
+    let target = elsewhere.url.clone();
+    receiver.answer_with(move |_, seen| match seen {
+        1 => Answer {
+            headers: vec![("location".into(), target.clone())],
+            ..Answer::status(302)
+        },
+        2 => Answer {
+            delay: Duration::from_secs(2),
+            ..Answer::status(200)
+        },
+        3 => Answer {
+            body: format!("\0{}", "x".repeat(10_000)),
+            ..Answer::status(500)
+        },
+        _ => Answer::status(204),
+    });
+    let mut config = server.config.clone();
+    config.webhooks.delivery_timeout_ms = 1_000;
+    let dispatcher = TestDispatcher::start(config);
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    let mut attempts = poll_until(
+        || attempts_of(hooks.clone(), endpoint.id.clone()),
+        |attempts| attempts.len() >= 4,
+    )
+    .await;
+    dispatcher.stop().await;
+    attempts.reverse();
+    let codes: Vec<i32> = attempts.iter().map(|a| a.status_code).collect();
+    assert_eq!(codes, [302, 0, 500, 204]);
+    assert!(attempts[0].error.contains("redirects are not followed"));
+    assert!(
+        elsewhere.received().is_empty(),
+        "the redirect was not followed"
+    );
+    assert!(
+        attempts[1].error.contains("timed out"),
+        "{}",
+        attempts[1].error
+    );
+    let body = &attempts[2].response_body;
+    assert_eq!(body.chars().count(), 4096, "the first 4 KiB");
+    assert!(
+        body.starts_with('\u{FFFD}'),
+        "the NUL is stored as a replacement character"
+    );
+    assert!(attempts[3].error.is_empty());
+    for attempt in &attempts {
+        assert!(!attempt.error.contains("s3cr3t"), "{}", attempt.error);
+    }
+    let deliveries = deliveries_of(
+        hooks.clone(),
+        endpoint.id.clone(),
+        pb::DeliveryStatus::Unspecified,
+    )
+    .await;
+    assert_eq!(deliveries[0].status(), pb::DeliveryStatus::Succeeded);
+    assert_eq!(deliveries[0].attempts, 4);
+}
+
+#[tokio::test]
+async fn events_while_an_endpoint_is_disabled_are_recorded_failed_and_recovered_once_enabled() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (endpoint, _) = endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    let set_enabled = |enabled: bool| pb::UpdateEndpointRequest {
+        id: endpoint.id.clone(),
+        endpoint: Some(pb::Endpoint {
+            enabled,
+            ..Default::default()
+        }),
+        update_mask: update_mask(&["enabled"]),
+    };
+    hooks.update_endpoint(set_enabled(false)).await.unwrap();
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    let failed = poll_until(
+        || {
+            deliveries_of(
+                hooks.clone(),
+                endpoint.id.clone(),
+                pb::DeliveryStatus::Failed,
+            )
+        },
+        |failed| !failed.is_empty(),
+    )
+    .await;
+    assert_eq!(failed.len(), 1, "recorded, as failed");
+    assert_eq!(failed[0].attempts, 0);
+    let recover = pb::RecoverEndpointRequest {
+        endpoint_id: endpoint.id.clone(),
+        since: Some(prost_types::Timestamp::default()),
+    };
+    let refused = hooks.recover_endpoint(recover.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+
+    hooks.update_endpoint(set_enabled(true)).await.unwrap();
+    let recovered = hooks.recover_endpoint(recover).await.unwrap().into_inner();
+    assert_eq!(recovered.requeued, 1);
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() == 1)
+            .await,
+    );
+    dispatcher.stop().await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].headers["webhook-id"], failed[0].webhook_id);
+}
+
+#[tokio::test]
+async fn an_endpoint_does_not_receive_events_from_before_it_existed() {
+    // One partition: the older event is read before the newer one.
+    let server = TestServer::start_with(|config| config.kafka.topic_partitions = 1).await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let older = client
+        .create_producer(create(firm("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (endpoint, _) = endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let newer = client
+        .create_producer(create(firm("2")))
+        .await
+        .unwrap()
+        .into_inner();
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, |r| !deliveries_only(r.to_vec()).is_empty())
+            .await,
+    );
+    dispatcher.stop().await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].json()["data"]["producerId"], newer.id.as_str());
+    let recorded = deliveries_of(hooks, endpoint.id, pb::DeliveryStatus::Unspecified).await;
+    assert!(
+        recorded.iter().all(|d| d.producer_id != older.id),
+        "nothing recorded for the older event"
+    );
+}
+
+#[tokio::test]
+async fn retry_after_pauses_every_delivery_to_the_endpoint() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (endpoint, _) = endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    receiver.answer_with(|_, seen| {
+        if seen == 1 {
+            Answer {
+                headers: vec![("retry-after".into(), "2".into())],
+                ..Answer::status(503)
+            }
+        } else {
+            Answer::status(200)
+        }
+    });
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    // Once the 503 is on record, another producer's event comes along.
+    poll_until(
+        || attempts_of(hooks.clone(), endpoint.id.clone()),
+        |attempts| !attempts.is_empty(),
+    )
+    .await;
+    client.create_producer(create(firm("2"))).await.unwrap();
+    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 4).await);
+    dispatcher.stop().await;
+    assert_eq!(received.len(), 3);
+    let paused_at = received[0].at;
+    for later in &received[1..] {
+        assert!(
+            later.at - paused_at >= Duration::from_secs(2),
+            "nothing went to the endpoint while it asked for a pause"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_dispatchers_share_the_work_and_keep_each_producers_order() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    receiver.answer_with(|_, _| Answer {
+        delay: Duration::from_millis(20),
+        ..Answer::status(200)
+    });
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    for n in 1..=6 {
+        let id = client
+            .create_producer(create(firm(&n.to_string())))
+            .await
+            .unwrap()
+            .into_inner()
+            .id;
+        for change in 1..=2 {
+            client
+                .update_producer(change_npn(&id, &format!("{n}0{change}")))
+                .await
+                .unwrap();
+        }
+    }
+    let one = TestDispatcher::start(server.config.clone());
+    let two = TestDispatcher::start(server.config.clone());
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 18)
+            .await,
+    );
+    one.stop().await;
+    two.stop().await;
+    assert_eq!(received.len(), 18, "each event once: no claim was shared");
+    let order = first_arrivals(&received);
+    assert_eq!(order.len(), 6);
+    for (producer, sequences) in order {
+        assert_eq!(
+            sequences,
+            [1, 2, 3],
+            "producer {producer} in sequence order"
+        );
+    }
+}
