@@ -1,6 +1,6 @@
 //! Webhooks when things go wrong: redirects, timeouts and hostile answers on record,
-//! endpoints disabled or paused by `Retry-After`, endpoints newer than the events, and
-//! two dispatchers sharing the work.
+//! endpoints disabled, paused by `Retry-After` or deleted mid-retry, endpoints newer than
+//! the events, the database failing during intake, and two dispatchers sharing the work.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -268,4 +268,75 @@ async fn two_dispatchers_share_the_work_and_keep_each_producers_order() {
             "producer {producer} in sequence order"
         );
     }
+}
+
+#[tokio::test]
+async fn an_event_read_while_the_database_fails_is_recorded_once_it_is_back() {
+    use diesel::RunQueryDsl;
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    // Recording deliveries fails while their table is away.
+    let mut admin = server.db.connect();
+    diesel::sql_query("ALTER TABLE webhook_deliveries RENAME TO webhook_deliveries_away")
+        .execute(&mut admin)
+        .unwrap();
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(deliveries_only(receiver.received()).is_empty());
+    diesel::sql_query("ALTER TABLE webhook_deliveries_away RENAME TO webhook_deliveries")
+        .execute(&mut admin)
+        .unwrap();
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, |r| !deliveries_only(r.to_vec()).is_empty())
+            .await,
+    );
+    dispatcher.stop().await;
+    assert_eq!(
+        received.len(),
+        1,
+        "the event was kept until it could be recorded"
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_endpoint_with_pending_retries_leaves_the_others_running() {
+    let server = TestServer::start_with(|config| {
+        config.webhooks.retry_schedule = "500ms,500ms,500ms,500ms,500ms".into();
+    })
+    .await;
+    let failing = Receiver::start().await;
+    let healthy = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (doomed, _) = endpoint(&mut hooks, &failing.url, &["id.producer"]).await;
+    endpoint(&mut hooks, &healthy.url, &["id.producer"]).await;
+    failing.answer_with(|_, _| Answer::status(500));
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    failing
+        .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 2)
+        .await;
+    hooks
+        .delete_endpoint(pb::DeleteEndpointRequest { id: doomed.id })
+        .await
+        .unwrap();
+    let attempts_at_delete = deliveries_only(failing.received()).len();
+    client.create_producer(create(firm("2"))).await.unwrap();
+    let received = deliveries_only(
+        healthy
+            .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 2)
+            .await,
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    dispatcher.stop().await;
+    assert_eq!(received.len(), 2, "the other endpoint got both events");
+    assert!(
+        deliveries_only(failing.received()).len() <= attempts_at_delete + 1,
+        "at most the attempt already under way reached the deleted endpoint"
+    );
 }
