@@ -34,6 +34,8 @@ pub struct Config {
     pub encryption: EncryptionConfig,
     pub events: EventsConfig,
     pub webhooks: WebhooksConfig,
+    pub metrics: MetricsConfig,
+    pub grpc: GrpcConfig,
     pub log: LogConfig,
 }
 
@@ -48,6 +50,8 @@ impl Default for Config {
             encryption: EncryptionConfig::default(),
             events: EventsConfig::default(),
             webhooks: WebhooksConfig::default(),
+            metrics: MetricsConfig::default(),
+            grpc: GrpcConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -101,6 +105,10 @@ pub struct KafkaConfig {
     /// Further librdkafka client properties passed through as they are, e.g.
     /// `security.protocol`, `sasl.mechanism`, `sasl.username`, `ssl.ca.location`.
     pub properties: BTreeMap<String, String>,
+    /// librdkafka's `sasl.password`, as a setting of its own: it can come from a secret
+    /// through `PP_KAFKA__SASL_PASSWORD` (an environment variable cannot name a dotted
+    /// property).
+    pub sasl_password: Option<SecretString>,
     /// Partitions of the events topic when the service creates it.
     pub topic_partitions: i32,
     /// Replication factor of the events topic when the service creates it.
@@ -117,6 +125,10 @@ impl std::fmt::Debug for KafkaConfig {
             .field("brokers", &self.brokers)
             .field("topic", &self.topic)
             .field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .field(
+                "sasl_password",
+                &self.sasl_password.as_ref().map(|_| "<secret>"),
+            )
             .field("topic_partitions", &self.topic_partitions)
             .field("topic_replication", &self.topic_replication)
             .field("message_timeout_ms", &self.message_timeout_ms)
@@ -130,6 +142,7 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             topic: "producer-profile.events.v1".into(),
             properties: BTreeMap::new(),
+            sasl_password: None,
             topic_partitions: 3,
             topic_replication: 1,
             message_timeout_ms: 10_000,
@@ -333,6 +346,55 @@ pub struct EncryptionConfig {
     /// Base64 of at least 32 bytes: the HMAC key of the SSN blind index and request
     /// fingerprints. Changing it orphans existing blind indexes.
     pub blind_index_key: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `serve` answers `/metrics`, `/healthz` and `/readyz`.
+    pub serve_addr: SocketAddr,
+    /// Where `webhook-dispatcher` answers them (another port: both run on one machine
+    /// locally).
+    pub dispatcher_addr: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            serve_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            dispatcher_addr: SocketAddr::from(([127, 0, 0, 1], 9091)),
+        }
+    }
+}
+
+/// Limits of the gRPC server: what one caller can make it hold.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcConfig {
+    /// Largest request (and response) message, in bytes.
+    pub max_message_bytes: usize,
+    /// Most calls in flight on one HTTP/2 connection.
+    pub max_concurrent_streams: u32,
+    /// A call still running after this is answered CANCELLED ("Timeout expired"); a
+    /// shorter `grpc-timeout` from the caller wins. As with any deadline, a write that
+    /// was already committing may still complete.
+    pub request_timeout_ms: u64,
+    /// Idle connections are pinged this often…
+    pub keepalive_interval_secs: u64,
+    /// …and closed when a ping is not answered within this.
+    pub keepalive_timeout_secs: u64,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4 * 1024 * 1024,
+            max_concurrent_streams: 256,
+            request_timeout_ms: 30_000,
+            keepalive_interval_secs: 30,
+            keepalive_timeout_secs: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

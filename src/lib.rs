@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod events;
+pub mod metrics;
 pub mod server;
 pub mod storage;
 pub mod tasks;

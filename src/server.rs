@@ -3,11 +3,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -17,9 +19,12 @@ use crate::api::proto::v1::webhook_service_server::WebhookServiceServer;
 use crate::api::proto::{self, v1::producer_profile_service_server::ProducerProfileServiceServer};
 use crate::api::webhook_service::WebhookApi;
 use crate::auth::{DevSigningKey, JwksSource, KeySet, TokenVerifier, VerifierSettings};
-use crate::config::{AuthConfig, Config, ConfigError};
+use crate::config::{AuthConfig, Config, ConfigError, GrpcConfig};
 use crate::crypto::Protection;
 use crate::events::relay::{self, RelaySettings, RelayStatus};
+use crate::metrics::relay::RelayMetrics;
+use crate::metrics::rpc::{RecordRpcs, RpcMetrics};
+use crate::metrics::{Metrics, endpoint};
 use crate::storage::Database;
 use crate::tasks::AbortOnDrop;
 use crate::webhooks::http::Deliverer;
@@ -41,6 +46,8 @@ pub enum ServeError {
     DevKey(String),
     #[error("webhooks: {0}")]
     Webhooks(String),
+    #[error("metrics.serve_addr: {0}")]
+    Metrics(String),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("server task: {0}")]
@@ -74,13 +81,19 @@ pub async fn run(
         VerifierSettings::from(&config.auth),
     ));
     let db = Database::new(&config.database);
+    let metrics_listener = endpoint::bind(config.metrics.serve_addr)
+        .await
+        .map_err(ServeError::Metrics)?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::NotServing).await;
+    // Ready (for /readyz) while the database answers and the server is not stopping.
+    let ready = Arc::new(AtomicBool::new(false));
     let mut background = JoinSet::new();
     background.spawn(watch_database(
         db.clone(),
         health.clone(),
+        ready.clone(),
         config.database.health_interval(),
     ));
     if config.auth.jwks.is_some() {
@@ -92,6 +105,18 @@ pub async fn run(
         ));
     }
     let relay_status = Arc::new(RelayStatus::default());
+    let mut metrics = Metrics::default();
+    metrics.register_pool(&db);
+    let rpc_metrics = Arc::new(RpcMetrics::register(&mut metrics));
+    let relay_metrics = RelayMetrics::register(&mut metrics, relay_status.clone());
+    let is_ready = ready.clone();
+    // Kept to the very end: probes keep answering (liveness yes, readiness no) while
+    // in-flight calls drain.
+    let _metrics_endpoint = AbortOnDrop(tokio::spawn(endpoint::serve(
+        metrics_listener,
+        Arc::new(metrics),
+        Arc::new(move || is_ready.load(Ordering::Relaxed)),
+    )));
     let (stop_relay, relay_stopped) = tokio::sync::watch::channel(false);
     let relay = config.events.relay_enabled.then(|| {
         background.spawn(report_relay(relay_status.clone(), health.clone()));
@@ -99,6 +124,7 @@ pub async fn run(
             database_url: config.database.url.clone(),
             kafka: config.kafka.clone(),
             events: config.events.clone(),
+            metrics: relay_metrics,
         };
         AbortOnDrop(tokio::spawn(relay::run(
             settings,
@@ -117,17 +143,22 @@ pub async fn run(
     let verification = Duration::from_millis(config.webhooks.verification_timeout_ms);
     let verifying_client = Deliverer::new(verification, config.webhooks.address_policy())
         .map_err(ServeError::Webhooks)?;
-    let webhooks = WebhookServiceServer::with_interceptor(
-        WebhookApi::new(
+    let limit = config.grpc.max_message_bytes;
+    let webhooks = InterceptedService::new(
+        WebhookServiceServer::new(WebhookApi::new(
             db.clone(),
             protection.clone(),
             verifying_client,
             config.webhooks.clone(),
-        ),
+        ))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit),
         Authenticate::new(verifier.clone()),
     );
-    let producers = ProducerProfileServiceServer::with_interceptor(
-        ProducerProfileApi::new(db, protection),
+    let producers = InterceptedService::new(
+        ProducerProfileServiceServer::new(ProducerProfileApi::new(db, protection))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
         Authenticate::new(verifier),
     );
 
@@ -137,7 +168,8 @@ pub async fn run(
         .unwrap_or_default();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(
-        tonic::transport::Server::builder()
+        server_builder(&config.grpc)
+            .layer(RecordRpcs(rpc_metrics))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -159,6 +191,7 @@ pub async fn run(
     }
     tracing::info!("shutting down: no new calls, draining in-flight ones");
     background.abort_all();
+    ready.store(false, Ordering::Relaxed);
     set_health(&health, ServingStatus::NotServing).await;
     let _ = stop.send(());
     let grace = Duration::from_secs(config.shutdown_grace_secs);
@@ -188,6 +221,15 @@ pub async fn run(
     Ok(())
 }
 
+/// The gRPC server with its limits: what one caller or connection can make it hold.
+fn server_builder(grpc: &GrpcConfig) -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .timeout(Duration::from_millis(grpc.request_timeout_ms))
+        .max_concurrent_streams(grpc.max_concurrent_streams)
+        .http2_keepalive_interval(Some(Duration::from_secs(grpc.keepalive_interval_secs)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(grpc.keepalive_timeout_secs)))
+}
+
 /// Server reflection over this API's descriptors and the health service's.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
@@ -215,9 +257,14 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
     health.set_service_status(PRODUCER_SERVICE, status).await;
 }
 
-/// Pings the database every `interval`: SERVING while it answers, NOT_SERVING while it
-/// does not. Logs each change once.
-async fn watch_database(db: Database, health: HealthReporter, interval: Duration) {
+/// Pings the database every `interval`: SERVING (and ready) while it answers,
+/// NOT_SERVING while it does not. Logs each change once.
+async fn watch_database(
+    db: Database,
+    health: HealthReporter,
+    ready: Arc<AtomicBool>,
+    interval: Duration,
+) {
     let mut serving = None;
     let mut ticks = tokio::time::interval(interval);
     loop {
@@ -235,6 +282,7 @@ async fn watch_database(db: Database, health: HealthReporter, interval: Duration
                 ServingStatus::NotServing
             };
             set_health(&health, status).await;
+            ready.store(now_serving, Ordering::Relaxed);
             serving = Some(now_serving);
         }
     }

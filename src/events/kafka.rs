@@ -11,6 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use secrecy::ExposeSecret;
 
 use crate::config::KafkaConfig;
 use crate::storage::outbox::StoredEvent;
@@ -22,6 +23,9 @@ pub fn client_config(config: &KafkaConfig) -> ClientConfig {
     client.set("bootstrap.servers", &config.brokers);
     for (key, value) in &config.properties {
         client.set(key, value);
+    }
+    if let Some(password) = &config.sasl_password {
+        client.set("sasl.password", password.expose_secret());
     }
     client
 }

@@ -27,6 +27,7 @@ use tokio::sync::watch;
 
 use super::kafka;
 use crate::config::{EventsConfig, KafkaConfig};
+use crate::metrics::relay::RelayMetrics;
 use crate::storage::outbox::{self, EVENTS_CHANNEL};
 
 /// Advisory lock whose holder is the publishing relay. ("pp-relay")
@@ -44,6 +45,7 @@ pub struct RelaySettings {
     pub database_url: SecretString,
     pub kafka: KafkaConfig,
     pub events: EventsConfig,
+    pub metrics: RelayMetrics,
 }
 
 /// What the relay is doing.
@@ -385,6 +387,9 @@ async fn publish_batch(
             Ok(())
         })
         .await?;
+    settings
+        .metrics
+        .published(claimed.iter().map(|e| e.occurred_at));
     tracing::debug!(count, elapsed = ?started.elapsed(), "events published");
     Ok(Ok(count))
 }

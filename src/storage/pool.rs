@@ -71,6 +71,16 @@ impl Database {
         .map_err(|join_error| Error::Internal(format!("database task failed: {join_error}")))?
     }
 
+    /// The request pool's connections now, for metrics.
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max: self.pool.max_size(),
+        }
+    }
+
     /// `Ok` when the health-check connection can run a trivial query.
     pub async fn ping(&self) -> Result<(), Error> {
         Self::run_on(&self.probe, |conn| {
@@ -79,6 +89,14 @@ impl Database {
         })
         .await
     }
+}
+
+/// How many connections the pool holds, how many of them idle, and its size.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    pub connections: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 /// Sends r2d2's connection failures to tracing (its default handler uses the `log`

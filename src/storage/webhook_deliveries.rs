@@ -457,6 +457,18 @@ pub fn purge_finished(
     .execute(conn)?)
 }
 
+/// How many deliveries are pending (all endpoints), and since when the longest-waiting
+/// due one has been due.
+pub fn pending_summary(conn: &mut PgConnection) -> Result<(i64, Option<DateTime<Utc>>), Error> {
+    let pending = webhook_deliveries::table.filter(webhook_deliveries::status.eq("pending"));
+    let count = pending.count().get_result(conn)?;
+    let oldest_due = pending
+        .filter(webhook_deliveries::next_attempt_at.le(now))
+        .select(diesel::dsl::min(webhook_deliveries::next_attempt_at))
+        .get_result(conn)?;
+    Ok((count, oldest_due))
+}
+
 /// No attempt of the delivery is under way (an unexpired claim holds it).
 fn not_in_flight() -> diesel::dsl::Or<
     diesel::dsl::IsNull<webhook_deliveries::leased_until>,

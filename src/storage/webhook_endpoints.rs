@@ -343,6 +343,14 @@ pub fn subscribed(
         .collect())
 }
 
+/// How many endpoints are disabled, in every account.
+pub fn disabled_count(conn: &mut PgConnection) -> Result<i64, Error> {
+    Ok(webhook_endpoints::table
+        .filter(webhook_endpoints::enabled.eq(false))
+        .count()
+        .get_result(conn)?)
+}
+
 /// Holds every delivery to the endpoint until `until`: it answered 429 or 503 with
 /// `Retry-After`, which is about the endpoint, not one request.
 pub fn pause(conn: &mut PgConnection, id: EndpointId, until: DateTime<Utc>) -> Result<(), Error> {

@@ -21,6 +21,7 @@ use super::http::{Deliverer, Outcome};
 use crate::crypto::Protection;
 use crate::domain::webhook::{Attempt, Delivery, RetrySchedule};
 use crate::domain::{DeliveryId, EndpointId, Error};
+use crate::metrics::dispatcher::{AttemptOutcome, DisableReason, DispatcherMetrics};
 use crate::storage::Database;
 use crate::storage::webhook_deliveries::{self, DueDelivery, InFlight, Next, Recorded};
 use crate::storage::webhook_endpoints;
@@ -37,6 +38,7 @@ pub struct DeliverySettings {
     pub lease: Duration,
     /// How long finished deliveries (and their attempts) are kept.
     pub retention: chrono::Duration,
+    pub metrics: DispatcherMetrics,
 }
 
 /// How often finished deliveries past the retention are purged.
@@ -249,6 +251,15 @@ async fn attempt(context: &Context, due: DueDelivery) {
         traceparent = due.traceparent.as_deref().unwrap_or(""),
         "webhook attempt"
     );
+    let counted_as = match next {
+        Next::Succeeded => AttemptOutcome::Succeeded,
+        Next::RetryAt(_) => AttemptOutcome::Retried,
+        Next::Failed => AttemptOutcome::Failed,
+    };
+    context
+        .settings
+        .metrics
+        .attempt(counted_as, outcome.latency.as_secs_f64());
     let record = Attempt {
         id: Uuid::now_v7(),
         delivery_id: delivery,
@@ -286,15 +297,18 @@ async fn attempt(context: &Context, due: DueDelivery) {
                         next,
                     )?;
                     if recorded == Recorded::Gone {
-                        return Ok(false);
+                        return Ok(None);
                     }
                     effects.apply(conn, endpoint, disable_after)
                 })
             })
             .await;
         match stored {
-            Ok(true) => return tracing::warn!(%endpoint, "endpoint disabled"),
-            Ok(false) => return,
+            Ok(Some(reason)) => {
+                context.settings.metrics.endpoint_disabled(reason);
+                return tracing::warn!(%endpoint, ?reason, "endpoint disabled");
+            }
+            Ok(None) => return,
             Err(error) if try_number < RECORD_TRIES => {
                 tracing::warn!(%error, %delivery, "recording the attempt failed; trying again");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -320,21 +334,23 @@ struct OutcomeEffects {
 }
 
 impl OutcomeEffects {
-    /// Applies them; whether the endpoint was disabled.
+    /// Applies them; why the endpoint was disabled, if it was.
     fn apply(
         self,
         conn: &mut diesel::PgConnection,
         endpoint: EndpointId,
         disable_after: chrono::Duration,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<DisableReason>, Error> {
         if self.gone {
             webhook_endpoints::disable(conn, endpoint, "the endpoint answered 410 Gone")?;
-            return Ok(true);
+            return Ok(Some(DisableReason::Gone));
         }
         if let Some(until) = self.paused_until {
             webhook_endpoints::pause(conn, endpoint, until)?;
         }
-        webhook_endpoints::note_outcome(conn, endpoint, self.succeeded, disable_after)
+        let disabled =
+            webhook_endpoints::note_outcome(conn, endpoint, self.succeeded, disable_after)?;
+        Ok(disabled.then_some(DisableReason::Failing))
     }
 }
 

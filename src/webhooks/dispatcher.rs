@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
@@ -14,7 +15,11 @@ use super::intake;
 use crate::config::{Config, ConfigError};
 use crate::crypto::Protection;
 use crate::events::kafka;
+use crate::metrics::dispatcher::DispatcherMetrics;
+use crate::metrics::{Metrics, endpoint};
 use crate::storage::Database;
+use crate::storage::webhook_deliveries;
+use crate::storage::webhook_endpoints;
 use crate::tasks::AbortOnDrop;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +39,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         hasher: config.encryption.keyed_hasher()?,
     });
     let db = Database::new(&config.database);
+    let metrics_listener = endpoint::bind(config.metrics.dispatcher_addr)
+        .await
+        .map_err(|e| DispatchError::Start(format!("metrics.dispatcher_addr: {e}")))?;
+    let mut metrics = Metrics::default();
+    metrics.register_pool(&db);
+    let dispatcher_metrics = DispatcherMetrics::register(&mut metrics);
+    let ready = Arc::new(AtomicBool::new(false));
+    let is_ready = ready.clone();
+    let _metrics_endpoint = AbortOnDrop(tokio::spawn(endpoint::serve(
+        metrics_listener,
+        Arc::new(metrics),
+        Arc::new(move || is_ready.load(Ordering::Relaxed)),
+    )));
+    let _watch = AbortOnDrop(tokio::spawn(watch_backlog(
+        db.clone(),
+        dispatcher_metrics.clone(),
+        ready.clone(),
+        config.database.health_interval(),
+    )));
     let webhooks = &config.webhooks;
     let timeout = Duration::from_millis(webhooks.delivery_timeout_ms);
     let deliverer =
@@ -50,6 +74,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         // still run over, its outcome is dropped: the lease token no longer matches.)
         lease: timeout * 2 + config.database.connect_timeout() * 2 + Duration::from_secs(5),
         retention: webhooks.retention(),
+        metrics: dispatcher_metrics.clone(),
     };
     // Started before the server (or against a fresh cluster), the dispatcher would
     // otherwise subscribe to a topic that does not exist yet and wait for librdkafka's
@@ -57,7 +82,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Err(error) = kafka::ensure_topic(&config.kafka, Duration::from_secs(5)).await {
         tracing::warn!(%error, "events topic not ready yet; the consumer keeps trying");
     }
-    let consumer = intake::consumer(&config.kafka, webhooks).map_err(DispatchError::Start)?;
+    let consumer = intake::consumer(&config.kafka, webhooks, dispatcher_metrics)
+        .map_err(DispatchError::Start)?;
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
     // Owned: if this future is dropped (the process is killed, a test aborts it), the
@@ -69,6 +95,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     tracing::info!(topic = %config.kafka.topic, group = %webhooks.consumer_group, "webhook dispatcher running");
     shutdown.await;
     tracing::info!("shutting down: no new events, finishing attempts in flight");
+    ready.store(false, Ordering::Relaxed);
     let _ = stop.send(true);
     let grace = tokio::time::Instant::now() + Duration::from_secs(config.shutdown_grace_secs);
     let _ = tokio::time::timeout_at(grace, &mut intake.0).await;
@@ -82,4 +109,37 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Measures the pending work every `interval` (for metrics); ready while the database
+/// answers. Logs each change of readiness once.
+async fn watch_backlog(
+    db: Database,
+    metrics: DispatcherMetrics,
+    ready: Arc<AtomicBool>,
+    interval: Duration,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        ticks.tick().await;
+        let measured = db
+            .run(|conn| {
+                let (pending, oldest_due) = webhook_deliveries::pending_summary(conn)?;
+                let disabled = webhook_endpoints::disabled_count(conn)?;
+                Ok((pending, oldest_due, disabled))
+            })
+            .await;
+        let now_ready = measured.is_ok();
+        match measured {
+            Ok((pending, oldest_due, disabled)) => metrics.backlog(pending, oldest_due, disabled),
+            Err(error) if ready.load(Ordering::Relaxed) => {
+                tracing::warn!(%error, "database unreachable: not ready")
+            }
+            Err(_) => {}
+        }
+        if now_ready && !ready.load(Ordering::Relaxed) {
+            tracing::info!("database reachable: ready");
+        }
+        ready.store(now_ready, Ordering::Relaxed);
+    }
 }

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message as _;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::statistics::Statistics;
 use tokio::sync::{Notify, watch};
 
 use super::payload::webhook_for;
@@ -16,19 +18,59 @@ use crate::api::proto::events as ev;
 use crate::config::{KafkaConfig, WebhooksConfig};
 use crate::domain::Error;
 use crate::events::kafka::client_config;
+use crate::metrics::dispatcher::DispatcherMetrics;
 use crate::storage::Database;
 use crate::storage::webhook_deliveries::{self, NewDelivery};
 use crate::storage::webhook_endpoints;
 
+/// The consumer of the events topic, reporting its lag.
+pub type EventConsumer = StreamConsumer<LagReporter>;
+
+/// Reads librdkafka's periodic statistics for the consumer lag metric: per assigned
+/// partition, the events after the last stored offset (not yet recorded as deliveries).
+pub struct LagReporter {
+    topic: String,
+    metrics: DispatcherMetrics,
+}
+
+impl ClientContext for LagReporter {
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        let lag = topic
+            .partitions
+            .values()
+            .filter(|p| p.partition >= 0 && p.consumer_lag_stored >= 0)
+            .map(|p| p.consumer_lag_stored)
+            .sum();
+        self.metrics.consumer_lag(lag);
+    }
+}
+
+impl ConsumerContext for LagReporter {}
+
+/// How often librdkafka reports statistics (the lag metric's resolution).
+const STATISTICS_INTERVAL_MS: &str = "5000";
+
 /// The consumer, subscribed to the events topic in the dispatchers' group. Offsets are
 /// stored by hand, after the deliveries are recorded, and committed in the background.
-pub fn consumer(kafka: &KafkaConfig, webhooks: &WebhooksConfig) -> Result<StreamConsumer, String> {
-    let consumer: StreamConsumer = client_config(kafka)
+pub fn consumer(
+    kafka: &KafkaConfig,
+    webhooks: &WebhooksConfig,
+    metrics: DispatcherMetrics,
+) -> Result<EventConsumer, String> {
+    let context = LagReporter {
+        topic: kafka.topic.clone(),
+        metrics,
+    };
+    let consumer: EventConsumer = client_config(kafka)
         .set("group.id", &webhooks.consumer_group)
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .create()
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
+        .create_with_context(context)
         .map_err(|e| format!("invalid kafka consumer settings: {e}"))?;
     consumer
         .subscribe(&[&kafka.topic])
@@ -39,7 +81,7 @@ pub fn consumer(kafka: &KafkaConfig, webhooks: &WebhooksConfig) -> Result<Stream
 /// Consumes until `stop`, recording deliveries and waking the delivery loop. A database
 /// failure retries the same event (its offset is not stored until it is recorded).
 pub async fn run(
-    consumer: StreamConsumer,
+    consumer: EventConsumer,
     db: Database,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
@@ -61,6 +103,7 @@ pub async fn run(
             match record(&db, &message).await {
                 Ok(recorded) => {
                     if recorded > 0 {
+                        consumer.context().metrics.recorded(recorded);
                         wake.notify_one();
                     }
                     break;
@@ -86,7 +129,7 @@ pub async fn run(
 }
 
 /// Commits the stored offsets now (on stop), so a successor resumes exactly there.
-fn commit(consumer: &StreamConsumer) {
+fn commit(consumer: &EventConsumer) {
     if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::debug!(%error, "offset commit on stop");
     }

@@ -12,6 +12,7 @@ mod coverage;
 mod events;
 mod idempotency;
 mod jwks;
+mod metrics;
 mod migrations;
 mod operability;
 mod producers_crud;

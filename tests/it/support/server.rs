@@ -73,6 +73,9 @@ pub fn test_config(database_url: &str) -> Config {
     config.kafka.topic = format!("pp-test-{}", uuid::Uuid::now_v7().simple());
     config.kafka.message_timeout_ms = 3_000;
     config.events.poll_interval_ms = 200;
+    // Many servers run in one test process: each metrics port is any free one.
+    config.metrics.serve_addr = "127.0.0.1:0".parse().unwrap();
+    config.metrics.dispatcher_addr = "127.0.0.1:0".parse().unwrap();
     // Webhooks to the loopback receiver, with a short schedule.
     config.webhooks.allow_private_targets = true;
     config.webhooks.retry_schedule = "300ms,600ms,900ms".into();

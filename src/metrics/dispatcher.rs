@@ -1,0 +1,167 @@
+//! The webhook dispatcher: how far its consumer lags behind the topic, the deliveries it
+//! records, its attempts by outcome and their latency, endpoints it disabled, and the
+//! pending work in Postgres (shared by every replica).
+
+use std::sync::atomic::AtomicU64;
+
+use chrono::{DateTime, Utc};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+
+use super::{Metrics, seconds_buckets};
+
+/// What became of an attempt.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Succeeded,
+    /// Failed; another attempt is scheduled.
+    Retried,
+    /// Failed for good (out of retries, 410).
+    Failed,
+}
+
+impl AttemptOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Retried => "retried",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// Why the dispatcher disabled an endpoint.
+#[derive(Clone, Copy, Debug)]
+pub enum DisableReason {
+    /// It answered 410 Gone.
+    Gone,
+    /// Every attempt failed for `webhooks.disable_after_hours`.
+    Failing,
+}
+
+#[derive(Clone)]
+pub struct DispatcherMetrics {
+    attempts: Family<OutcomeLabels, Counter>,
+    attempt_seconds: Family<OutcomeLabels, Histogram>,
+    endpoints_disabled: Family<ReasonLabels, Counter>,
+    deliveries_recorded: Counter,
+    consumer_lag: Gauge,
+    pending: Gauge,
+    oldest_due_age: Gauge<f64, AtomicU64>,
+    disabled_endpoints: Gauge,
+}
+
+impl Default for DispatcherMetrics {
+    /// Unregistered: records into nothing anyone reads.
+    fn default() -> Self {
+        Self {
+            attempts: Family::default(),
+            attempt_seconds: Family::new_with_constructor(
+                (|| Histogram::new(seconds_buckets(0.005, 13))) as fn() -> Histogram,
+            ),
+            endpoints_disabled: Family::default(),
+            deliveries_recorded: Counter::default(),
+            consumer_lag: Gauge::default(),
+            pending: Gauge::default(),
+            oldest_due_age: Gauge::default(),
+            disabled_endpoints: Gauge::default(),
+        }
+    }
+}
+
+impl DispatcherMetrics {
+    pub fn register(metrics: &mut Metrics) -> Self {
+        let this = Self::default();
+        let registry = metrics.registry();
+        registry.register(
+            "webhook_attempts",
+            "Webhook attempts by outcome (succeeded, retried, failed)",
+            this.attempts.clone(),
+        );
+        registry.register(
+            "webhook_attempt_seconds",
+            "Time from sending a webhook to its answer (or failure), by outcome",
+            this.attempt_seconds.clone(),
+        );
+        registry.register(
+            "webhook_endpoints_disabled",
+            "Endpoints this dispatcher disabled, by reason (gone = 410, failing = failure limit)",
+            this.endpoints_disabled.clone(),
+        );
+        registry.register(
+            "webhook_deliveries_recorded",
+            "Deliveries recorded from the events topic (one per event and subscribed endpoint)",
+            this.deliveries_recorded.clone(),
+        );
+        registry.register(
+            "webhook_consumer_lag_events",
+            "Events in this dispatcher's assigned partitions not yet consumed",
+            this.consumer_lag.clone(),
+        );
+        registry.register(
+            "webhook_deliveries_pending",
+            "Deliveries waiting for their first or next attempt (all replicas)",
+            this.pending.clone(),
+        );
+        registry.register(
+            "webhook_oldest_due_delivery_age_seconds",
+            "How long the longest-waiting due delivery has been due (0 when none)",
+            this.oldest_due_age.clone(),
+        );
+        registry.register(
+            "webhook_endpoints_disabled_now",
+            "Endpoints currently disabled (all accounts)",
+            this.disabled_endpoints.clone(),
+        );
+        this
+    }
+
+    pub fn attempt(&self, outcome: AttemptOutcome, seconds: f64) {
+        let labels = OutcomeLabels {
+            outcome: outcome.label(),
+        };
+        self.attempts.get_or_create(&labels).inc();
+        self.attempt_seconds.get_or_create(&labels).observe(seconds);
+    }
+
+    pub fn endpoint_disabled(&self, reason: DisableReason) {
+        let reason = match reason {
+            DisableReason::Gone => "gone",
+            DisableReason::Failing => "failing",
+        };
+        self.endpoints_disabled
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    pub fn recorded(&self, deliveries: usize) {
+        self.deliveries_recorded.inc_by(deliveries as u64);
+    }
+
+    pub fn consumer_lag(&self, events: i64) {
+        self.consumer_lag.set(events);
+    }
+
+    /// The pending work as Postgres has it.
+    pub fn backlog(&self, pending: i64, oldest_due: Option<DateTime<Utc>>, disabled: i64) {
+        self.pending.set(pending);
+        let age = oldest_due.map_or(0.0, |due| {
+            (Utc::now() - due).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        self.oldest_due_age.set(age);
+        self.disabled_endpoints.set(disabled);
+    }
+}

@@ -1,0 +1,92 @@
+//! The outbox relay: its backlog, how old the oldest waiting event is, what it
+//! published and how long events waited between their commit and the broker's ack.
+//! Only the replica that publishes measures the backlog; the others report 0 and
+//! `event_relay_leader` 0 (aggregate with `max`).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use std::sync::atomic::AtomicU64;
+
+use super::{Metrics, seconds_buckets};
+use crate::events::relay::{RelayState, RelayStatus};
+
+/// What the relay records as it publishes.
+#[derive(Clone)]
+pub struct RelayMetrics {
+    published: Counter,
+    publish_delay: Histogram,
+}
+
+impl Default for RelayMetrics {
+    /// Unregistered: records into nothing anyone reads.
+    fn default() -> Self {
+        Self {
+            published: Counter::default(),
+            publish_delay: Histogram::new(seconds_buckets(0.005, 16)),
+        }
+    }
+}
+
+impl RelayMetrics {
+    /// Registers the relay's metrics; the gauges are read from `status` at each scrape.
+    pub fn register(metrics: &mut Metrics, status: Arc<RelayStatus>) -> Self {
+        let relay = Self::default();
+        let backlog = Gauge::<i64>::default();
+        let oldest_age = Gauge::<f64, AtomicU64>::default();
+        let leader = Gauge::<i64>::default();
+        let registry = metrics.registry();
+        registry.register(
+            "events_published",
+            "Events this replica's relay published to Kafka",
+            relay.published.clone(),
+        );
+        registry.register(
+            "event_publish_delay_seconds",
+            "Time from an event's commit to the broker's acknowledgement",
+            relay.publish_delay.clone(),
+        );
+        registry.register(
+            "outbox_backlog_events",
+            "Committed events not yet published (measured by the publishing replica)",
+            backlog.clone(),
+        );
+        registry.register(
+            "outbox_oldest_unpublished_age_seconds",
+            "Age of the oldest committed event not yet published (0 when none)",
+            oldest_age.clone(),
+        );
+        registry.register(
+            "event_relay_leader",
+            "1 on the replica whose relay publishes, 0 on the others",
+            leader.clone(),
+        );
+        metrics.refresh_with(move || {
+            let report = status.report();
+            backlog.set(report.backlog);
+            let age = report.oldest_unpublished.map_or(0.0, seconds_since);
+            oldest_age.set(age);
+            let leading = matches!(
+                report.state,
+                RelayState::Publishing | RelayState::BrokerUnavailable
+            );
+            leader.set(i64::from(leading));
+        });
+        relay
+    }
+
+    /// Counts acknowledged events and how long each waited since it was committed.
+    pub fn published(&self, committed_at: impl IntoIterator<Item = DateTime<Utc>>) {
+        for at in committed_at {
+            self.published.inc();
+            self.publish_delay.observe(seconds_since(at));
+        }
+    }
+}
+
+fn seconds_since(at: DateTime<Utc>) -> f64 {
+    (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+}

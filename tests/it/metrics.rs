@@ -1,0 +1,172 @@
+//! The metrics ports of both binaries, scraped during a run: the counters move with the
+//! calls, events and webhooks, and the probes answer.
+
+use std::net::SocketAddr;
+
+use tonic::Code;
+
+use crate::support::hooks::*;
+use crate::support::receiver::{Answer, Receiver};
+use crate::support::server::TestDispatcher;
+use crate::support::*;
+
+/// A loopback address nothing listens on now.
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The value of one series (name with its labels, exactly as exposed), if present.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+}
+
+/// Scrapes until `series` reaches `at_least` (or the wait is over); the last scrape.
+async fn scrape_until(addr: SocketAddr, series: &str, at_least: f64) -> String {
+    poll_until(
+        || async move { get(addr, "/metrics").await.1 },
+        |text| value(text, series).is_some_and(|v| v >= at_least),
+    )
+    .await
+}
+
+const PRODUCERS: &str = "producerprofile.v1.ProducerProfileService";
+
+#[tokio::test]
+async fn the_servers_metrics_count_calls_published_events_and_pool_use() {
+    let addr = free_addr();
+    let server = TestServer::start_with(|config| config.metrics.serve_addr = addr).await;
+    assert_eq!(get(addr, "/healthz").await.0, 200);
+    assert_eq!(
+        poll_until(|| get(addr, "/readyz"), |(status, _)| *status == 200)
+            .await
+            .0,
+        200
+    );
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    let missing = client
+        .get_producer(by_id(uuid::Uuid::now_v7().to_string()))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    let text = scrape_until(addr, "producer_profile_events_published_total", 1.0).await;
+    let call = |method: &str, code: &str| {
+        format!(
+            r#"producer_profile_grpc_server_handled_total{{service="{PRODUCERS}",method="{method}",code="{code}"}}"#
+        )
+    };
+    assert_eq!(
+        value(&text, &call("CreateProducer", "0")),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, &call("GetProducer", "5")), Some(1.0));
+    assert_eq!(
+        value(
+            &text,
+            &format!(
+                r#"producer_profile_grpc_server_handling_seconds_count{{service="{PRODUCERS}",method="CreateProducer"}}"#
+            )
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&text, "producer_profile_event_publish_delay_seconds_count"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&text, "producer_profile_event_relay_leader"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&text, "producer_profile_database_connections_max"),
+        Some(server.config.database.pool_max_size as f64)
+    );
+    assert!(
+        value(
+            &text,
+            r#"producer_profile_database_connections{state="idle"}"#
+        )
+        .is_some()
+    );
+    assert!(value(&text, "producer_profile_outbox_backlog_events").is_some());
+    assert!(!text.contains("ACME"), "no account ids in labels");
+}
+
+#[tokio::test]
+async fn the_dispatchers_metrics_count_recorded_deliveries_and_attempts_by_outcome() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    receiver.answer_with(|_, seen| Answer::status(if seen == 1 { 500 } else { 200 }));
+    let addr = free_addr();
+    let mut config = server.config.clone();
+    config.metrics.dispatcher_addr = addr;
+    let dispatcher = TestDispatcher::start(config);
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+
+    let text = scrape_until(
+        addr,
+        r#"producer_profile_webhook_attempts_total{outcome="succeeded"}"#,
+        1.0,
+    )
+    .await;
+    assert_eq!(
+        value(
+            &text,
+            r#"producer_profile_webhook_attempts_total{outcome="retried"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "producer_profile_webhook_deliveries_recorded_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"producer_profile_webhook_attempt_seconds_count{outcome="succeeded"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(value(&text, "producer_profile_webhook_consumer_lag_events").is_some());
+    let settled = scrape_until(addr, "producer_profile_webhook_deliveries_pending", 0.0).await;
+    assert!(value(&settled, "producer_profile_webhook_endpoints_disabled_now").is_some());
+    assert_eq!(get(addr, "/readyz").await.0, 200);
+    assert_eq!(get(addr, "/nothing-here").await.0, 404);
+    dispatcher.stop().await;
+    assert!(
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_err(),
+        "the port closes with the dispatcher"
+    );
+}
+
+#[tokio::test]
+async fn a_metrics_port_in_use_is_a_start_up_error_naming_the_setting() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let db = std::sync::Arc::new(crate::support::database::TestDb::migrated());
+    let mut config = crate::support::server::test_config(&db.url);
+    config.metrics.serve_addr = taken.local_addr().unwrap();
+    let server = TestServer::launch(db, config).await;
+    let error = server.finished().await.unwrap_err();
+    assert!(
+        error.to_string().starts_with("metrics.serve_addr:"),
+        "{error}"
+    );
+}
