@@ -6,13 +6,14 @@ CARGO ?= cargo
 BIN := target/debug/producer-profile
 export TEST_DATABASE_URL ?= postgres://producer_profile:producer_profile@127.0.0.1:5432/producer_profile
 
-.PHONY: help deps services services-down migrate run test lint build dev-config schema
+.PHONY: help deps services services-down migrate run test lint build dev-config schema helm-check
 
 help:
 	@echo "make run            start Postgres + Kafka (tansu), migrate, serve gRPC on 127.0.0.1:50051"
 	@echo "                    and run the webhook dispatcher alongside"
 	@echo "make test           start the local services and run every test"
 	@echo "make lint           rustfmt check and clippy with -D warnings"
+	@echo "make helm-check     lint the Helm chart, render it, validate the manifests offline"
 	@echo "make services       install (where missing) and start Postgres and tansu"
 	@echo "make services-down  stop them"
 	@echo "make migrate        apply database migrations"
@@ -49,6 +50,9 @@ run: migrate
 
 test: services
 	$(CARGO) test --all-targets
+
+helm-check:
+	@scripts/helm-check.sh
 
 lint: deps
 	$(CARGO) fmt --all -- --check

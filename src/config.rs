@@ -21,6 +21,19 @@ use crate::crypto::{FieldCipher, KeyedHasher};
 /// The file `make run` writes for local development; read when no other file is named.
 pub const LOCAL_DEV_CONFIG: &str = ".local/producer-profile.toml";
 
+/// Secrets whose environment variables are taken as they are. Other `PP_` values are
+/// parsed (`007` becomes the number 7, `"x"` becomes x, `[a` is an error), which a
+/// password or key must never be.
+const RAW_SECRETS: [(&str, &str); 4] = [
+    ("PP_DATABASE__URL", "database.url"),
+    ("PP_ENCRYPTION__KEYS", "encryption.keys"),
+    (
+        "PP_ENCRYPTION__BLIND_INDEX_KEY",
+        "encryption.blind_index_key",
+    ),
+    ("PP_KAFKA__SASL_PASSWORD", "kafka.sasl_password"),
+];
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -36,6 +49,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub metrics: MetricsConfig,
     pub grpc: GrpcConfig,
+    pub tracing: TracingConfig,
     pub log: LogConfig,
 }
 
@@ -52,6 +66,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             metrics: MetricsConfig::default(),
             grpc: GrpcConfig::default(),
+            tracing: TracingConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -397,6 +412,63 @@ impl Default for GrpcConfig {
     }
 }
 
+/// Distributed tracing: W3C trace context is always carried (request → event → webhook);
+/// spans are exported only when a collector is configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingConfig {
+    /// OTLP/HTTP collector base URL, e.g. `http://otel-collector:4318`; spans go to
+    /// `<url>/v1/traces`. None: nothing is exported.
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces recorded; a caller's sampling decision is always followed.
+    pub sample_ratio: f64,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            sample_ratio: 1.0,
+        }
+    }
+}
+
+impl TracingConfig {
+    /// The collector's traces URL, when one is configured.
+    pub fn traces_url(&self) -> Result<Option<String>, ConfigError> {
+        let Some(base) = self
+            .otlp_endpoint
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let url = url::Url::parse(base.trim())
+            .map_err(|e| ConfigError::new("tracing.otlp_endpoint", format!("is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ConfigError::new(
+                "tracing.otlp_endpoint",
+                "must be an http:// or https:// URL (OTLP over HTTP)",
+            ));
+        }
+        Ok(Some(format!(
+            "{}/v1/traces",
+            url.as_str().trim_end_matches('/')
+        )))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.traces_url()?;
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            return Err(ConfigError::new(
+                "tracing.sample_ratio",
+                "must be between 0 and 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -432,7 +504,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(setting: &str, problem: impl Into<String>) -> Self {
+    pub fn new(setting: &str, problem: impl Into<String>) -> Self {
         Self {
             setting: setting.to_owned(),
             problem: problem.into(),
@@ -460,20 +532,42 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment
-            .merge(Env::prefixed("PP_").ignore(&["config"]).split("__"))
-            .extract()
-            .map_err(|error| {
-                let setting = error.path.join(".");
-                ConfigError::new(
-                    if setting.is_empty() {
-                        "config"
-                    } else {
-                        &setting
-                    },
-                    error.kind.to_string(),
-                )
-            })
+        let parsed_env = Env::prefixed("PP_")
+            .ignore(&["config"])
+            .split("__")
+            .filter(|key| !RAW_SECRETS.iter().any(|(_, setting)| key == *setting));
+        let mut config: Config = figment.merge(parsed_env).extract().map_err(|error| {
+            let setting = error.path.join(".");
+            ConfigError::new(
+                if setting.is_empty() {
+                    "config"
+                } else {
+                    &setting
+                },
+                error.kind.to_string(),
+            )
+        })?;
+        config.apply_raw_secrets(|name| std::env::var(name).ok());
+        config.tracing.validate()?;
+        Ok(config)
+    }
+
+    /// Sets the secret settings whose environment variables are set, taking each value
+    /// exactly as it is.
+    fn apply_raw_secrets(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        for (variable, setting) in RAW_SECRETS {
+            let Some(value) = lookup(variable) else {
+                continue;
+            };
+            let value = SecretString::from(value);
+            match setting {
+                "database.url" => self.database.url = value,
+                "encryption.keys" => self.encryption.keys = value,
+                "encryption.blind_index_key" => self.encryption.blind_index_key = value,
+                "kafka.sasl_password" => self.kafka.sasl_password = Some(value),
+                _ => unreachable!("every raw secret is handled"),
+            }
+        }
     }
 
     /// Checks what `webhook-dispatcher` needs beyond what parsing checked.
@@ -599,6 +693,23 @@ mod tests {
             keys: SecretString::from(keys),
             blind_index_key: SecretString::from(BASE64.encode([9u8; 32])),
         }
+    }
+
+    #[test]
+    fn secrets_from_the_environment_are_taken_as_they_are() {
+        let mut config = Config::default();
+        config.apply_raw_secrets(|name| match name {
+            "PP_KAFKA__SASL_PASSWORD" => Some("007".into()),
+            "PP_DATABASE__URL" => Some("\"postgres://x\"".into()),
+            _ => None,
+        });
+        let password = config.kafka.sasl_password.expect("set");
+        assert_eq!(password.expose_secret(), "007");
+        assert_eq!(config.database.url.expose_secret(), "\"postgres://x\"");
+        assert!(
+            config.encryption.keys.expose_secret().is_empty(),
+            "unset stays unset"
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::metrics::rpc::{RecordRpcs, RpcMetrics};
 use crate::metrics::{Metrics, endpoint};
 use crate::storage::Database;
 use crate::tasks::AbortOnDrop;
+use crate::telemetry::grpc::TraceRequests;
 use crate::webhooks::http::Deliverer;
 
 /// The gRPC name of the producer service, as health checks ask for it.
@@ -170,6 +171,7 @@ pub async fn run(
     let mut server = tokio::spawn(
         server_builder(&config.grpc)
             .layer(RecordRpcs(rpc_metrics))
+            .layer(TraceRequests)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

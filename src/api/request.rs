@@ -52,9 +52,16 @@ pub fn fingerprint(
     protection.hasher.hash(&label, account.as_str(), body)
 }
 
-/// The request's W3C trace context (`traceparent`), when it carries a well-formed one:
-/// `version-traceid-parentid-flags` in lower-case hex (2-32-16-2 digits).
+/// The W3C trace context to store with this request's events: the current span's (a
+/// child of the caller's, or a new trace), else — tracing not installed — the caller's
+/// own `traceparent` when it is well formed.
 pub fn traceparent<T>(request: &Request<T>) -> Option<String> {
+    crate::telemetry::trace_context::current_traceparent().or_else(|| callers_traceparent(request))
+}
+
+/// The request's `traceparent`, when well formed: `version-traceid-parentid-flags` in
+/// lower-case hex (2-32-16-2 digits).
+fn callers_traceparent<T>(request: &Request<T>) -> Option<String> {
     let value = request.metadata().get("traceparent")?.to_str().ok()?.trim();
     let parts: Vec<&str> = value.split('-').collect();
     let lengths_ok = parts.len() == 4

@@ -48,14 +48,16 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
-    telemetry::init(&config.log);
+    let telemetry = telemetry::init(&config.log, &config.tracing, "producer-profile")?;
     match cli.command {
         Command::Serve => {
             let shutdown = server::termination_signal();
             let listener = tokio::net::TcpListener::bind(config.listen_addr)
                 .await
                 .with_context(|| format!("listen_addr: cannot listen on {}", config.listen_addr))?;
-            server::run(config, listener, shutdown).await?;
+            let served = server::run(config, listener, shutdown).await;
+            telemetry.shutdown();
+            served?;
         }
         Command::Migrate => {
             let url = config.database.url.expose_secret().to_owned();

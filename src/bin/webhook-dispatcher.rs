@@ -24,8 +24,9 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
-    telemetry::init(&config.log);
+    let telemetry = telemetry::init(&config.log, &config.tracing, "webhook-dispatcher")?;
     let shutdown = server::termination_signal();
-    webhooks::dispatcher::run(config, shutdown).await?;
-    Ok(())
+    let ran = webhooks::dispatcher::run(config, shutdown).await;
+    telemetry.shutdown();
+    Ok(ran?)
 }

@@ -211,6 +211,11 @@ mod tests {
         assert!(Npn::parse("12345678901").is_err());
         assert!(Npn::parse("12a4").is_err());
         assert!(Npn::parse("-123").is_err());
+        assert_eq!(Npn::parse("\u{a0}123\t").unwrap().as_str(), "123");
+        assert!(
+            Npn::parse("12\u{a0}34").is_err(),
+            "whitespace inside is refused"
+        );
     }
 
     #[test]
@@ -307,7 +312,9 @@ mod tests {
         }
 
         #[test]
-        fn npn_rejects_anything_with_a_non_digit(raw in "[0-9]{0,4}[^0-9 \t\n\r\u{b}\u{c}][0-9]{0,4}") {
+        // Whitespace around the digits (any Unicode whitespace, as `trim` knows it) is
+        // trimmed, not refused, so the one non-digit is anything else.
+        fn npn_rejects_anything_with_a_non_digit(raw in "[0-9]{0,4}[^0-9\\s][0-9]{0,4}") {
             prop_assert!(Npn::parse(&raw).is_err());
         }
 

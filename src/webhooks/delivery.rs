@@ -15,6 +15,7 @@ use diesel::Connection as _;
 use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::http::{Deliverer, Outcome};
@@ -25,6 +26,7 @@ use crate::metrics::dispatcher::{AttemptOutcome, DisableReason, DispatcherMetric
 use crate::storage::Database;
 use crate::storage::webhook_deliveries::{self, DueDelivery, InFlight, Next, Recorded};
 use crate::storage::webhook_endpoints;
+use crate::telemetry::trace_context::{continue_trace, trace_id_of, traceparent_of};
 
 /// How the loop runs.
 #[derive(Clone)]
@@ -197,6 +199,27 @@ async fn purge(context: &Context) {
 
 /// One attempt of one delivery, and its record.
 async fn attempt(context: &Context, due: DueDelivery) {
+    // A span in the event's trace (started by the call that changed the producer), so
+    // the attempt's log lines carry the caller's trace id and its export joins the trace.
+    let span = tracing::info_span!(
+        "webhook_attempt",
+        delivery = %due.id,
+        trace_id = tracing::field::Empty,
+    );
+    if let Some(traceparent) = &due.traceparent {
+        continue_trace(&span, traceparent);
+    }
+    let traceparent = traceparent_of(&span).or_else(|| due.traceparent.clone());
+    if let Some(trace_id) = traceparent.as_deref().and_then(trace_id_of) {
+        span.record("trace_id", trace_id);
+    }
+    attempt_in_trace(context, due, traceparent)
+        .instrument(span)
+        .await
+}
+
+/// The attempt, sending `traceparent` (the attempt's own span) to the receiver.
+async fn attempt_in_trace(context: &Context, due: DueDelivery, traceparent: Option<String>) {
     let delivery = DeliveryId::from_uuid(due.id);
     let endpoint = EndpointId::from_uuid(due.endpoint_id);
     let lease_token = due.lease_token;
@@ -229,7 +252,7 @@ async fn attempt(context: &Context, due: DueDelivery) {
                     &webhook_id,
                     &due.body,
                     &secrets,
-                    due.traceparent.as_deref(),
+                    traceparent.as_deref(),
                 )
                 .await
         }
@@ -248,7 +271,7 @@ async fn attempt(context: &Context, due: DueDelivery) {
         latency_ms = outcome.latency.as_millis() as u64,
         error = outcome.error.as_deref().unwrap_or(""),
         next = ?next,
-        traceparent = due.traceparent.as_deref().unwrap_or(""),
+        traceparent = traceparent.as_deref().unwrap_or(""),
         "webhook attempt"
     );
     let counted_as = match next {

@@ -190,6 +190,23 @@ fn migrate_applies_pending_migrations_once() {
     assert!(run().contains("up to date"));
 }
 
+#[test]
+fn secrets_in_the_environment_that_look_like_numbers_or_lists_are_accepted() {
+    let db = TestDb::empty();
+    let output = binary(&scratch_dir())
+        .arg("migrate")
+        .env("PP_DATABASE__URL", &db.url)
+        .env("PP_KAFKA__SASL_PASSWORD", "007")
+        .env("PP_ENCRYPTION__BLIND_INDEX_KEY", "[not-a-list")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Reads JSON log lines from the child's stdout until `serving gRPC`; returns the address.
 fn wait_for_address(child: &mut Child, log: &mut Vec<String>) -> String {
     let stdout = child.stdout.take().unwrap();
@@ -230,16 +247,21 @@ thread_local! {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_logs_no_ssn_or_account_number_and_exits_cleanly_on_sigterm() {
+async fn serve_logs_and_exports_no_ssn_or_account_number_and_exits_cleanly_on_sigterm() {
     let db = TestDb::migrated();
     let dir = scratch_dir();
+    // Stands in for an OpenTelemetry collector: records what is POSTed to it.
+    let collector = crate::support::receiver::Receiver::start().await;
+    let collector_base = collector.url.trim_end_matches("/webhooks").to_owned();
     let config = format!(
         "listen_addr = \"127.0.0.1:0\"\n\
+         [metrics]\nserve_addr = \"127.0.0.1:0\"\n\
          [database]\nurl = \"{url}\"\n\
          [auth]\njwks = \"{jwks}\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n\
          [encryption]\nactive_key_id = \"k\"\nkeys = \"k:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n\
          blind_index_key = \"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=\"\n\
-         [log]\nformat = \"json\"\nfilter = \"debug\"\n",
+         [log]\nformat = \"json\"\nfilter = \"debug\"\n\
+         [tracing]\notlp_endpoint = \"{collector_base}\"\n",
         url = db.url,
         jwks = keys::issuer().jwks_path.display(),
     );
@@ -353,13 +375,139 @@ async fn serve_logs_no_ssn_or_account_number_and_exits_cleanly_on_sigterm() {
         "the log shows the work: {all}"
     );
     assert!(all.contains("stopped"), "the log shows the drain finished");
-    for ssn in [
+    // Spans were flushed to the collector on the way out.
+    let exported = collector.received();
+    assert!(!exported.is_empty(), "spans reached the collector");
+    assert!(
+        exported
+            .iter()
+            .all(|r| r.headers["content-type"] == "application/x-protobuf")
+    );
+    let spans: String = exported.iter().map(|r| r.body.as_str()).collect();
+    assert!(spans.contains("producer-profile"), "the service name");
+    assert!(spans.contains("CreateProducer"), "the handler spans");
+    for secret in [
         "123456789",
         "123-45-6789",
         "666-45-6789",
         "666456789",
         "45-6789",
+        "88887777666655",
+        "44443333222211",
     ] {
-        assert!(!all.contains(ssn), "the SSN {ssn} leaked into the log");
+        assert!(!all.contains(secret), "{secret} leaked into the log");
+        assert!(!spans.contains(secret), "{secret} leaked into a span");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_trace_id_appears_in_the_dispatchers_attempt_log() {
+    use crate::support::hooks::{MANAGE, endpoint};
+    use crate::support::receiver::Receiver;
+    use secrecy::ExposeSecret;
+
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    let config = &server.config;
+    let mut dispatcher = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_webhook-dispatcher"))
+            .current_dir(scratch_dir())
+            .env("PP_DATABASE__URL", config.database.url.expose_secret())
+            .env("PP_KAFKA__BROKERS", &config.kafka.brokers)
+            .env("PP_KAFKA__TOPIC", &config.kafka.topic)
+            .env(
+                "PP_ENCRYPTION__ACTIVE_KEY_ID",
+                &config.encryption.active_key_id,
+            )
+            .env(
+                "PP_ENCRYPTION__KEYS",
+                config.encryption.keys.expose_secret(),
+            )
+            .env(
+                "PP_ENCRYPTION__BLIND_INDEX_KEY",
+                config.encryption.blind_index_key.expose_secret(),
+            )
+            .env("PP_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")
+            .env(
+                "PP_WEBHOOKS__CONSUMER_GROUP",
+                &config.webhooks.consumer_group,
+            )
+            .env("PP_METRICS__DISPATCHER_ADDR", "127.0.0.1:0")
+            .env("PP_LOG__FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = log_lines(&mut dispatcher.0);
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let token = token("ACME", ALL_PRODUCER_SCOPES);
+    let mut client =
+        pb::producer_profile_service_client::ProducerProfileServiceClient::with_interceptor(
+            server.channel().await,
+            move |mut request: tonic::Request<()>| {
+                let metadata = request.metadata_mut();
+                metadata.insert("authorization", format!("Bearer {token}").parse().unwrap());
+                metadata.insert(
+                    "traceparent",
+                    format!("00-{trace_id}-00f067aa0ba902b7-01")
+                        .parse()
+                        .unwrap(),
+                );
+                Ok(request)
+            },
+        );
+    client.create_producer(create(firm("1"))).await.unwrap();
+
+    let attempt = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the dispatcher logs the attempt");
+        if line.contains("\"webhook attempt\"") {
+            break line;
+        }
+    };
+    drop(dispatcher);
+    let entry: serde_json::Value = serde_json::from_str(&attempt).unwrap();
+    assert_eq!(entry["status"], 200, "{attempt}");
+    let span_trace_ids: Vec<&str> = entry["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|span| span["trace_id"].as_str())
+        .collect();
+    assert_eq!(span_trace_ids, [trace_id], "{attempt}");
+    let sent = receiver.received();
+    let delivered = sent.last().unwrap();
+    assert!(
+        delivered.headers["traceparent"].contains(trace_id),
+        "the receiver can continue the trace too"
+    );
+}
+
+/// The child's stdout, line by line, as it comes.
+fn log_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// A child process that does not outlive its test, even one that fails.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
