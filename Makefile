@@ -6,11 +6,12 @@ CARGO ?= cargo
 BIN := target/debug/producer-profile
 export TEST_DATABASE_URL ?= postgres://producer_profile:producer_profile@127.0.0.1:5432/producer_profile
 
-.PHONY: help deps services services-down migrate run test lint build dev-config schema helm-check
+.PHONY: help deps services services-down migrate run demo test lint build dev-config schema helm-check
 
 help:
 	@echo "make run            start Postgres + Kafka (tansu), migrate, serve gRPC on 127.0.0.1:50051"
 	@echo "                    and run the webhook dispatcher alongside"
+	@echo "make demo           the five-minute tour: a signed webhook receiver, a producer, its events"
 	@echo "make test           start the local services and run every test"
 	@echo "make lint           rustfmt check and clippy with -D warnings"
 	@echo "make helm-check     lint the Helm chart, render it, validate the manifests offline"
@@ -32,7 +33,7 @@ dev-config:
 	@scripts/dev-config.sh
 
 build: deps
-	$(CARGO) build --bins
+	$(CARGO) build --bins --examples
 
 migrate: services dev-config build
 	$(BIN) migrate
@@ -47,6 +48,9 @@ run: migrate
 	@echo "    127.0.0.1:50051 producerprofile.v1.ProducerProfileService/CreateProducer"
 	@echo
 	scripts/run-local.sh
+
+demo: migrate
+	@scripts/demo.sh
 
 test: services
 	$(CARGO) test --all-targets
