@@ -163,3 +163,75 @@ async fn health_follows_the_database_going_away_and_coming_back() {
     set_connections(&mut admin, true);
     server.wait_for_health(ServingStatus::Serving).await;
 }
+
+#[tokio::test]
+async fn shutdown_under_load_completes_and_publishes_every_accepted_call() {
+    let mut server = TestServer::start().await;
+    let client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    // Eight callers creating producers back to back, until the server stops them.
+    let callers: Vec<_> = (0..8)
+        .map(|caller| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                let mut created = Vec::new();
+                for n in 0.. {
+                    match client
+                        .create_producer(create(firm(&format!("{caller}{n:05}"))))
+                        .await
+                    {
+                        Ok(response) => created.push(response.into_inner().id),
+                        Err(status) => return (created, status),
+                    }
+                }
+                unreachable!()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.begin_stop();
+    let mut accepted = Vec::new();
+    for caller in callers {
+        let (created, ended_with) = caller.await.unwrap();
+        // Refused: no connection, or a call sent as the server closed the connection
+        // (HTTP/2 GOAWAY) — never taken in, as the counts below show.
+        assert!(
+            matches!(ended_with.code(), Code::Unavailable | Code::Cancelled),
+            "refused, not failed: {ended_with:?}"
+        );
+        accepted.extend(created);
+    }
+    let config = server.config.clone();
+    let db = server.db.clone();
+    server.finished().await.expect("a clean stop");
+    assert!(accepted.len() > 8, "the load ran: {}", accepted.len());
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let count = |sql: &str| {
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut db.connect())
+            .unwrap()
+            .n as usize
+    };
+    assert_eq!(
+        count("SELECT count(*) AS n FROM producers"),
+        accepted.len(),
+        "every answered call is stored, nothing more"
+    );
+    assert_eq!(
+        count("SELECT count(*) AS n FROM events WHERE published_at IS NULL"),
+        0,
+        "the relay published every committed event before stopping"
+    );
+    let records = crate::support::kafka::read(
+        &config.kafka.brokers,
+        &config.kafka.topic,
+        accepted.len(),
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(records.len(), accepted.len());
+}
