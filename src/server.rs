@@ -23,11 +23,11 @@ use crate::config::{AuthConfig, Config, ConfigError, GrpcConfig};
 use crate::crypto::Protection;
 use crate::events::relay::{self, RelaySettings, RelayStatus};
 use crate::metrics::relay::RelayMetrics;
-use crate::metrics::rpc::{RecordRpcs, RpcMetrics};
+use crate::metrics::rpc::RpcMetrics;
 use crate::metrics::{Metrics, endpoint};
 use crate::storage::Database;
 use crate::tasks::AbortOnDrop;
-use crate::telemetry::grpc::TraceRequests;
+use crate::telemetry::grpc::ObserveCalls;
 use crate::webhooks::http::Deliverer;
 
 /// The gRPC name of the producer service, as health checks ask for it.
@@ -170,8 +170,7 @@ pub async fn run(
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(
         server_builder(&config.grpc)
-            .layer(RecordRpcs(rpc_metrics))
-            .layer(TraceRequests)
+            .layer(ObserveCalls(rpc_metrics))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -1,19 +1,11 @@
-//! gRPC calls by service, method and status code, with their latency: a tower layer
-//! around the whole server, so every service (health and reflection too) is counted the
-//! same way and no handler has to remember to.
-
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Instant;
+//! gRPC calls by service, method and status code, with their latency. Recorded by the
+//! server's call layer (`telemetry::grpc::ObserveCalls`), so every service — health and
+//! reflection too — is counted the same way and no handler has to remember to.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
-use tower_layer::Layer;
-use tower_service::Service;
 
 use super::{Metrics, seconds_buckets};
 
@@ -70,7 +62,9 @@ impl RpcMetrics {
         Self { handled, seconds }
     }
 
-    fn observe(&self, path: &str, code: &str, elapsed: f64) {
+    /// Counts a finished call: its path (`/package.Service/Method`), gRPC status code
+    /// and duration in seconds.
+    pub fn observe(&self, path: &str, code: &str, elapsed: f64) {
         let (service, method) = match path.trim_start_matches('/').split_once('/') {
             Some((service, method))
                 if KNOWN_SERVICES.contains(&service) && code != UNIMPLEMENTED =>
@@ -92,65 +86,6 @@ impl RpcMetrics {
                 code: code.to_owned(),
             })
             .inc();
-    }
-}
-
-/// Records every call passing through the server.
-#[derive(Clone)]
-pub struct RecordRpcs(pub Arc<RpcMetrics>);
-
-impl<S> Layer<S> for RecordRpcs {
-    type Service = RecordedService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RecordedService {
-            inner,
-            metrics: self.0.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct RecordedService<S> {
-    inner: S,
-    metrics: Arc<RpcMetrics>,
-}
-
-impl<S, B, R> Service<http::Request<B>> for RecordedService<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let path = request.uri().path().to_owned();
-        let started = Instant::now();
-        let metrics = self.metrics.clone();
-        // The clone that was polled ready serves this call (tower's rule).
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
-        Box::pin(async move {
-            let result = inner.call(request).await;
-            if let Ok(response) = &result {
-                // Errors come back "trailers-only": the status is in the headers. A
-                // unary success puts it in the trailers, after this point: OK.
-                let code = response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("0");
-                metrics.observe(&path, code, started.elapsed().as_secs_f64());
-            }
-            result
-        })
     }
 }
 

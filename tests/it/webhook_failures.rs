@@ -2,7 +2,6 @@
 //! endpoints disabled, paused by `Retry-After` or deleted mid-retry, endpoints newer than
 //! the events, the database failing during intake, and two dispatchers sharing the work.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tonic::Code;
@@ -10,24 +9,9 @@ use tonic::Code;
 use producer_profile::api::proto::v1 as pb;
 
 use crate::support::hooks::*;
-use crate::support::receiver::{Answer, Received, Receiver};
+use crate::support::receiver::{Answer, Receiver};
 use crate::support::server::TestDispatcher;
 use crate::support::*;
-
-/// For each producer, its events' sequences in the order they first arrived.
-fn first_arrivals(received: &[Received]) -> BTreeMap<String, Vec<i64>> {
-    let mut order: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for r in received {
-        let body = r.json();
-        let producer = body["data"]["producerId"].as_str().unwrap().to_owned();
-        let sequence = body["data"]["sequence"].as_i64().unwrap();
-        let seen = order.entry(producer).or_default();
-        if !seen.contains(&sequence) {
-            seen.push(sequence);
-        }
-    }
-    order
-}
 
 #[tokio::test]
 async fn redirects_timeouts_and_hostile_answers_are_failed_attempts_on_record() {
@@ -192,6 +176,7 @@ async fn retry_after_pauses_every_delivery_to_the_endpoint() {
     let receiver = Receiver::start().await;
     let mut hooks = server.webhook_client("ACME", MANAGE).await;
     let (endpoint, _) = endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    // The first delivery is asked to wait two seconds (429 behaves the same).
     receiver.answer_with(|_, seen| {
         if seen == 1 {
             Answer {
@@ -235,20 +220,7 @@ async fn two_dispatchers_share_the_work_and_keep_each_producers_order() {
         ..Answer::status(200)
     });
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
-    for n in 1..=6 {
-        let id = client
-            .create_producer(create(firm(&n.to_string())))
-            .await
-            .unwrap()
-            .into_inner()
-            .id;
-        for change in 1..=2 {
-            client
-                .update_producer(change_npn(&id, &format!("{n}0{change}")))
-                .await
-                .unwrap();
-        }
-    }
+    producers_with_three_events(&mut client, 6).await;
     let one = TestDispatcher::start(server.config.clone());
     let two = TestDispatcher::start(server.config.clone());
     let received = deliveries_only(

@@ -1,13 +1,15 @@
 //! Webhook test helpers: endpoints registered through the API, what a receiver got,
 //! and waiting for the dispatcher's records.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
 use producer_profile::api::proto::v1 as pb;
 
+use super::fixtures::{change_npn, create, firm};
 use super::receiver::Received;
-use super::server::WebhookClient;
+use super::server::{Client, WebhookClient};
 
 /// How long a test waits for the dispatcher.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -120,4 +122,41 @@ pub async fn endpoint_now(mut client: WebhookClient, id: String) -> pb::Endpoint
         .await
         .unwrap()
         .into_inner()
+}
+
+/// Creates `count` producers, each changed twice after its creation (three events,
+/// sequences 1 to 3); their ids.
+pub async fn producers_with_three_events(client: &mut Client, count: usize) -> Vec<String> {
+    let mut producers = Vec::new();
+    for n in 1..=count {
+        let id = client
+            .create_producer(create(firm(&n.to_string())))
+            .await
+            .unwrap()
+            .into_inner()
+            .id;
+        for change in 1..=2 {
+            client
+                .update_producer(change_npn(&id, &format!("{n}0{change}")))
+                .await
+                .unwrap();
+        }
+        producers.push(id);
+    }
+    producers
+}
+
+/// For each producer, its events' sequences in the order they first arrived.
+pub fn first_arrivals(received: &[Received]) -> BTreeMap<String, Vec<i64>> {
+    let mut order: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in received {
+        let body = r.json();
+        let producer = body["data"]["producerId"].as_str().unwrap().to_owned();
+        let sequence = body["data"]["sequence"].as_i64().unwrap();
+        let seen = order.entry(producer).or_default();
+        if !seen.contains(&sequence) {
+            seen.push(sequence);
+        }
+    }
+    order
 }
