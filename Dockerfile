@@ -12,13 +12,12 @@ FROM rust:1-bookworm AS build
 # build-essential python3       rdkafka-sys builds librdkafka from source with its mklove
 #                               ./configure and `make libs`: C and C++ compilers, make,
 #                               and lds-gen.py (python3) for the linker script.
-# cmake                         only used if rdkafka's `cmake-build` feature is turned on.
 # Versions are not pinned (hadolint DL3008): bookworm's security updates replace them,
 # and a pinned version would stop the build once it is gone from the archive.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential cmake libpq-dev libssl-dev pkg-config python3 zlib1g-dev \
+      build-essential libpq-dev libssl-dev pkg-config python3 zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src

@@ -16,11 +16,18 @@ WEBHOOKS_SECTION='
 # Local runs deliver to http:// and loopback receivers; production leaves this off.
 allow_private_targets = true'
 
+# tansu (the local broker) cannot fetch from inside a record batch: one event per batch.
+SINGLE_BATCHES='single_record_batches = true'
+
 if [ -f "$CONFIG" ]; then
-  # Configurations written before webhooks existed get the local webhooks section.
+  # Configurations written by earlier versions get what was added since.
   if ! grep -q '^\[webhooks\]' "$CONFIG"; then
     printf '%s\n' "$WEBHOOKS_SECTION" >>"$CONFIG"
     echo "==> added [webhooks] to $CONFIG"
+  fi
+  if ! grep -q '^single_record_batches' "$CONFIG"; then
+    sed -i "s/^\[kafka\]\$/[kafka]\n$SINGLE_BATCHES/" "$CONFIG"
+    echo "==> added kafka.single_record_batches to $CONFIG"
   fi
   exit 0
 fi
@@ -43,6 +50,7 @@ url = "postgres://producer_profile:producer_profile@127.0.0.1:5432/producer_prof
 [kafka]
 brokers = "127.0.0.1:9092"
 topic = "producer-profile.events.v1"
+$SINGLE_BATCHES
 
 [auth]
 issuer = "producer-profile-dev"

@@ -8,7 +8,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 VENV=.local/helm-venv
-REQUIREMENTS=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0)
+REQUIREMENTS=scripts/helm-check-requirements.txt
 
 # A venv whose pip does not run (made without ensurepip, or whose Python went away) is
 # made again.
@@ -28,10 +28,10 @@ fi
 
 # Install only when the pinned set changed since the last successful install.
 STAMP=$VENV/.helm-check-requirements
-if [ "$(cat "$STAMP" 2>/dev/null)" != "${REQUIREMENTS[*]}" ]; then
-  echo "==> installing ${REQUIREMENTS[*]} into $VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${REQUIREMENTS[@]}"
-  printf '%s' "${REQUIREMENTS[*]}" >"$STAMP"
+if ! cmp -s "$REQUIREMENTS" "$STAMP"; then
+  echo "==> installing $REQUIREMENTS into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  cp "$REQUIREMENTS" "$STAMP"
 fi
 
 exec "$VENV/bin/python" scripts/helm_check.py "$@"

@@ -69,6 +69,7 @@ OPTIONS_OVERRIDES: dict[str, Any] = {
     "config": {"auth": {"jwks": ""}},
     "jwksFile": {"configMapName": "idp-jwks", "key": "jwks.json"},
     "kafkaCa": {"secretName": "", "configMapName": "kafka-ca-bundle", "key": "ca.pem"},
+    "postgresCa": {"secretName": "", "configMapName": "postgres-ca-bundle", "key": "root.crt"},
     "serviceAccount": {"create": False, "name": "producer-profile-existing"},
     "api": {
         "preStopSleepSeconds": 5,

@@ -131,6 +131,11 @@ pub struct KafkaConfig {
     /// How long one publish may wait for the broker's acknowledgement before the batch is
     /// retried (librdkafka `message.timeout.ms`).
     pub message_timeout_ms: u64,
+    /// Publish every event in a record batch of its own. For brokers that cannot fetch
+    /// from an offset inside a batch — tansu's in-memory storage, used locally and in
+    /// tests, where a consumer resuming mid-batch would wait forever. Costs throughput
+    /// on a real cluster: leave it off there.
+    pub single_record_batches: bool,
 }
 
 /// Property values may be secrets (`sasl.password`, `ssl.key.password`): print the keys only.
@@ -147,6 +152,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("topic_partitions", &self.topic_partitions)
             .field("topic_replication", &self.topic_replication)
             .field("message_timeout_ms", &self.message_timeout_ms)
+            .field("single_record_batches", &self.single_record_batches)
             .finish()
     }
 }
@@ -161,6 +167,7 @@ impl Default for KafkaConfig {
             topic_partitions: 3,
             topic_replication: 1,
             message_timeout_ms: 10_000,
+            single_record_batches: false,
         }
     }
 }
@@ -273,8 +280,6 @@ pub struct WebhooksConfig {
     pub max_in_flight: usize,
     /// How often the dispatcher looks for due deliveries when nothing wakes it.
     pub poll_interval_ms: u64,
-    /// The Kafka consumer group of the dispatchers.
-    pub consumer_group: String,
     /// How long finished deliveries and their attempts stay listed (and failed ones
     /// replayable); then the dispatcher purges them.
     pub retention_days: u32,
@@ -293,7 +298,6 @@ impl Default for WebhooksConfig {
             max_in_flight_per_endpoint: 4,
             max_in_flight: 64,
             poll_interval_ms: 500,
-            consumer_group: "producer-profile-webhooks".into(),
             retention_days: 30,
         }
     }
@@ -398,6 +402,9 @@ pub struct GrpcConfig {
     pub keepalive_interval_secs: u64,
     /// …and closed when a ping is not answered within this.
     pub keepalive_timeout_secs: u64,
+    /// Connections are closed (gracefully: calls in flight finish) after this long, so
+    /// clients reconnect and spread over replicas added since (0: never).
+    pub max_connection_age_secs: u64,
 }
 
 impl Default for GrpcConfig {
@@ -408,6 +415,7 @@ impl Default for GrpcConfig {
             request_timeout_ms: 30_000,
             keepalive_interval_secs: 30,
             keepalive_timeout_secs: 10,
+            max_connection_age_secs: 300,
         }
     }
 }

@@ -224,11 +224,18 @@ pub async fn run(
 
 /// The gRPC server with its limits: what one caller or connection can make it hold.
 fn server_builder(grpc: &GrpcConfig) -> tonic::transport::Server {
-    tonic::transport::Server::builder()
+    let builder = tonic::transport::Server::builder()
         .timeout(Duration::from_millis(grpc.request_timeout_ms))
         .max_concurrent_streams(grpc.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(grpc.keepalive_interval_secs)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(grpc.keepalive_timeout_secs)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(grpc.keepalive_timeout_secs)));
+    match grpc.max_connection_age_secs {
+        0 => builder,
+        age => builder
+            .max_connection_age(Duration::from_secs(age))
+            // Calls in flight on an aged connection get as long as any call may take.
+            .max_connection_age_grace(Duration::from_millis(grpc.request_timeout_ms)),
+    }
 }
 
 /// Server reflection over this API's descriptors and the health service's.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::page_token::{self, FilterDigest};
 use super::producer_convert::timestamp;
 use super::proto::v1 as pb;
-use super::request::authorize;
+use super::request::{authorize, traceparent};
 use crate::auth::{Caller, Scope};
 use crate::config::WebhooksConfig;
 use crate::crypto::Protection;
@@ -456,6 +456,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         request: Request<pb::SendTestEventRequest>,
     ) -> Result<Response<pb::Delivery>, Status> {
         let caller = caller_of(&request)?;
+        let trace = traceparent(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let id = parse_endpoint_id("endpoint_id", &request.endpoint_id, &mut violations);
@@ -481,7 +482,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                     sequence: 0,
                     webhook_type: webhook_type.to_string(),
                     body: sample.body,
-                    traceparent: None,
+                    traceparent: trace,
                     failed: false,
                 };
                 webhook_deliveries::record(conn, account.as_str(), &[test])?;

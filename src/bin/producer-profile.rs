@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("listen_addr: cannot listen on {}", config.listen_addr))?;
             let served = server::run(config, listener, shutdown).await;
-            telemetry.shutdown();
+            telemetry.shutdown().await;
             served?;
         }
         Command::Migrate => {

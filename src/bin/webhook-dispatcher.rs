@@ -27,6 +27,6 @@ async fn main() -> anyhow::Result<()> {
     let telemetry = telemetry::init(&config.log, &config.tracing, "webhook-dispatcher")?;
     let shutdown = server::termination_signal();
     let ran = webhooks::dispatcher::run(config, shutdown).await;
-    telemetry.shutdown();
+    telemetry.shutdown().await;
     Ok(ran?)
 }

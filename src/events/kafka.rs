@@ -38,9 +38,40 @@ pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, String> {
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("message.timeout.ms", config.message_timeout_ms.to_string());
+    if config.single_record_batches {
+        client.set("batch.num.messages", "1");
+    }
     client
         .create()
         .map_err(|e| format!("invalid kafka client settings: {e}"))
+}
+
+/// The events topic's partitions (empty while the topic does not exist). Blocking
+/// librdkafka calls run on a blocking thread.
+pub async fn partitions(config: &KafkaConfig, timeout: Duration) -> Result<Vec<i32>, String> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || partition_ids(&config, timeout))
+        .await
+        .map_err(|e| format!("metadata request failed: {e}"))?
+        .map(Option::unwrap_or_default)
+}
+
+/// The topic's partition ids, `None` when it does not exist. Asked through a
+/// consumer-type client: its metadata requests never make a broker auto-create the
+/// topic with the broker's own partition count.
+fn partition_ids(config: &KafkaConfig, timeout: Duration) -> Result<Option<Vec<i32>>, String> {
+    let probe: BaseConsumer = client_config(config)
+        .set("allow.auto.create.topics", "false")
+        .create()
+        .map_err(|e| format!("invalid kafka client settings: {e}"))?;
+    let metadata = probe
+        .fetch_metadata(Some(&config.topic), timeout)
+        .map_err(|e| format!("broker {} did not answer: {e}", config.brokers))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == config.topic && t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect()))
 }
 
 /// Creates the events topic unless it exists (warning when it exists with another
@@ -59,21 +90,7 @@ fn ensure_topic_blocking(
     timeout: Duration,
     handle: &tokio::runtime::Handle,
 ) -> Result<(), String> {
-    // Asked through a consumer-type client: its metadata requests never make a broker
-    // auto-create the topic with the broker's own partition count.
-    let probe: BaseConsumer = client_config(config)
-        .set("group.id", "producer-profile-topic-check")
-        .set("allow.auto.create.topics", "false")
-        .create()
-        .map_err(|e| format!("invalid kafka client settings: {e}"))?;
-    let metadata = probe
-        .fetch_metadata(Some(&config.topic), timeout)
-        .map_err(|e| format!("broker {} did not answer: {e}", config.brokers))?;
-    let existing = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == config.topic && t.error().is_none() && !t.partitions().is_empty())
-        .map(|t| t.partitions().len());
+    let existing = partition_ids(config, timeout)?.map(|ids| ids.len());
     if let Some(partitions) = existing {
         if partitions != config.topic_partitions as usize {
             tracing::warn!(

@@ -19,16 +19,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::RunQueryDsl;
 use rdkafka::producer::FutureProducer;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::sync::watch;
 
 use super::kafka;
 use crate::config::{EventsConfig, KafkaConfig};
 use crate::metrics::relay::RelayMetrics;
 use crate::storage::outbox::{self, EVENTS_CHANNEL};
+use crate::storage::session::Session;
 
 /// Advisory lock whose holder is the publishing relay. ("pp-relay")
 const RELAY_LOCK: i64 = 0x70_70_2d_72_65_6c_61_79;
@@ -161,31 +161,6 @@ pub async fn run(
     tracing::info!("event relay stopped");
 }
 
-/// A dedicated connection, moved to blocking threads for each database step.
-struct Session(Option<PgConnection>);
-
-impl Session {
-    async fn run<T: Send + 'static>(
-        &mut self,
-        work: impl FnOnce(&mut PgConnection) -> Result<T, RelayError> + Send + 'static,
-    ) -> Result<T, RelayError> {
-        let mut conn = self
-            .0
-            .take()
-            .ok_or_else(|| RelayError::Database("connection lost".into()))?;
-        let (conn, result) = tokio::task::spawn_blocking(move || {
-            let result = work(&mut conn);
-            (conn, result)
-        })
-        .await
-        .map_err(|e| RelayError::Database(format!("relay task failed: {e}")))?;
-        if result.is_ok() {
-            self.0 = Some(conn);
-        }
-        result
-    }
-}
-
 /// Connects, waits to be elected, then publishes until something fails (`Err`) or it
 /// is asked to stop (`Ok`, after publishing what was committed before the stop).
 async fn lead(
@@ -193,14 +168,10 @@ async fn lead(
     status: &RelayStatus,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), RelayError> {
-    let mut session = connect(settings).await?;
+    let mut session = Session::connect(&settings.database_url).await?;
     let poll = settings.events.poll_interval();
     loop {
-        let elected = session
-            .run(|conn| {
-                Ok(diesel::select(pg_try_advisory_lock(RELAY_LOCK)).get_result::<bool>(conn)?)
-            })
-            .await?;
+        let elected = session.try_lock(RELAY_LOCK).await?;
         if elected {
             break;
         }
@@ -286,36 +257,11 @@ async fn lead(
     }
 }
 
-/// The relay's own connection. The server is told to probe it, so that if this replica's
-/// host vanishes its session — and the leadership lock — ends within about a minute and a
-/// standby takes over; statements are bounded so a stuck one cannot hold it either.
-async fn connect(settings: &RelaySettings) -> Result<Session, RelayError> {
-    let url = settings.database_url.expose_secret().to_owned();
-    let conn = tokio::task::spawn_blocking(move || PgConnection::establish(&url))
-        .await
-        .map_err(|e| RelayError::Database(e.to_string()))?
-        .map_err(|e| RelayError::Database(e.to_string()))?;
-    let mut session = Session(Some(conn));
-    session
-        .run(|conn| {
-            conn.batch_execute(
-                "SET tcp_keepalives_idle = 15; SET tcp_keepalives_interval = 5; \
-                 SET tcp_keepalives_count = 3; SET tcp_user_timeout = 30000; \
-                 SET statement_timeout = '30s'",
-            )?;
-            Ok(())
-        })
-        .await?;
-    Ok(session)
-}
-
 /// Sleeps for `period` unless asked to stop first; `true` when asked to stop.
 async fn stopped_within(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
     let _ = tokio::time::timeout(period, stop.changed()).await;
     *stop.borrow()
 }
-
-diesel::define_sql_function!(fn pg_try_advisory_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool);
 
 /// Claims a batch, publishes it, and marks it published once every record is
 /// acknowledged. `Ok(Err(..))` is a broker failure (the batch was rolled back);
@@ -333,7 +279,7 @@ async fn publish_batch(
                 Ok(rows) => Ok(rows),
                 Err(error) => {
                     let _ = diesel::sql_query("ROLLBACK").execute(conn);
-                    Err(error.into())
+                    Err(error)
                 }
             }
         })
@@ -423,7 +369,7 @@ async fn wait_for_work(
 
 /// Measures the backlog into `status`, and warns while old events wait.
 async fn report_backlog(session: &mut Session, status: &RelayStatus) -> Result<(), RelayError> {
-    let (backlog, oldest) = session.run(|conn| Ok(outbox::backlog(conn)?)).await?;
+    let (backlog, oldest) = session.run(outbox::backlog).await?;
     status.update(|r| {
         r.backlog = backlog;
         r.oldest_unpublished = oldest;

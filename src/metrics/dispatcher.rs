@@ -58,6 +58,7 @@ pub struct DispatcherMetrics {
     attempt_seconds: Family<OutcomeLabels, Histogram>,
     endpoints_disabled: Family<ReasonLabels, Counter>,
     deliveries_recorded: Counter,
+    intake_leader: Gauge,
     consumer_lag: Gauge,
     pending: Gauge,
     oldest_due_age: Gauge<f64, AtomicU64>,
@@ -74,6 +75,7 @@ impl Default for DispatcherMetrics {
             ),
             endpoints_disabled: Family::default(),
             deliveries_recorded: Counter::default(),
+            intake_leader: Gauge::default(),
             consumer_lag: Gauge::default(),
             pending: Gauge::default(),
             oldest_due_age: Gauge::default(),
@@ -97,7 +99,7 @@ impl DispatcherMetrics {
             this.attempt_seconds.clone(),
         );
         registry.register(
-            "webhook_endpoints_disabled",
+            "webhook_endpoint_disablements",
             "Endpoints this dispatcher disabled, by reason (gone = 410, failing = failure limit)",
             this.endpoints_disabled.clone(),
         );
@@ -107,8 +109,13 @@ impl DispatcherMetrics {
             this.deliveries_recorded.clone(),
         );
         registry.register(
+            "webhook_intake_leader",
+            "1 on the dispatcher that reads the events topic, 0 on the others",
+            this.intake_leader.clone(),
+        );
+        registry.register(
             "webhook_consumer_lag_events",
-            "Events in this dispatcher's assigned partitions not yet consumed",
+            "Events in the topic after the recorded positions (measured by the intake leader)",
             this.consumer_lag.clone(),
         );
         registry.register(
@@ -118,11 +125,12 @@ impl DispatcherMetrics {
         );
         registry.register(
             "webhook_oldest_due_delivery_age_seconds",
-            "How long the longest-waiting due delivery has been due (0 when none)",
+            "How long the longest-waiting delivery a dispatcher could send now has been due \
+             (0 when none): waits for partners (a pause, a retry, an earlier event) do not count",
             this.oldest_due_age.clone(),
         );
         registry.register(
-            "webhook_endpoints_disabled_now",
+            "webhook_endpoints_disabled",
             "Endpoints currently disabled (all accounts)",
             this.disabled_endpoints.clone(),
         );
@@ -149,6 +157,13 @@ impl DispatcherMetrics {
 
     pub fn recorded(&self, deliveries: usize) {
         self.deliveries_recorded.inc_by(deliveries as u64);
+    }
+
+    pub fn intake_leader(&self, leading: bool) {
+        self.intake_leader.set(i64::from(leading));
+        if !leading {
+            self.consumer_lag.set(0);
+        }
     }
 
     pub fn consumer_lag(&self, events: i64) {

@@ -19,14 +19,12 @@ const KNOWN_SERVICES: [&str; 5] = [
     "grpc.reflection.v1alpha.ServerReflection",
 ];
 
-/// gRPC's UNIMPLEMENTED: the method does not exist.
-const UNIMPLEMENTED: &str = "12";
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
     service: String,
     method: String,
-    code: String,
+    /// The status code's name, as gRPC dashboards expect: `Ok`, `NotFound`, …
+    grpc_code: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -51,7 +49,7 @@ impl RpcMetrics {
         let registry = metrics.registry();
         registry.register(
             "grpc_server_handled",
-            "gRPC calls completed, by service, method and status code (0 = OK)",
+            "gRPC calls completed, by service, method and status code name",
             handled.clone(),
         );
         registry.register(
@@ -64,10 +62,10 @@ impl RpcMetrics {
 
     /// Counts a finished call: its path (`/package.Service/Method`), gRPC status code
     /// and duration in seconds.
-    pub fn observe(&self, path: &str, code: &str, elapsed: f64) {
+    pub fn observe(&self, path: &str, code: tonic::Code, elapsed: f64) {
         let (service, method) = match path.trim_start_matches('/').split_once('/') {
             Some((service, method))
-                if KNOWN_SERVICES.contains(&service) && code != UNIMPLEMENTED =>
+                if KNOWN_SERVICES.contains(&service) && code != tonic::Code::Unimplemented =>
             {
                 (service.to_owned(), method.to_owned())
             }
@@ -83,7 +81,7 @@ impl RpcMetrics {
             .get_or_create(&CallLabels {
                 service,
                 method,
-                code: code.to_owned(),
+                grpc_code: format!("{code:?}"),
             })
             .inc();
     }
@@ -99,21 +97,21 @@ mod tests {
         let rpcs = RpcMetrics::register(&mut metrics);
         rpcs.observe(
             "/producerprofile.v1.ProducerProfileService/GetProducer",
-            "5",
+            tonic::Code::NotFound,
             0.01,
         );
-        rpcs.observe("/evil.Service/Anything", "12", 0.01);
+        rpcs.observe("/evil.Service/Anything", tonic::Code::Unimplemented, 0.01);
         rpcs.observe(
             "/producerprofile.v1.ProducerProfileService/Nope",
-            UNIMPLEMENTED,
+            tonic::Code::Unimplemented,
             0.01,
         );
         let text = metrics.encode();
         assert!(text.contains(
-            r#"producer_profile_grpc_server_handled_total{service="producerprofile.v1.ProducerProfileService",method="GetProducer",code="5"} 1"#
+            r#"producer_profile_grpc_server_handled_total{service="producerprofile.v1.ProducerProfileService",method="GetProducer",grpc_code="NotFound"} 1"#
         ), "{text}");
         assert!(text.contains(
-            r#"producer_profile_grpc_server_handled_total{service="unknown",method="unknown",code="12"} 2"#
+            r#"producer_profile_grpc_server_handled_total{service="unknown",method="unknown",grpc_code="Unimplemented"} 2"#
         ), "{text}");
         assert!(!text.contains("evil") && !text.contains("Nope"));
     }

@@ -10,12 +10,14 @@ mod codes;
 pub mod create_requests;
 pub mod error;
 pub mod insurance_policies;
+pub mod intake_offsets;
 pub mod migrations;
 pub mod outbox;
 pub mod phones;
 pub mod pool;
 pub mod producers;
 pub mod schema;
+pub mod session;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 

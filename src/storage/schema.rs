@@ -189,6 +189,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_intake_offsets (topic, partition) {
+        topic -> Text,
+        partition -> Int4,
+        next_offset -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -203,4 +212,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_attempts,
     webhook_deliveries,
     webhook_endpoints,
+    webhook_intake_offsets,
 );

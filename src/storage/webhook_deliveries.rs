@@ -458,15 +458,33 @@ pub fn purge_finished(
 }
 
 /// How many deliveries are pending (all endpoints), and since when the longest-waiting
-/// due one has been due.
+/// one a dispatcher could claim now has been due (the claim's conditions: a delivery
+/// waiting for a pause, a lease or an earlier event is the partner's delay, not ours).
 pub fn pending_summary(conn: &mut PgConnection) -> Result<(i64, Option<DateTime<Utc>>), Error> {
-    let pending = webhook_deliveries::table.filter(webhook_deliveries::status.eq("pending"));
-    let count = pending.count().get_result(conn)?;
-    let oldest_due = pending
-        .filter(webhook_deliveries::next_attempt_at.le(now))
-        .select(diesel::dsl::min(webhook_deliveries::next_attempt_at))
-        .get_result(conn)?;
-    Ok((count, oldest_due))
+    #[derive(QueryableByName)]
+    struct Summary {
+        #[diesel(sql_type = BigInt)]
+        pending: i64,
+        #[diesel(sql_type = Nullable<diesel::sql_types::Timestamptz>)]
+        oldest_due: Option<DateTime<Utc>>,
+    }
+    let summary: Summary = diesel::sql_query(
+        "SELECT count(*) AS pending, \
+                min(d.next_attempt_at) FILTER (WHERE \
+                  d.next_attempt_at <= now() AND e.enabled \
+                  AND (e.paused_until IS NULL OR e.paused_until <= now()) \
+                  AND (d.leased_until IS NULL OR d.leased_until < now()) \
+                  AND NOT EXISTS ( \
+                    SELECT 1 FROM webhook_deliveries earlier \
+                    WHERE earlier.endpoint_id = d.endpoint_id \
+                      AND earlier.producer_id = d.producer_id \
+                      AND earlier.status = 'pending' AND earlier.sequence < d.sequence)) \
+                AS oldest_due \
+         FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+         WHERE d.status = 'pending'",
+    )
+    .get_result(conn)?;
+    Ok((summary.pending, summary.oldest_due))
 }
 
 /// No attempt of the delivery is under way (an unexpired claim holds it).

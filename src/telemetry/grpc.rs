@@ -38,9 +38,8 @@ pub struct ObservedService<S> {
 
 impl<S, B, R> Service<http::Request<B>> for ObservedService<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
+    S: Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
-    B: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -53,13 +52,17 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let path = request.uri().path().to_owned();
         let span = call_span(&path, &request);
-        let started = Instant::now();
-        let metrics = self.metrics.clone();
-        // The clone that was polled ready serves this call (tower's rule).
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let outcome = CallOutcome {
+            metrics: self.metrics.clone(),
+            path,
+            started: Instant::now(),
+            code: None,
+        };
+        let response = span.in_scope(|| self.inner.call(request));
         let call = async move {
-            let result = inner.call(request).await;
+            // Moved in whole: it counts the call when this future ends or is dropped.
+            let mut outcome = outcome;
+            let result = response.await;
             if let Ok(response) = &result {
                 // Errors come back "trailers-only": the status is in the headers. A
                 // unary success puts it in the trailers, after this point: OK.
@@ -67,8 +70,9 @@ where
                     .headers()
                     .get("grpc-status")
                     .and_then(|v| v.to_str().ok())
-                    .unwrap_or("0");
-                metrics.observe(&path, code, started.elapsed().as_secs_f64());
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .unwrap_or(0);
+                outcome.code = Some(tonic::Code::from(code));
             }
             result
         };
@@ -76,8 +80,31 @@ where
     }
 }
 
+/// Counts the call when it ends — also when it never answers: the server's timeout or
+/// the caller's cancellation drops it, and it counts as CANCELLED (what the caller sees).
+struct CallOutcome {
+    metrics: Arc<RpcMetrics>,
+    path: String,
+    started: Instant,
+    code: Option<tonic::Code>,
+}
+
+impl Drop for CallOutcome {
+    fn drop(&mut self) {
+        let code = self.code.unwrap_or(tonic::Code::Cancelled);
+        self.metrics
+            .observe(&self.path, code, self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Health probes arrive every few seconds from every kubelet: counted, not traced.
+const UNTRACED: &str = "/grpc.health.v1.Health/";
+
 /// The call's span, in the caller's trace when it sent a `traceparent`.
 fn call_span<B>(path: &str, request: &http::Request<B>) -> tracing::Span {
+    if path.starts_with(UNTRACED) {
+        return tracing::Span::none();
+    }
     let span = tracing::info_span!("grpc", rpc = %path, trace_id = tracing::field::Empty);
     if let Some(traceparent) = request
         .headers()

@@ -12,7 +12,8 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{ConfigError, LogConfig, LogFormat, TracingConfig};
@@ -23,9 +24,17 @@ pub struct Telemetry {
     provider: SdkTracerProvider,
 }
 
+/// How long the exit waits for the last spans to reach the collector.
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Telemetry {
-    pub fn shutdown(self) {
-        if let Err(error) = self.provider.shutdown() {
+    /// Flushes the last spans (up to a few seconds: a collector that is down must not
+    /// hold the exit), on a blocking thread.
+    pub async fn shutdown(self) {
+        let flushed =
+            tokio::task::spawn_blocking(move || self.provider.shutdown_with_timeout(FLUSH_TIMEOUT))
+                .await;
+        if let Ok(Err(error)) = flushed {
             tracing::warn!(%error, "flushing the last spans failed");
         }
     }
@@ -39,14 +48,19 @@ pub fn init(
     service: &'static str,
 ) -> Result<Telemetry, ConfigError> {
     let provider = tracer_provider(tracing_config, service)?;
-    let filter = EnvFilter::try_from_default_env()
+    let log_filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let spans = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
-    let registry = tracing_subscriber::registry().with(filter).with(spans);
+    // Spans have a filter of their own: a quieter log must not cut traces short.
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(service))
+        .with_filter(Targets::new().with_target("producer_profile", tracing::Level::INFO));
+    let registry = tracing_subscriber::registry().with(spans);
     // A second init (tests start many servers in one process) keeps the first subscriber.
     let _ = match log.format {
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_filter(log_filter))
+            .try_init(),
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
@@ -54,7 +68,8 @@ pub fn init(
                     .flatten_event(true)
                     // Every enclosing span's fields: the request span carries `trace_id`.
                     .with_span_list(true)
-                    .with_current_span(false),
+                    .with_current_span(false)
+                    .with_filter(log_filter),
             )
             .try_init(),
     };

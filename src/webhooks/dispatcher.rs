@@ -11,7 +11,7 @@ use tokio::sync::{Notify, watch};
 
 use super::delivery::{self, DeliverySettings};
 use super::http::Deliverer;
-use super::intake;
+use super::intake::{self, IntakeSettings};
 use crate::config::{Config, ConfigError};
 use crate::crypto::Protection;
 use crate::events::kafka;
@@ -52,7 +52,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Arc::new(metrics),
         Arc::new(move || is_ready.load(Ordering::Relaxed)),
     )));
-    let _watch = AbortOnDrop(tokio::spawn(watch_backlog(
+    let watch = AbortOnDrop(tokio::spawn(watch_backlog(
         db.clone(),
         dispatcher_metrics.clone(),
         ready.clone(),
@@ -76,25 +76,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         retention: webhooks.retention(),
         metrics: dispatcher_metrics.clone(),
     };
-    // Started before the server (or against a fresh cluster), the dispatcher would
-    // otherwise subscribe to a topic that does not exist yet and wait for librdkafka's
-    // next metadata refresh. Creating it is idempotent; a broker that is down is not fatal.
+    // Started before the server (or against a fresh cluster), the dispatcher creates the
+    // topic rather than wait for it. Idempotent; a broker that is down is not fatal.
     if let Err(error) = kafka::ensure_topic(&config.kafka, Duration::from_secs(5)).await {
-        tracing::warn!(%error, "events topic not ready yet; the consumer keeps trying");
+        tracing::warn!(%error, "events topic not ready yet; the intake keeps trying");
     }
-    let consumer = intake::consumer(&config.kafka, webhooks, dispatcher_metrics)
-        .map_err(DispatchError::Start)?;
+    let intake_settings = IntakeSettings {
+        kafka: config.kafka.clone(),
+        database_url: config.database.url.clone(),
+        metrics: dispatcher_metrics,
+    };
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
     // Owned: if this future is dropped (the process is killed, a test aborts it), the
     // intake and the attempts in flight end with it.
-    let intake_task = intake::run(consumer, db.clone(), wake.clone(), stopped.clone());
+    let intake_task = intake::run(intake_settings, wake.clone(), stopped.clone());
     let mut intake = AbortOnDrop(tokio::spawn(intake_task));
     let delivery_task = delivery::run(db, protection, deliverer, settings, wake, stopped);
     let mut delivery = AbortOnDrop(tokio::spawn(delivery_task));
-    tracing::info!(topic = %config.kafka.topic, group = %webhooks.consumer_group, "webhook dispatcher running");
+    tracing::info!(topic = %config.kafka.topic, "webhook dispatcher running");
     shutdown.await;
     tracing::info!("shutting down: no new events, finishing attempts in flight");
+    drop(watch);
     ready.store(false, Ordering::Relaxed);
     let _ = stop.send(true);
     let grace = tokio::time::Instant::now() + Duration::from_secs(config.shutdown_grace_secs);

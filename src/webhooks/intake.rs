@@ -1,48 +1,81 @@
 //! From the events topic to recorded deliveries: each event becomes one delivery per
-//! subscribed endpoint, recorded durably in Postgres before the consumer stores the
-//! event's offset (at least once; the unique (event, endpoint) key makes a re-read
-//! record nothing twice).
+//! subscribed endpoint.
+//!
+//! One dispatcher replica at a time reads the topic — elected by a Postgres advisory
+//! lock, which Postgres releases the moment the holder's connection ends, however it
+//! died — while every replica delivers. Each event's deliveries and its partition's new
+//! position are written in one transaction, so a restart or a takeover resumes exactly
+//! after the last recorded event: none lost, none recorded twice. No broker consumer
+//! group is involved: a member that crashed mid-rebalance cannot stall the intake.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use diesel::Connection as _;
 use prost::Message as _;
-use rdkafka::ClientContext;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use ring::digest;
+use secrecy::SecretString;
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use super::payload::webhook_for;
 use crate::api::proto::events as ev;
-use crate::config::{KafkaConfig, WebhooksConfig};
+use crate::config::KafkaConfig;
 use crate::domain::Error;
-use crate::events::kafka::client_config;
+use crate::events::kafka::{self, client_config};
 use crate::metrics::dispatcher::DispatcherMetrics;
-use crate::storage::Database;
+use crate::storage::intake_offsets;
+use crate::storage::session::Session;
 use crate::storage::webhook_deliveries::{self, NewDelivery};
 use crate::storage::webhook_endpoints;
 
-/// The consumer of the events topic, reporting its lag.
-pub type EventConsumer = StreamConsumer<LagReporter>;
+/// How often a standing-by replica tries to take over the intake.
+const STANDBY_POLL: Duration = Duration::from_secs(2);
+/// How often the leader looks for partitions added to the topic.
+const PARTITION_CHECK: Duration = Duration::from_secs(30);
+/// How long a failed intake waits before it starts again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How often librdkafka reports statistics (the lag metric's resolution).
+const STATISTICS_INTERVAL_MS: &str = "5000";
 
-/// Reads librdkafka's periodic statistics for the consumer lag metric: per assigned
-/// partition, the events after the last stored offset (not yet recorded as deliveries).
+/// What the intake needs.
+pub struct IntakeSettings {
+    pub kafka: KafkaConfig,
+    pub database_url: SecretString,
+    pub metrics: DispatcherMetrics,
+}
+
+/// Where the leader has recorded each partition up to (the next offset to read).
+type Positions = Arc<Mutex<HashMap<i32, i64>>>;
+
+/// Reads librdkafka's periodic statistics for the lag metric: per partition, the events
+/// after the recorded position.
 pub struct LagReporter {
     topic: String,
+    positions: Positions,
     metrics: DispatcherMetrics,
 }
 
 impl ClientContext for LagReporter {
     fn stats(&self, statistics: Statistics) {
         let Some(topic) = statistics.topics.get(&self.topic) else {
+            self.metrics.consumer_lag(0);
             return;
         };
+        let positions = self.positions.lock().unwrap_or_else(|e| e.into_inner());
         let lag = topic
             .partitions
             .values()
-            .filter(|p| p.partition >= 0 && p.consumer_lag_stored >= 0)
-            .map(|p| p.consumer_lag_stored)
+            .filter(|p| p.partition >= 0 && p.hi_offset >= 0)
+            .map(|p| {
+                let position = positions.get(&p.partition).copied().unwrap_or(p.lo_offset);
+                (p.hi_offset - position).max(0)
+            })
             .sum();
         self.metrics.consumer_lag(lag);
     }
@@ -50,114 +83,257 @@ impl ClientContext for LagReporter {
 
 impl ConsumerContext for LagReporter {}
 
-/// How often librdkafka reports statistics (the lag metric's resolution).
-const STATISTICS_INTERVAL_MS: &str = "5000";
-
-/// The consumer, subscribed to the events topic in the dispatchers' group. Offsets are
-/// stored by hand, after the deliveries are recorded, and committed in the background.
-pub fn consumer(
-    kafka: &KafkaConfig,
-    webhooks: &WebhooksConfig,
-    metrics: DispatcherMetrics,
-) -> Result<EventConsumer, String> {
-    let context = LagReporter {
-        topic: kafka.topic.clone(),
-        metrics,
-    };
-    let consumer: EventConsumer = client_config(kafka)
-        .set("group.id", &webhooks.consumer_group)
-        .set("enable.auto.commit", "true")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
-        .create_with_context(context)
-        .map_err(|e| format!("invalid kafka consumer settings: {e}"))?;
-    consumer
-        .subscribe(&[&kafka.topic])
-        .map_err(|e| format!("cannot subscribe to {}: {e}", kafka.topic))?;
-    Ok(consumer)
+/// Reads the topic while this replica leads the intake, until `stop`. Any failure
+/// (database, broker) ends the lead; it is retried after a pause, and resumes from the
+/// recorded positions.
+pub async fn run(settings: IntakeSettings, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        match lead(&settings, &wake, &mut stop).await {
+            Ok(()) => break,
+            Err(error) => tracing::warn!(%error, "webhook intake interrupted; retrying"),
+        }
+        settings.metrics.intake_leader(false);
+        let _ = tokio::time::timeout(RETRY_AFTER, stop.changed()).await;
+    }
+    settings.metrics.intake_leader(false);
+    tracing::info!("webhook intake stopped");
 }
 
-/// Consumes until `stop`, recording deliveries and waking the delivery loop. A database
-/// failure retries the same event (its offset is not stored until it is recorded).
-pub async fn run(
-    consumer: EventConsumer,
-    db: Database,
-    wake: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// Waits to be elected, then records events until stopped or something fails.
+async fn lead(
+    settings: &IntakeSettings,
+    wake: &Notify,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let topic = settings.kafka.topic.clone();
+    let mut session = Session::connect(&settings.database_url).await?;
+    let mut announced = false;
+    while !session.try_lock(intake_lock(&topic)).await? {
+        if !announced {
+            tracing::info!("webhook intake standing by: another dispatcher reads the topic");
+            announced = true;
+        }
+        if tokio::time::timeout(STANDBY_POLL, stop.changed())
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+    }
+    tracing::info!(%topic, "webhook intake elected: reading the events topic");
+    settings.metrics.intake_leader(true);
+    let stored = {
+        let topic = topic.clone();
+        session
+            .run(move |conn| intake_offsets::positions(conn, &topic))
+            .await?
+    };
+    let positions: Positions = Arc::new(Mutex::new(stored));
+    let consumer = consumer(&settings.kafka, settings.metrics.clone(), positions.clone())?;
+    let mut assigned: Vec<i32> = Vec::new();
+    let mut next_check = Instant::now();
     loop {
+        if Instant::now() >= next_check {
+            assign_partitions(&consumer, &settings.kafka, &positions, &mut assigned).await;
+            // Until the topic exists (the broker may still be starting), look again soon.
+            let wait = if assigned.is_empty() {
+                STANDBY_POLL
+            } else {
+                PARTITION_CHECK
+            };
+            next_check = Instant::now() + wait;
+        }
         let message = tokio::select! {
             message = consumer.recv() => message,
-            _ = stop.changed() => break,
+            _ = tokio::time::sleep_until(next_check) => continue,
+            _ = stop.changed() => return Ok(()),
         };
         let message = match message {
             Ok(message) => message,
             Err(error) => {
                 tracing::warn!(%error, "events topic read failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(RETRY_AFTER).await;
                 continue;
             }
         };
-        loop {
-            match record(&db, &message).await {
-                Ok(recorded) => {
-                    if recorded > 0 {
-                        consumer.context().metrics.recorded(recorded);
-                        wake.notify_one();
-                    }
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "recording deliveries failed; retrying the event");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = stop.changed() => {
-                            commit(&consumer);
-                            return;
-                        }
-                    }
-                }
+        let partition = message.partition();
+        let next_offset = message.offset() + 1;
+        let recorded = record(&mut session, &topic, &message).await?;
+        positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(partition, next_offset);
+        if recorded > 0 {
+            settings.metrics.recorded(recorded);
+            wake.notify_one();
+        }
+    }
+}
+
+/// The advisory lock whose holder reads `topic`: one per topic, so deployments sharing a
+/// database with other topics do not wait for each other.
+fn intake_lock(topic: &str) -> i64 {
+    let hash = digest::digest(
+        &digest::SHA256,
+        format!("webhook-intake:{topic}").as_bytes(),
+    );
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&hash.as_ref()[..8]);
+    i64::from_be_bytes(key)
+}
+
+/// A consumer that reads only the partitions it is given (no consumer group).
+fn consumer(
+    kafka: &KafkaConfig,
+    metrics: DispatcherMetrics,
+    positions: Positions,
+) -> Result<StreamConsumer<LagReporter>, Error> {
+    let context = LagReporter {
+        topic: kafka.topic.clone(),
+        positions,
+        metrics,
+    };
+    client_config(kafka)
+        // librdkafka wants a group for assign(); it is never joined (no subscribe), and
+        // nothing is committed to it: the positions live in Postgres.
+        .set("group.id", "producer-profile-webhook-intake")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // A recorded position the topic no longer holds (retention passed it): from the
+        // oldest event still there.
+        .set("auto.offset.reset", "earliest")
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
+        .create_with_context(context)
+        .map_err(|e| Error::Unavailable(format!("invalid kafka consumer settings: {e}")))
+}
+
+/// Reads every partition of the topic from its recorded position (from the start for a
+/// partition never read). Partitions added to the topic join at the next check; a broker
+/// that does not answer is tried again then.
+async fn assign_partitions(
+    consumer: &StreamConsumer<LagReporter>,
+    kafka: &KafkaConfig,
+    positions: &Positions,
+    assigned: &mut Vec<i32>,
+) {
+    let mut partitions = match kafka::partitions(kafka, Duration::from_secs(5)).await {
+        Ok(partitions) => partitions,
+        Err(error) => {
+            tracing::warn!(%error, "cannot list the events topic's partitions; trying again later");
+            return;
+        }
+    };
+    partitions.sort_unstable();
+    if partitions.is_empty() || partitions == *assigned {
+        return;
+    }
+    let mut list = TopicPartitionList::new();
+    {
+        let positions = positions.lock().unwrap_or_else(|e| e.into_inner());
+        for partition in &partitions {
+            let offset = positions
+                .get(partition)
+                .map_or(Offset::Beginning, |next| Offset::Offset(*next));
+            if let Err(error) = list.add_partition_offset(&kafka.topic, *partition, offset) {
+                tracing::warn!(%error, partition, "cannot assign a partition");
+                return;
             }
         }
-        if let Err(error) = consumer.store_offset_from_message(&message) {
-            tracing::warn!(%error, "storing the event's offset failed");
+    }
+    match consumer.assign(&list) {
+        Ok(()) => {
+            tracing::info!(partitions = partitions.len(), "reading the events topic");
+            *assigned = partitions;
         }
-    }
-    commit(&consumer);
-    tracing::info!("webhook intake stopped");
-}
-
-/// Commits the stored offsets now (on stop), so a successor resumes exactly there.
-fn commit(consumer: &EventConsumer) {
-    if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
-        tracing::debug!(%error, "offset commit on stop");
+        Err(error) => tracing::warn!(%error, "cannot assign the events topic's partitions"),
     }
 }
 
-/// Records the deliveries of one event; how many were new.
-async fn record(db: &Database, message: &BorrowedMessage<'_>) -> Result<usize, Error> {
-    let Some(bytes) = message.payload() else {
-        return Ok(0);
+/// Records the deliveries of one event and its partition's new position, in one
+/// transaction; how many deliveries were new. An event that can never be delivered
+/// (undecodable, unknown type) only moves the position.
+async fn record(
+    session: &mut Session,
+    topic: &str,
+    message: &BorrowedMessage<'_>,
+) -> Result<usize, Error> {
+    let position = (topic.to_owned(), message.partition(), message.offset() + 1);
+    let deliveries = match message.payload() {
+        Some(bytes) => deliveries_of(bytes, message),
+        None => None,
     };
+    session
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let recorded = match deliveries {
+                    Some(event) => event.record(conn)?,
+                    None => 0,
+                };
+                let (topic, partition, next_offset) = &position;
+                intake_offsets::advance(conn, topic, *partition, *next_offset)?;
+                Ok(recorded)
+            })
+        })
+        .await
+}
+
+/// One event, ready to be recorded as deliveries.
+struct EventDeliveries {
+    account: String,
+    webhook: super::payload::Webhook,
+    event_id: uuid::Uuid,
+    producer_id: uuid::Uuid,
+    sequence: i64,
+    traceparent: Option<String>,
+}
+
+impl EventDeliveries {
+    /// One delivery per endpoint subscribed when the event happened (failed at once for
+    /// a disabled one, so RecoverEndpoint can replay it).
+    fn record(&self, conn: &mut diesel::PgConnection) -> Result<usize, Error> {
+        let endpoints = webhook_endpoints::subscribed(
+            conn,
+            &self.account,
+            self.webhook.webhook_type,
+            self.webhook.occurred_at,
+        )?;
+        let deliveries: Vec<NewDelivery> = endpoints
+            .into_iter()
+            .map(|endpoint| NewDelivery {
+                endpoint_id: endpoint.id,
+                failed: !endpoint.enabled,
+                event_id: self.event_id,
+                producer_id: self.producer_id,
+                sequence: self.sequence,
+                webhook_type: self.webhook.webhook_type.to_string(),
+                body: self.webhook.body.clone(),
+                traceparent: self.traceparent.clone(),
+            })
+            .collect();
+        webhook_deliveries::record(conn, &self.account, &deliveries)
+    }
+}
+
+/// The event in a record, when it can become webhooks.
+fn deliveries_of(bytes: &[u8], message: &BorrowedMessage<'_>) -> Option<EventDeliveries> {
     let event = match ev::Event::decode(bytes) {
         Ok(event) => event,
         Err(error) => {
             // Not an event: nothing can ever be delivered from it.
             tracing::error!(%error, offset = message.offset(), "skipping an undecodable record");
-            return Ok(0);
+            return None;
         }
     };
     let Some(webhook) = webhook_for(&event) else {
         tracing::warn!(event_id = %event.event_id, event_type = %event.r#type, "skipping an event without a webhook type");
-        return Ok(0);
+        return None;
     };
     let (Ok(event_id), Ok(producer_id)) = (
         uuid::Uuid::parse_str(&event.event_id),
         uuid::Uuid::parse_str(&event.producer_id),
     ) else {
         tracing::error!(event_id = %event.event_id, "skipping an event with malformed ids");
-        return Ok(0);
+        return None;
     };
     let traceparent = message.headers().and_then(|headers| {
         use rdkafka::message::Headers;
@@ -168,25 +344,12 @@ async fn record(db: &Database, message: &BorrowedMessage<'_>) -> Result<usize, E
             .and_then(|v| std::str::from_utf8(v).ok())
             .map(str::to_owned)
     });
-    let occurred_at = webhook.occurred_at;
-    let account = event.account_id.clone();
-    db.run(move |conn| {
-        let endpoints =
-            webhook_endpoints::subscribed(conn, &account, webhook.webhook_type, occurred_at)?;
-        let deliveries: Vec<NewDelivery> = endpoints
-            .into_iter()
-            .map(|endpoint| NewDelivery {
-                endpoint_id: endpoint.id,
-                failed: !endpoint.enabled,
-                event_id,
-                producer_id,
-                sequence: event.sequence,
-                webhook_type: webhook.webhook_type.to_string(),
-                body: webhook.body.clone(),
-                traceparent: traceparent.clone(),
-            })
-            .collect();
-        webhook_deliveries::record(conn, &account, &deliveries)
+    Some(EventDeliveries {
+        account: event.account_id,
+        webhook,
+        event_id,
+        producer_id,
+        sequence: event.sequence,
+        traceparent,
     })
-    .await
 }

@@ -242,6 +242,9 @@ fn wait_for_address(child: &mut Child, log: &mut Vec<String>) -> String {
     }
 }
 
+/// The trace context the test's gRPC calls carry.
+const CALLER_TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
 thread_local! {
     static LOG_TAIL: std::cell::RefCell<Option<Arc<std::sync::Mutex<Vec<String>>>>> = const { std::cell::RefCell::new(None) };
 }
@@ -288,9 +291,9 @@ async fn serve_logs_and_exports_no_ssn_or_account_number_and_exits_cleanly_on_si
         pb::producer_profile_service_client::ProducerProfileServiceClient::with_interceptor(
             channel,
             move |mut request: tonic::Request<()>| {
-                request
-                    .metadata_mut()
-                    .insert("authorization", value.clone());
+                let metadata = request.metadata_mut();
+                metadata.insert("authorization", value.clone());
+                metadata.insert("traceparent", CALLER_TRACEPARENT.parse().unwrap());
                 Ok(request)
             },
         );
@@ -375,6 +378,25 @@ async fn serve_logs_and_exports_no_ssn_or_account_number_and_exits_cleanly_on_si
         "the log shows the work: {all}"
     );
     assert!(all.contains("stopped"), "the log shows the drain finished");
+    // The events carry the caller's trace, continued by the server's own spans.
+    #[derive(diesel::QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        traceparent: Option<String>,
+    }
+    use diesel::RunQueryDsl;
+    let stored: Vec<Stored> = diesel::sql_query("SELECT traceparent FROM events")
+        .load(&mut db.connect())
+        .unwrap();
+    assert!(!stored.is_empty());
+    for event in &stored {
+        let traceparent = event.traceparent.as_deref().expect("a trace context");
+        let parts: Vec<&str> = traceparent.split('-').collect();
+        let caller: Vec<&str> = CALLER_TRACEPARENT.split('-').collect();
+        assert_eq!(parts[1], caller[1], "the caller's trace id");
+        assert_ne!(parts[2], caller[2], "a span of the server's");
+    }
+
     // Spans were flushed to the collector on the way out.
     let exported = collector.received();
     assert!(!exported.is_empty(), "spans reached the collector");
@@ -430,10 +452,6 @@ async fn the_callers_trace_id_appears_in_the_dispatchers_attempt_log() {
                 config.encryption.blind_index_key.expose_secret(),
             )
             .env("PP_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")
-            .env(
-                "PP_WEBHOOKS__CONSUMER_GROUP",
-                &config.webhooks.consumer_group,
-            )
             .env("PP_METRICS__DISPATCHER_ADDR", "127.0.0.1:0")
             .env("PP_LOG__FORMAT", "json")
             .stdout(Stdio::piped())

@@ -41,6 +41,13 @@ async fn scrape_until(addr: SocketAddr, series: &str, at_least: f64) -> String {
 
 const PRODUCERS: &str = "producerprofile.v1.ProducerProfileService";
 
+/// The series counting calls of `method` that ended with `grpc_code`.
+fn call(method: &str, grpc_code: &str) -> String {
+    format!(
+        r#"producer_profile_grpc_server_handled_total{{service="{PRODUCERS}",method="{method}",grpc_code="{grpc_code}"}}"#
+    )
+}
+
 #[tokio::test]
 async fn the_servers_metrics_count_calls_published_events_and_pool_use() {
     let addr = free_addr();
@@ -61,17 +68,12 @@ async fn the_servers_metrics_count_calls_published_events_and_pool_use() {
     assert_eq!(missing.code(), Code::NotFound);
 
     let text = scrape_until(addr, "producer_profile_events_published_total", 1.0).await;
-    let call = |method: &str, code: &str| {
-        format!(
-            r#"producer_profile_grpc_server_handled_total{{service="{PRODUCERS}",method="{method}",code="{code}"}}"#
-        )
-    };
     assert_eq!(
-        value(&text, &call("CreateProducer", "0")),
+        value(&text, &call("CreateProducer", "Ok")),
         Some(1.0),
         "{text}"
     );
-    assert_eq!(value(&text, &call("GetProducer", "5")), Some(1.0));
+    assert_eq!(value(&text, &call("GetProducer", "NotFound")), Some(1.0));
     assert_eq!(
         value(
             &text,
@@ -145,7 +147,7 @@ async fn the_dispatchers_metrics_count_recorded_deliveries_and_attempts_by_outco
     );
     assert!(value(&text, "producer_profile_webhook_consumer_lag_events").is_some());
     let settled = scrape_until(addr, "producer_profile_webhook_deliveries_pending", 0.0).await;
-    assert!(value(&settled, "producer_profile_webhook_endpoints_disabled_now").is_some());
+    assert!(value(&settled, "producer_profile_webhook_endpoints_disabled").is_some());
     assert_eq!(get(addr, "/readyz").await.0, 200);
     assert_eq!(get(addr, "/nothing-here").await.0, 404);
     dispatcher.stop().await;
@@ -168,5 +170,40 @@ async fn a_metrics_port_in_use_is_a_start_up_error_naming_the_setting() {
     assert!(
         error.to_string().starts_with("metrics.serve_addr:"),
         "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_call_cut_off_by_the_request_timeout_is_counted_as_cancelled() {
+    use diesel::RunQueryDsl;
+    let addr = free_addr();
+    let server = TestServer::start_with(|config| {
+        config.metrics.serve_addr = addr;
+        config.grpc.request_timeout_ms = 300;
+    })
+    .await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let created = client
+        .create_producer(create(firm("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    // Hold the producer's row, so the update waits past the timeout.
+    let mut blocker = server.db.connect();
+    diesel::sql_query("BEGIN").execute(&mut blocker).unwrap();
+    diesel::sql_query("SELECT 1 FROM producers FOR UPDATE")
+        .execute(&mut blocker)
+        .unwrap();
+    let status = client
+        .update_producer(change_npn(&created.id, "2"))
+        .await
+        .unwrap_err();
+    diesel::sql_query("ROLLBACK").execute(&mut blocker).unwrap();
+    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+    let text = scrape_until(addr, &call("UpdateProducer", "Cancelled"), 1.0).await;
+    assert_eq!(
+        value(&text, &call("UpdateProducer", "Cancelled")),
+        Some(1.0),
+        "{text}"
     );
 }

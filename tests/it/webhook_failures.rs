@@ -312,3 +312,34 @@ async fn deleting_an_endpoint_with_pending_retries_leaves_the_others_running() {
         "at most the attempt already under way reached the deleted endpoint"
     );
 }
+
+#[tokio::test]
+async fn a_standby_dispatcher_takes_over_the_intake_when_the_reader_dies() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    // The first dispatcher reads the topic (it was there first); the second stands by.
+    let reader = TestDispatcher::start(server.config.clone());
+    client.create_producer(create(firm("1"))).await.unwrap();
+    receiver
+        .wait_until(WAIT, |r| !deliveries_only(r.to_vec()).is_empty())
+        .await;
+    let standby = TestDispatcher::start(server.config.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    reader.kill().await;
+    // Events after the reader died reach the endpoint through the standby.
+    client.create_producer(create(firm("2"))).await.unwrap();
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 2)
+            .await,
+    );
+    standby.stop().await;
+    let producers: std::collections::HashSet<String> = received
+        .iter()
+        .map(|r| r.json()["data"]["producerId"].to_string())
+        .collect();
+    assert_eq!(producers.len(), 2, "both producers' events: {producers:?}");
+}

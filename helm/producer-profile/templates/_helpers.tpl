@@ -82,6 +82,28 @@ Fixed container ports. The binaries listen where the ConfigMap tells them
 {{- define "producer-profile.configFile" -}}producer-profile.toml{{- end }}
 {{- define "producer-profile.jwksDir" -}}/etc/producer-profile/jwks{{- end }}
 {{- define "producer-profile.kafkaCaDir" -}}/etc/producer-profile/kafka-ca{{- end }}
+{{- define "producer-profile.postgresCaDir" -}}/etc/producer-profile/postgres-ca{{- end }}
+
+{{/*
+The Postgres CA (postgresCa), for every container that connects to the database:
+mounted, and named by PGSSLROOTCERT, which libpq reads, so a URL with
+sslmode=verify-full needs no sslrootcert of its own. Call with the root context;
+volume (true) or mount (false) or env via "part".
+*/}}
+{{- define "producer-profile.postgresCa" -}}
+{{- if include "producer-profile.fileSource" (dict "name" "postgresCa" "source" .ctx.Values.postgresCa) }}
+{{- if eq .part "volume" }}
+{{ include "producer-profile.fileVolume" (dict "volume" "postgres-ca" "name" "postgresCa" "source" .ctx.Values.postgresCa) }}
+{{- else if eq .part "mount" }}
+- name: postgres-ca
+  mountPath: {{ include "producer-profile.postgresCaDir" .ctx }}
+  readOnly: true
+{{- else }}
+- name: PGSSLROOTCERT
+  value: {{ printf "%s/%s" (include "producer-profile.postgresCaDir" .ctx) .ctx.Values.postgresCa.key | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
 
 {{/*
 terminationGracePeriodSeconds: the binaries drain for up to shutdown_grace_secs after
@@ -161,6 +183,7 @@ Environment common to serve and webhook-dispatcher: the TOML file, then the secr
 - name: PP_CONFIG
   value: {{ printf "%s/%s" (include "producer-profile.configDir" .) (include "producer-profile.configFile" .) | quote }}
 {{ include "producer-profile.secretEnvs" . }}
+{{- include "producer-profile.postgresCa" (dict "ctx" . "part" "env") }}
 {{- end }}
 
 {{/*
@@ -181,6 +204,7 @@ dispatcher does not verify tokens): pass (dict "ctx" $ "jwks" true).
 {{- if include "producer-profile.fileSource" (dict "name" "kafkaCa" "source" .ctx.Values.kafkaCa) }}
 {{ include "producer-profile.fileVolume" (dict "volume" "kafka-ca" "name" "kafkaCa" "source" .ctx.Values.kafkaCa) }}
 {{- end }}
+{{- include "producer-profile.postgresCa" (dict "ctx" .ctx "part" "volume") }}
 {{- with .ctx.Values.extraVolumes }}
 {{ toYaml . }}
 {{- end }}
@@ -202,6 +226,7 @@ dispatcher does not verify tokens): pass (dict "ctx" $ "jwks" true).
   mountPath: {{ include "producer-profile.kafkaCaDir" .ctx }}
   readOnly: true
 {{- end }}
+{{- include "producer-profile.postgresCa" (dict "ctx" .ctx "part" "mount") }}
 {{- with .ctx.Values.extraVolumeMounts }}
 {{ toYaml . }}
 {{- end }}

@@ -72,6 +72,8 @@ pub fn test_config(database_url: &str) -> Config {
     config.kafka.brokers = super::kafka::brokers();
     config.kafka.topic = format!("pp-test-{}", uuid::Uuid::now_v7().simple());
     config.kafka.message_timeout_ms = 3_000;
+    // tansu cannot fetch from inside a batch: a dispatcher resuming there would wait.
+    config.kafka.single_record_batches = true;
     config.events.poll_interval_ms = 200;
     // Many servers run in one test process: each metrics port is any free one.
     config.metrics.serve_addr = "127.0.0.1:0".parse().unwrap();
@@ -83,8 +85,6 @@ pub fn test_config(database_url: &str) -> Config {
     config.webhooks.poll_interval_ms = 100;
     config.webhooks.delivery_timeout_ms = 3_000;
     config.webhooks.verification_timeout_ms = 2_000;
-    config.webhooks.consumer_group =
-        format!("pp-test-dispatchers-{}", uuid::Uuid::now_v7().simple());
     config
 }
 
