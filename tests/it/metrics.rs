@@ -175,7 +175,6 @@ async fn a_metrics_port_in_use_is_a_start_up_error_naming_the_setting() {
 
 #[tokio::test]
 async fn a_call_cut_off_by_the_request_timeout_is_counted_as_cancelled() {
-    use diesel::RunQueryDsl;
     let addr = free_addr();
     let server = TestServer::start_with(|config| {
         config.metrics.serve_addr = addr;
@@ -189,16 +188,12 @@ async fn a_call_cut_off_by_the_request_timeout_is_counted_as_cancelled() {
         .unwrap()
         .into_inner();
     // Hold the producer's row, so the update waits past the timeout.
-    let mut blocker = server.db.connect();
-    diesel::sql_query("BEGIN").execute(&mut blocker).unwrap();
-    diesel::sql_query("SELECT 1 FROM producers FOR UPDATE")
-        .execute(&mut blocker)
-        .unwrap();
+    let blocker = server.db.lock_producers();
     let status = client
         .update_producer(change_npn(&created.id, "2"))
         .await
         .unwrap_err();
-    diesel::sql_query("ROLLBACK").execute(&mut blocker).unwrap();
+    drop(blocker);
     assert_eq!(status.code(), Code::Cancelled, "{status:?}");
     let text = scrape_until(addr, &call("UpdateProducer", "Cancelled"), 1.0).await;
     assert_eq!(

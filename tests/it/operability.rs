@@ -112,11 +112,7 @@ async fn shutdown_waits_for_a_call_in_flight_and_refuses_new_ones() {
         .into_inner();
 
     // Hold the producer's row lock so the update below stays in flight.
-    let mut blocker = server.db.connect();
-    diesel::sql_query("BEGIN").execute(&mut blocker).unwrap();
-    diesel::sql_query("SELECT 1 FROM producers FOR UPDATE")
-        .execute(&mut blocker)
-        .unwrap();
+    let blocker = server.db.lock_producers();
     let mut in_flight_client = client.clone();
     let in_flight = tokio::spawn(async move {
         in_flight_client
@@ -131,7 +127,7 @@ async fn shutdown_waits_for_a_call_in_flight_and_refuses_new_ones() {
         tokio::net::TcpStream::connect(server.addr).await.is_err(),
         "draining: new connections are refused while the call is in flight"
     );
-    diesel::sql_query("COMMIT").execute(&mut blocker).unwrap();
+    drop(blocker);
 
     let updated = in_flight
         .await

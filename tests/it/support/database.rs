@@ -139,6 +139,17 @@ impl TestDb {
     pub fn connect(&self) -> PgConnection {
         PgConnection::establish(&self.url).expect("connect to test database")
     }
+
+    /// A connection holding every producer row's lock in an open transaction: writes to
+    /// those producers wait until it is dropped (which rolls the transaction back).
+    pub fn lock_producers(&self) -> PgConnection {
+        let mut conn = self.connect();
+        diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
+        diesel::sql_query("SELECT 1 FROM producers FOR UPDATE")
+            .execute(&mut conn)
+            .unwrap();
+        conn
+    }
 }
 
 impl Drop for TestDb {
