@@ -6,7 +6,7 @@ CARGO ?= cargo
 BIN := target/debug/producer-profile
 export TEST_DATABASE_URL ?= postgres://producer_profile:producer_profile@127.0.0.1:5432/producer_profile
 
-.PHONY: help deps services services-down migrate run demo test lint build dev-config schema helm-check
+.PHONY: help deps services services-down migrate run demo test bench lint build dev-config schema helm-check
 
 help:
 	@echo "make run            start Postgres + Kafka (tansu), migrate, serve gRPC on 127.0.0.1:50051"
@@ -14,6 +14,7 @@ help:
 	@echo "make demo           the five-minute tour: a signed webhook receiver, a producer, its events"
 	@echo "make test           start the local services and run every test"
 	@echo "make lint           rustfmt check and clippy with -D warnings"
+	@echo "make bench          benchmarks: our paths against reference paths, as ratios"
 	@echo "make helm-check     lint the Helm chart, render it, validate the manifests offline"
 	@echo "make services       install (where missing) and start Postgres and tansu"
 	@echo "make services-down  stop them"
@@ -54,6 +55,10 @@ demo: migrate
 
 test: services
 	$(CARGO) test --all-targets
+
+# Release build; BENCH_ROUNDS=n for more rounds, BENCH=name for one benchmark.
+bench: services
+	$(CARGO) bench --bench ratios -- $(BENCH)
 
 helm-check:
 	@scripts/helm-check.sh

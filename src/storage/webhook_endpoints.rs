@@ -272,41 +272,54 @@ pub fn signing_secrets(
     protection: &Protection,
     id: EndpointId,
 ) -> Result<Vec<WebhookSecret>, Error> {
-    type Secrets = (
-        String,
-        Vec<u8>,
-        String,
-        Option<Vec<u8>>,
-        Option<String>,
-        Option<DateTime<Utc>>,
-    );
-    let (account, current, current_key, previous, previous_key, expires): Secrets =
-        webhook_endpoints::table
-            .filter(webhook_endpoints::id.eq(id.as_uuid()))
-            .select((
-                webhook_endpoints::account_id,
-                webhook_endpoints::secret_ciphertext,
-                webhook_endpoints::secret_key_id,
-                webhook_endpoints::previous_secret_ciphertext,
-                webhook_endpoints::previous_secret_key_id,
-                webhook_endpoints::previous_secret_expires_at,
-            ))
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound("endpoint"))?;
-    let mut secrets = vec![open(
-        protection,
-        &account,
-        id.as_uuid(),
-        current,
-        current_key,
-    )?];
-    if let (Some(bytes), Some(key), Some(expires)) = (previous, previous_key, expires)
-        && expires > Utc::now()
-    {
-        secrets.push(open(protection, &account, id.as_uuid(), bytes, key)?);
+    let sealed: SealedSecrets = webhook_endpoints::table
+        .filter(webhook_endpoints::id.eq(id.as_uuid()))
+        .select(SealedSecrets::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound("endpoint"))?;
+    sealed.open(protection, id)
+}
+
+/// An endpoint's signing secrets as stored (sealed), read with whatever needs them — a
+/// claimed delivery brings them along, saving a query per attempt.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = webhook_endpoints, check_for_backend(diesel::pg::Pg))]
+pub struct SealedSecrets {
+    account_id: String,
+    secret_ciphertext: Vec<u8>,
+    secret_key_id: String,
+    previous_secret_ciphertext: Option<Vec<u8>>,
+    previous_secret_key_id: Option<String>,
+    previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+impl SealedSecrets {
+    /// The secrets that sign now: the current one, then the previous one while its
+    /// overlap lasts. Fails (INTERNAL) when a key is missing from the key ring.
+    pub fn open(
+        self,
+        protection: &Protection,
+        id: EndpointId,
+    ) -> Result<Vec<WebhookSecret>, Error> {
+        let account = self.account_id;
+        let mut secrets = vec![open(
+            protection,
+            &account,
+            id.as_uuid(),
+            self.secret_ciphertext,
+            self.secret_key_id,
+        )?];
+        if let (Some(bytes), Some(key), Some(expires)) = (
+            self.previous_secret_ciphertext,
+            self.previous_secret_key_id,
+            self.previous_secret_expires_at,
+        ) && expires > Utc::now()
+        {
+            secrets.push(open(protection, &account, id.as_uuid(), bytes, key)?);
+        }
+        Ok(secrets)
     }
-    Ok(secrets)
 }
 
 /// An endpoint an event goes to.

@@ -223,15 +223,10 @@ async fn attempt_in_trace(context: &Context, due: DueDelivery, traceparent: Opti
     let delivery = DeliveryId::from_uuid(due.id);
     let endpoint = EndpointId::from_uuid(due.endpoint_id);
     let lease_token = due.lease_token;
-    let protection = context.protection.clone();
-    let secrets = match context
-        .db
-        .run(move |conn| webhook_endpoints::signing_secrets(conn, &protection, endpoint))
-        .await
-    {
+    let secrets = match due.secrets.open(&context.protection, endpoint) {
         Ok(secrets) => secrets,
         Err(error) => {
-            tracing::warn!(%error, %delivery, "cannot load the endpoint's secrets; the delivery stays due");
+            tracing::warn!(%error, %delivery, "cannot open the endpoint's secrets; the delivery stays due");
             let _ = context
                 .db
                 .run(move |conn| webhook_deliveries::release(conn, delivery, lease_token))

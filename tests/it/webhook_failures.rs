@@ -56,10 +56,7 @@ async fn redirects_timeouts_and_hostile_answers_are_failed_attempts_on_record() 
     let codes: Vec<i32> = attempts.iter().map(|a| a.status_code).collect();
     assert_eq!(codes, [302, 0, 500, 204]);
     assert!(attempts[0].error.contains("redirects are not followed"));
-    assert!(
-        elsewhere.received().is_empty(),
-        "the redirect was not followed"
-    );
+    assert!(elsewhere.count() == 0, "the redirect was not followed");
     assert!(
         attempts[1].error.contains("timed out"),
         "{}",

@@ -80,6 +80,11 @@ impl Receiver {
         self.received.lock().unwrap().clone()
     }
 
+    /// How many requests arrived (without copying them).
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
     /// Waits (up to `timeout`) until `done` holds for what arrived.
     pub async fn wait_until(
         &self,

@@ -1,0 +1,78 @@
+//! Benchmarks that report ratios. Each runs one of our paths and a reference path doing
+//! the same work side by side, in alternating rounds of one run on the same machine, and
+//! prints ours ÷ reference: shared, noisy machines move both alike, so the ratio means
+//! something where a time would not. Needs the local services (`make bench` starts them).
+//!
+//! `cargo bench --bench ratios [name]` runs every benchmark whose name contains `name`;
+//! `BENCH_ROUNDS` sets the rounds (default 5). Run by `cargo test` (no `--bench`), it does
+//! one small round of each, so the suite proves the benchmarks still work.
+
+#[allow(dead_code, unused_imports)]
+#[path = "../../tests/it/support/mod.rs"]
+mod support;
+
+mod create_producer;
+mod delivery;
+mod measure;
+mod relay;
+
+use measure::Comparison;
+
+/// How much to measure.
+#[derive(Clone, Copy)]
+pub struct Plan {
+    pub rounds: usize,
+    /// Work per round, as a share of each benchmark's full round.
+    pub scale: f64,
+}
+
+impl Plan {
+    /// Units of work per round for a benchmark whose full round is `full`.
+    pub fn per_round(self, full: usize) -> usize {
+        ((full as f64 * self.scale) as usize).max(1)
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let benchmarking = args.iter().any(|arg| arg == "--bench");
+    let filter = args
+        .iter()
+        .find(|arg| !arg.starts_with("--"))
+        .cloned()
+        .unwrap_or_default();
+    let plan = if benchmarking {
+        Plan {
+            rounds: std::env::var("BENCH_ROUNDS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(5),
+            scale: 1.0,
+        }
+    } else {
+        Plan {
+            rounds: 1,
+            scale: 0.05,
+        }
+    };
+    // Our paths log as in production (formatted, then discarded): logging is their cost.
+    tracing_subscriber::fmt().with_writer(std::io::sink).init();
+    let mut ran = 0;
+    for name in [create_producer::NAME, delivery::NAME, relay::NAME] {
+        if !name.contains(&filter) {
+            continue;
+        }
+        let result: Comparison = match name {
+            create_producer::NAME => create_producer::run(plan).await,
+            delivery::NAME => delivery::run(plan).await,
+            _ => relay::run(plan).await,
+        };
+        println!("{result}");
+        ran += 1;
+    }
+    if ran == 0 {
+        eprintln!("no benchmark is named like {filter:?}");
+        std::process::exit(2);
+    }
+}
