@@ -49,14 +49,12 @@ pub async fn run(plan: Plan) -> Comparison {
         .expect("a pool on the reference database");
     straight_to_postgres(&pool, &written, &npns, plan.per_round(WARM_UP)).await;
 
-    Comparison {
-        name: NAME,
-        unit: "creates",
+    Comparison::new(
+        NAME,
+        "creates",
         per_round,
-        ours: Vec::new(),
-        reference: Vec::new(),
-        reference_is: "the same SQL transaction through diesel",
-    }
+        "the same SQL transaction through diesel",
+    )
     .measure(
         plan.rounds,
         |_| over_grpc(&client, &npns, per_round),

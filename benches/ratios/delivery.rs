@@ -50,14 +50,12 @@ pub async fn run(plan: Plan) -> Comparison {
     let body = receiver.received().pop().expect("a webhook").body;
 
     let http = reqwest::Client::new();
-    let result = Comparison {
-        name: NAME,
-        unit: "webhooks",
+    let result = Comparison::new(
+        NAME,
+        "webhooks",
         per_round,
-        ours: Vec::new(),
-        reference: Vec::new(),
-        reference_is: "reqwest posting the same bodies, no signature, no records",
-    }
+        "reqwest posting the same bodies, no signature, no records",
+    )
     .measure(
         plan.rounds,
         |_| {

@@ -3,6 +3,9 @@
 //! prints ours ÷ reference: shared, noisy machines move both alike, so the ratio means
 //! something where a time would not. Needs the local services (`make bench` starts them).
 //!
+//! Besides time, each round counts the Rust heap it used (allocated bytes per unit of
+//! work, and how far live bytes rose) for the same ratio.
+//!
 //! `cargo bench --bench ratios [name]` runs every benchmark whose name contains `name`;
 //! `BENCH_ROUNDS` sets the rounds (default 5). Run by `cargo test` (no `--bench`), it does
 //! one small round of each, so the suite proves the benchmarks still work.
@@ -13,8 +16,12 @@ mod support;
 
 mod create_producer;
 mod delivery;
+mod heap;
 mod measure;
 mod relay;
+
+#[global_allocator]
+static HEAP: heap::Counting = heap::Counting;
 
 use measure::Comparison;
 

@@ -6,19 +6,41 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The round times of both paths for the same work.
+use crate::heap::{HeapUse, Watch};
+
+/// The rounds of both paths for the same work: their times and heap use.
 pub struct Comparison {
-    pub name: &'static str,
+    name: &'static str,
     /// What one unit of work is ("creates", "webhooks", …).
-    pub unit: &'static str,
-    pub per_round: usize,
-    pub ours: Vec<Duration>,
-    pub reference: Vec<Duration>,
+    unit: &'static str,
+    per_round: usize,
     /// What the reference is, for the reader of the report.
-    pub reference_is: &'static str,
+    reference_is: &'static str,
+    ours: Vec<Duration>,
+    reference: Vec<Duration>,
+    ours_heap: Vec<HeapUse>,
+    reference_heap: Vec<HeapUse>,
 }
 
 impl Comparison {
+    pub fn new(
+        name: &'static str,
+        unit: &'static str,
+        per_round: usize,
+        reference_is: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            unit,
+            per_round,
+            reference_is,
+            ours: Vec::new(),
+            reference: Vec::new(),
+            ours_heap: Vec::new(),
+            reference_heap: Vec::new(),
+        }
+    }
+
     /// Runs `rounds` rounds of each path, alternating which goes first so neither always
     /// runs on the warmer (or busier) machine. Each closure does one round's work
     /// (`per_round` units; it is told the round number) and returns its duration.
@@ -35,17 +57,27 @@ impl Comparison {
         RF: Future<Output = Duration>,
     {
         for round in 0..rounds {
-            let (o, r) = if round % 2 == 0 {
-                let o = ours(round).await;
-                (o, reference(round).await)
+            if round % 2 == 0 {
+                self.ours_round(ours(round)).await;
+                self.reference_round(reference(round)).await;
             } else {
-                let r = reference(round).await;
-                (ours(round).await, r)
-            };
-            self.ours.push(o);
-            self.reference.push(r);
+                self.reference_round(reference(round)).await;
+                self.ours_round(ours(round)).await;
+            }
         }
         self
+    }
+
+    async fn ours_round(&mut self, round: impl Future<Output = Duration>) {
+        let watch = Watch::start();
+        self.ours.push(round.await);
+        self.ours_heap.push(watch.stop());
+    }
+
+    async fn reference_round(&mut self, round: impl Future<Output = Duration>) {
+        let watch = Watch::start();
+        self.reference.push(round.await);
+        self.reference_heap.push(watch.stop());
     }
 
     fn ratios(&self) -> Vec<f64> {
@@ -58,6 +90,35 @@ impl Comparison {
 
     fn rate(&self, times: &[Duration]) -> f64 {
         self.per_round as f64 / median(times.iter().map(Duration::as_secs_f64).collect())
+    }
+
+    /// Median bytes allocated per unit of work.
+    fn allocated_per_unit(&self, heap: &[HeapUse]) -> f64 {
+        median(heap.iter().map(|h| h.allocated as f64).collect()) / self.per_round as f64
+    }
+
+    /// Median rise of the live heap in a round.
+    fn peak_rise(heap: &[HeapUse]) -> f64 {
+        median(heap.iter().map(|h| h.peak_rise as f64).collect())
+    }
+}
+
+/// `ours ÷ reference`, when the reference used any (librdkafka's buffers, for one, are
+/// C heap: not counted).
+fn ratio(ours: f64, reference: f64) -> String {
+    if reference > 0.0 {
+        format!("{:.1}×", ours / reference)
+    } else {
+        "n/a (the reference used no Rust heap)".into()
+    }
+}
+
+/// Bytes, readably.
+fn bytes(value: f64) -> String {
+    match value {
+        v if v >= 1024.0 * 1024.0 => format!("{:.1} MiB", v / (1024.0 * 1024.0)),
+        v if v >= 1024.0 => format!("{:.1} KiB", v / 1024.0),
+        v => format!("{v:.0} B"),
     }
 }
 
@@ -86,11 +147,34 @@ impl fmt::Display for Comparison {
             self.reference_is
         )?;
         let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
-        write!(
+        writeln!(
             f,
             "  ours ÷ reference (time): median {:.2}  [rounds: {}]",
             median(ratios),
             each.join(" ")
+        )?;
+        let (ours, reference) = (
+            self.allocated_per_unit(&self.ours_heap),
+            self.allocated_per_unit(&self.reference_heap),
+        );
+        writeln!(
+            f,
+            "  heap allocated per {}: ours {}, reference {} → {}",
+            self.unit.trim_end_matches('s'),
+            bytes(ours),
+            bytes(reference),
+            ratio(ours, reference)
+        )?;
+        let (ours, reference) = (
+            Self::peak_rise(&self.ours_heap),
+            Self::peak_rise(&self.reference_heap),
+        );
+        write!(
+            f,
+            "  live heap's rise in a round: ours {}, reference {} → {}",
+            bytes(ours),
+            bytes(reference),
+            ratio(ours, reference)
         )
     }
 }

@@ -47,14 +47,12 @@ pub async fn run(plan: Plan) -> Comparison {
         .await
         .expect("delivered")
         .expect("acknowledged");
-    Comparison {
-        name: NAME,
-        unit: "events",
+    Comparison::new(
+        NAME,
+        "events",
         per_round,
-        ours: Vec::new(),
-        reference: Vec::new(),
-        reference_is: "rdkafka sending the same records, all in flight at once",
-    }
+        "rdkafka sending the same records, all in flight at once",
+    )
     .measure(
         plan.rounds,
         |_| {
