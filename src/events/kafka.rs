@@ -2,6 +2,7 @@
 //! missing), and the record an event becomes: keyed by producer id, CloudEvents 1.0
 //! binary-mode headers, the protobuf envelope as value.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -54,6 +55,33 @@ pub async fn partitions(config: &KafkaConfig, timeout: Duration) -> Result<Vec<i
         .await
         .map_err(|e| format!("metadata request failed: {e}"))?
         .map(Option::unwrap_or_default)
+}
+
+/// Each listed partition's low and high watermarks (the first offset it still holds,
+/// and the offset its next event will get).
+pub async fn watermarks(
+    config: &KafkaConfig,
+    partitions: &[i32],
+    timeout: Duration,
+) -> Result<HashMap<i32, (i64, i64)>, String> {
+    let config = config.clone();
+    let partitions = partitions.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let probe: BaseConsumer = client_config(&config)
+            .create()
+            .map_err(|e| format!("invalid kafka client settings: {e}"))?;
+        partitions
+            .into_iter()
+            .map(|partition| {
+                probe
+                    .fetch_watermarks(&config.topic, partition, timeout)
+                    .map(|marks| (partition, marks))
+                    .map_err(|e| format!("broker {} did not answer: {e}", config.brokers))
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| format!("watermark request failed: {e}"))?
 }
 
 /// The topic's partition ids, `None` when it does not exist. Asked through a

@@ -50,3 +50,24 @@ pub fn advance(
         .execute(conn)?;
     Ok(())
 }
+
+/// Moves a partition's position back to `next_offset`: the topic no longer holds what
+/// the position was past (it was recreated, or the broker lost its log).
+pub fn rewind(
+    conn: &mut PgConnection,
+    topic: &str,
+    partition: i32,
+    next_offset: i64,
+) -> Result<(), Error> {
+    diesel::update(
+        webhook_intake_offsets::table
+            .filter(webhook_intake_offsets::topic.eq(topic))
+            .filter(webhook_intake_offsets::partition.eq(partition)),
+    )
+    .set((
+        webhook_intake_offsets::next_offset.eq(next_offset),
+        webhook_intake_offsets::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(())
+}

@@ -134,7 +134,14 @@ async fn lead(
     let mut next_check = Instant::now();
     loop {
         if Instant::now() >= next_check {
-            assign_partitions(&consumer, &settings.kafka, &positions, &mut assigned).await;
+            assign_partitions(
+                &consumer,
+                &settings.kafka,
+                &mut session,
+                &positions,
+                &mut assigned,
+            )
+            .await?;
             // Until the topic exists (the broker may still be starting), look again soon.
             let wait = if assigned.is_empty() {
                 STANDBY_POLL
@@ -210,22 +217,42 @@ fn consumer(
 /// Reads every partition of the topic from its recorded position (from the start for a
 /// partition never read). Partitions added to the topic join at the next check; a broker
 /// that does not answer is tried again then.
+///
+/// A recorded position past a partition's end means the topic no longer holds what was
+/// read — it was recreated, or the broker lost its log (tansu's memory storage does on
+/// every restart). Kafka would answer such a fetch with "out of range", and the consumer
+/// would start over; some brokers answer nothing and the intake would wait forever. So
+/// each check compares, and reads such a partition again from its start: its events
+/// that were already recorded are not recorded twice.
 async fn assign_partitions(
     consumer: &StreamConsumer<LagReporter>,
     kafka: &KafkaConfig,
+    session: &mut Session,
     positions: &Positions,
     assigned: &mut Vec<i32>,
-) {
-    let mut partitions = match kafka::partitions(kafka, Duration::from_secs(5)).await {
+) -> Result<(), Error> {
+    const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+    let mut partitions = match kafka::partitions(kafka, ASK_TIMEOUT).await {
         Ok(partitions) => partitions,
         Err(error) => {
             tracing::warn!(%error, "cannot list the events topic's partitions; trying again later");
-            return;
+            return Ok(());
         }
     };
     partitions.sort_unstable();
-    if partitions.is_empty() || partitions == *assigned {
-        return;
+    if partitions.is_empty() {
+        return Ok(());
+    }
+    let ends = match kafka::watermarks(kafka, &partitions, ASK_TIMEOUT).await {
+        Ok(ends) => ends,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the events topic's offsets; trying again later");
+            return Ok(());
+        }
+    };
+    let rewound = rewind_past_the_end(kafka, session, positions, &ends).await?;
+    if partitions == *assigned && !rewound {
+        return Ok(());
     }
     let mut list = TopicPartitionList::new();
     {
@@ -236,7 +263,7 @@ async fn assign_partitions(
                 .map_or(Offset::Beginning, |next| Offset::Offset(*next));
             if let Err(error) = list.add_partition_offset(&kafka.topic, *partition, offset) {
                 tracing::warn!(%error, partition, "cannot assign a partition");
-                return;
+                return Ok(());
             }
         }
     }
@@ -247,6 +274,41 @@ async fn assign_partitions(
         }
         Err(error) => tracing::warn!(%error, "cannot assign the events topic's partitions"),
     }
+    Ok(())
+}
+
+/// Moves every position past its partition's end (`ends`: low and high watermarks) back
+/// to the partition's first event, in Postgres and in `positions`; whether any moved.
+async fn rewind_past_the_end(
+    kafka: &KafkaConfig,
+    session: &mut Session,
+    positions: &Positions,
+    ends: &HashMap<i32, (i64, i64)>,
+) -> Result<bool, Error> {
+    let past_the_end: Vec<(i32, i64)> = {
+        let positions = positions.lock().unwrap_or_else(|e| e.into_inner());
+        ends.iter()
+            .filter(|(partition, (_, high))| positions.get(partition).is_some_and(|p| p > high))
+            .map(|(partition, (low, _))| (*partition, *low))
+            .collect()
+    };
+    for (partition, first) in &past_the_end {
+        tracing::warn!(
+            topic = %kafka.topic,
+            partition,
+            "the recorded position is past the partition's end (topic recreated, or the \
+             broker lost its log): reading the partition again from its start"
+        );
+        let (topic, partition, first) = (kafka.topic.clone(), *partition, *first);
+        session
+            .run(move |conn| intake_offsets::rewind(conn, &topic, partition, first))
+            .await?;
+        positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(partition, first);
+    }
+    Ok(!past_the_end.is_empty())
 }
 
 /// Records the deliveries of one event and its partition's new position, in one

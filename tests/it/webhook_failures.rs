@@ -340,3 +340,39 @@ async fn a_standby_dispatcher_takes_over_the_intake_when_the_reader_dies() {
         .collect();
     assert_eq!(producers.len(), 2, "both producers' events: {producers:?}");
 }
+
+#[tokio::test]
+async fn positions_past_the_end_of_the_topic_are_read_again_from_its_start() {
+    // What a broker that lost its log (tansu's memory storage after a restart) or a
+    // recreated topic leaves behind: recorded positions the topic no longer reaches.
+    let server = TestServer::start().await;
+    {
+        use diesel::RunQueryDsl;
+        let mut conn = server.db.connect();
+        for partition in 0..server.config.kafka.topic_partitions as i32 {
+            diesel::sql_query(
+                "INSERT INTO webhook_intake_offsets (topic, partition, next_offset) \
+                 VALUES ($1, $2, 50)",
+            )
+            .bind::<diesel::sql_types::Text, _>(&server.config.kafka.topic)
+            .bind::<diesel::sql_types::Integer, _>(partition)
+            .execute(&mut conn)
+            .unwrap();
+        }
+    }
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, |r| !deliveries_only(r.to_vec()).is_empty())
+            .await,
+    );
+    dispatcher.stop().await;
+    // The contract has no "created" type: `data.action` tells.
+    assert_eq!(webhook_types(&received), ["id.producer.updated"]);
+    assert_eq!(received[0].json()["data"]["action"], "created");
+}
