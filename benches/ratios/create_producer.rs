@@ -3,9 +3,9 @@
 //! against the same SQL transaction sent straight to Postgres (the rows our path wrote,
 //! copied), through a pool of the same size with as many callers in flight.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool};
@@ -16,7 +16,8 @@ use producer_profile::api::proto::v1 as pb;
 use producer_profile::storage::outbox::EVENTS_CHANNEL;
 
 use crate::Plan;
-use crate::measure::{Comparison, drain};
+use crate::measure::{Comparison, drain, until};
+use crate::relay::unpublished_is_zero;
 use crate::support::database::TestDb;
 use crate::support::server::Client;
 use crate::support::{ALL_PRODUCER_SCOPES, TestServer, individual};
@@ -30,6 +31,7 @@ const WARM_UP: usize = 50;
 /// The reference serialises its commits with an advisory lock, as the outbox does (its
 /// own key: the reference has a database of its own).
 const ORDERING_LOCK: i64 = 42;
+const LIMIT: Duration = Duration::from_secs(120);
 
 pub async fn run(plan: Plan) -> Comparison {
     let per_round = plan.per_round(FULL_ROUND);
@@ -41,6 +43,7 @@ pub async fn run(plan: Plan) -> Comparison {
     let npns = Arc::new(AtomicU64::new(1_000_000));
     over_grpc(&client, &npns, plan.per_round(WARM_UP)).await;
     let written = Arc::new(Written::load(&mut server.db.connect()));
+    let outbox = Arc::new(Mutex::new(server.db.connect()));
 
     let reference_db = TestDb::migrated();
     let pool = Pool::builder()
@@ -57,7 +60,12 @@ pub async fn run(plan: Plan) -> Comparison {
     )
     .measure(
         plan.rounds,
-        |_| over_grpc(&client, &npns, per_round),
+        |_| async {
+            let took = over_grpc(&client, &npns, per_round).await;
+            // The relay publishes the round's events after it: off the clock, not later.
+            until(Instant::now(), LIMIT, || unpublished_is_zero(&outbox)).await;
+            took
+        },
         |_| straight_to_postgres(&pool, &written, &npns, per_round),
     )
     .await

@@ -50,8 +50,11 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let moved = unsafe { System.realloc(block, layout, new_size) };
         if !moved.is_null() {
-            shrank(layout.size());
-            grew(new_size);
+            // Counted as what it grew or shrank by: growing a buffer allocates the growth.
+            match new_size.checked_sub(layout.size()) {
+                Some(growth) => grew(growth),
+                None => shrank(layout.size() - new_size),
+            }
         }
         moved
     }

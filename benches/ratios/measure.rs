@@ -43,7 +43,9 @@ impl Comparison {
 
     /// Runs `rounds` rounds of each path, alternating which goes first so neither always
     /// runs on the warmer (or busier) machine. Each closure does one round's work
-    /// (`per_round` units; it is told the round number) and returns its duration.
+    /// (`per_round` units; it is told the round number) and returns its duration; ours
+    /// also waits, off the clock, for the background work it caused (the relay, the
+    /// attempts' records), so none of it lands in the next reference round.
     pub async fn measure<O, OF, R, RF>(
         mut self,
         rounds: usize,
@@ -58,26 +60,20 @@ impl Comparison {
     {
         for round in 0..rounds {
             if round % 2 == 0 {
-                self.ours_round(ours(round)).await;
-                self.reference_round(reference(round)).await;
-            } else {
-                self.reference_round(reference(round)).await;
-                self.ours_round(ours(round)).await;
+                let (time, heap) = watched(|| ours(round)).await;
+                self.ours.push(time);
+                self.ours_heap.push(heap);
+            }
+            let (time, heap) = watched(|| reference(round)).await;
+            self.reference.push(time);
+            self.reference_heap.push(heap);
+            if round % 2 == 1 {
+                let (time, heap) = watched(|| ours(round)).await;
+                self.ours.push(time);
+                self.ours_heap.push(heap);
             }
         }
         self
-    }
-
-    async fn ours_round(&mut self, round: impl Future<Output = Duration>) {
-        let watch = Watch::start();
-        self.ours.push(round.await);
-        self.ours_heap.push(watch.stop());
-    }
-
-    async fn reference_round(&mut self, round: impl Future<Output = Duration>) {
-        let watch = Watch::start();
-        self.reference.push(round.await);
-        self.reference_heap.push(watch.stop());
     }
 
     fn ratios(&self) -> Vec<f64> {
@@ -101,6 +97,14 @@ impl Comparison {
     fn peak_rise(heap: &[HeapUse]) -> f64 {
         median(heap.iter().map(|h| h.peak_rise as f64).collect())
     }
+}
+
+/// Runs one round — started inside the heap watch, so what the closure does before its
+/// future counts too — and returns its time and heap use.
+async fn watched<F: Future<Output = Duration>>(start: impl FnOnce() -> F) -> (Duration, HeapUse) {
+    let watch = Watch::start();
+    let time = start().await;
+    (time, watch.stop())
 }
 
 /// `ours ÷ reference`, when the reference used any (librdkafka's buffers, for one, are

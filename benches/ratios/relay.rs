@@ -111,7 +111,7 @@ fn copies(conn: &mut PgConnection, template: Uuid, count: usize) {
 }
 
 /// Whether the relay has published everything committed.
-async fn unpublished_is_zero(conn: &Arc<Mutex<PgConnection>>) -> bool {
+pub async fn unpublished_is_zero(conn: &Arc<Mutex<PgConnection>>) -> bool {
     let conn = conn.clone();
     tokio::task::spawn_blocking(move || {
         events::table

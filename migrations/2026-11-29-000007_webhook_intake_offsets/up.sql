@@ -7,6 +7,9 @@ CREATE TABLE webhook_intake_offsets (
     partition   integer     NOT NULL,
     -- The offset of the next event to read.
     next_offset bigint      NOT NULL,
+    -- The id (ce_id) of the event just before it: finding another event at that offset
+    -- means the topic was replaced (recreated, or the broker lost its log).
+    last_event_id uuid,
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (topic, partition)
 );

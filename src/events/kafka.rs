@@ -58,30 +58,48 @@ pub async fn partitions(config: &KafkaConfig, timeout: Duration) -> Result<Vec<i
 }
 
 /// Each listed partition's low and high watermarks (the first offset it still holds,
-/// and the offset its next event will get).
+/// and the offset its next event will get), for the partitions the broker answered for
+/// within `timeout` (all of them together); a partition it cannot answer for now (no
+/// leader, say) is absent.
 pub async fn watermarks(
     config: &KafkaConfig,
     partitions: &[i32],
     timeout: Duration,
-) -> Result<HashMap<i32, (i64, i64)>, String> {
+) -> HashMap<i32, (i64, i64)> {
     let config = config.clone();
     let partitions = partitions.to_vec();
-    tokio::task::spawn_blocking(move || {
+    let asked = tokio::task::spawn_blocking(move || {
         let probe: BaseConsumer = client_config(&config)
             .create()
             .map_err(|e| format!("invalid kafka client settings: {e}"))?;
-        partitions
-            .into_iter()
-            .map(|partition| {
-                probe
-                    .fetch_watermarks(&config.topic, partition, timeout)
-                    .map(|marks| (partition, marks))
-                    .map_err(|e| format!("broker {} did not answer: {e}", config.brokers))
-            })
-            .collect()
+        let deadline = std::time::Instant::now() + timeout;
+        let mut found = HashMap::new();
+        for partition in partitions {
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+                break;
+            };
+            match probe.fetch_watermarks(&config.topic, partition, left) {
+                Ok((low, high)) if low >= 0 && high >= 0 => {
+                    found.insert(partition, (low, high));
+                }
+                Ok(_) => {}
+                Err(error) => tracing::debug!(%error, partition, "no watermarks for a partition"),
+            }
+        }
+        Ok::<_, String>(found)
     })
-    .await
-    .map_err(|e| format!("watermark request failed: {e}"))?
+    .await;
+    match asked {
+        Ok(Ok(found)) => found,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot ask the broker for the topic's offsets");
+            HashMap::new()
+        }
+        Err(error) => {
+            tracing::warn!(%error, "asking the broker for the topic's offsets failed");
+            HashMap::new()
+        }
+    }
 }
 
 /// The topic's partition ids, `None` when it does not exist. Asked through a

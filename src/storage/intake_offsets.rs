@@ -1,73 +1,84 @@
-//! The `webhook_intake_offsets` table: per partition of the events topic, the offset of
-//! the next event the webhook intake will read.
+//! The `webhook_intake_offsets` table: per partition of the events topic, where the
+//! webhook intake reads next, and the id of the event it read last.
 
 use std::collections::HashMap;
 
 use diesel::dsl::now;
 use diesel::prelude::*;
+use uuid::Uuid;
 
 use super::schema::webhook_intake_offsets;
 use crate::domain::Error;
 
+/// Where the intake reads a partition next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The offset of the next event to read.
+    pub next_offset: i64,
+    /// The event at `next_offset - 1`, when known: the topic still holds what was read
+    /// only if that offset still holds this event.
+    pub last_event_id: Option<Uuid>,
+}
+
+impl Position {
+    /// A partition's start: nothing read, nothing to compare.
+    pub fn start(offset: i64) -> Self {
+        Self {
+            next_offset: offset,
+            last_event_id: None,
+        }
+    }
+}
+
 /// The stored positions of `topic`'s partitions (partitions never read are absent).
-pub fn positions(conn: &mut PgConnection, topic: &str) -> Result<HashMap<i32, i64>, Error> {
+pub fn positions(conn: &mut PgConnection, topic: &str) -> Result<HashMap<i32, Position>, Error> {
     Ok(webhook_intake_offsets::table
         .filter(webhook_intake_offsets::topic.eq(topic))
         .select((
             webhook_intake_offsets::partition,
             webhook_intake_offsets::next_offset,
+            webhook_intake_offsets::last_event_id,
         ))
-        .load::<(i32, i64)>(conn)?
+        .load::<(i32, i64, Option<Uuid>)>(conn)?
         .into_iter()
+        .map(|(partition, next_offset, last_event_id)| {
+            (
+                partition,
+                Position {
+                    next_offset,
+                    last_event_id,
+                },
+            )
+        })
         .collect())
 }
 
-/// Moves a partition's position to `next_offset` (never backwards: a replica that lost
-/// its lead without knowing cannot undo a newer position).
-pub fn advance(
+/// Stores a partition's position — forwards after an event, back to the start when the
+/// topic was replaced. Only the intake leader writes, through the session that holds its
+/// lock: a replica that lost the lead lost that connection, and cannot write.
+pub fn store(
     conn: &mut PgConnection,
     topic: &str,
     partition: i32,
-    next_offset: i64,
+    position: Position,
 ) -> Result<(), Error> {
+    let values = (
+        webhook_intake_offsets::next_offset.eq(position.next_offset),
+        webhook_intake_offsets::last_event_id.eq(position.last_event_id),
+        webhook_intake_offsets::updated_at.eq(now),
+    );
     diesel::insert_into(webhook_intake_offsets::table)
         .values((
             webhook_intake_offsets::topic.eq(topic),
             webhook_intake_offsets::partition.eq(partition),
-            webhook_intake_offsets::next_offset.eq(next_offset),
+            values,
         ))
         .on_conflict((
             webhook_intake_offsets::topic,
             webhook_intake_offsets::partition,
         ))
         .do_update()
-        .set((
-            webhook_intake_offsets::next_offset.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                "GREATEST(webhook_intake_offsets.next_offset, excluded.next_offset)",
-            )),
-            webhook_intake_offsets::updated_at.eq(now),
-        ))
+        .set(values)
         .execute(conn)?;
-    Ok(())
-}
-
-/// Moves a partition's position back to `next_offset`: the topic no longer holds what
-/// the position was past (it was recreated, or the broker lost its log).
-pub fn rewind(
-    conn: &mut PgConnection,
-    topic: &str,
-    partition: i32,
-    next_offset: i64,
-) -> Result<(), Error> {
-    diesel::update(
-        webhook_intake_offsets::table
-            .filter(webhook_intake_offsets::topic.eq(topic))
-            .filter(webhook_intake_offsets::partition.eq(partition)),
-    )
-    .set((
-        webhook_intake_offsets::next_offset.eq(next_offset),
-        webhook_intake_offsets::updated_at.eq(now),
-    ))
-    .execute(conn)?;
     Ok(())
 }

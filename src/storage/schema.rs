@@ -194,6 +194,7 @@ diesel::table! {
         topic -> Text,
         partition -> Int4,
         next_offset -> Int8,
+        last_event_id -> Nullable<Uuid>,
         updated_at -> Timestamptz,
     }
 }

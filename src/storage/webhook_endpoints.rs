@@ -283,7 +283,7 @@ pub fn signing_secrets(
 
 /// An endpoint's signing secrets as stored (sealed), read with whatever needs them — a
 /// claimed delivery brings them along, saving a query per attempt.
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[derive(Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = webhook_endpoints, check_for_backend(diesel::pg::Pg))]
 pub struct SealedSecrets {
     account_id: String,
@@ -292,6 +292,13 @@ pub struct SealedSecrets {
     previous_secret_ciphertext: Option<Vec<u8>>,
     previous_secret_key_id: Option<String>,
     previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Ciphertext stays out of logs too: it names the account, and says nothing useful.
+impl std::fmt::Debug for SealedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedSecrets { .. }")
+    }
 }
 
 impl SealedSecrets {

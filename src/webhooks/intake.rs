@@ -7,37 +7,43 @@
 //! position are written in one transaction, so a restart or a takeover resumes exactly
 //! after the last recorded event: none lost, none recorded twice. No broker consumer
 //! group is involved: a member that crashed mid-rebalance cannot stall the intake.
+//! ([`super::positions`] checks that the topic still holds what the positions point
+//! past.)
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::Connection as _;
 use prost::Message as _;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use ring::digest;
 use secrecy::SecretString;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::payload::webhook_for;
+use super::positions::{INTAKE_GROUP, Positions, assign_partitions, event_id_of};
 use crate::api::proto::events as ev;
 use crate::config::KafkaConfig;
 use crate::domain::Error;
-use crate::events::kafka::{self, client_config};
+use crate::events::kafka::client_config;
 use crate::metrics::dispatcher::DispatcherMetrics;
-use crate::storage::intake_offsets;
+use crate::storage::intake_offsets::{self, Position};
 use crate::storage::session::Session;
 use crate::storage::webhook_deliveries::{self, NewDelivery};
 use crate::storage::webhook_endpoints;
 
 /// How often a standing-by replica tries to take over the intake.
 const STANDBY_POLL: Duration = Duration::from_secs(2);
-/// How often the leader looks for partitions added to the topic.
+/// How often the leader looks for partitions added to the topic, and checks that the
+/// topic still holds what its positions point past.
 const PARTITION_CHECK: Duration = Duration::from_secs(30);
+/// How soon after the broker reported trouble the positions are checked again.
+const CHECK_AFTER_TROUBLE: Duration = Duration::from_secs(2);
 /// How long a failed intake waits before it starts again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often librdkafka reports statistics (the lag metric's resolution).
@@ -50,18 +56,22 @@ pub struct IntakeSettings {
     pub metrics: DispatcherMetrics,
 }
 
-/// Where the leader has recorded each partition up to (the next offset to read).
-type Positions = Arc<Mutex<HashMap<i32, i64>>>;
-
-/// Reads librdkafka's periodic statistics for the lag metric: per partition, the events
-/// after the recorded position.
-pub struct LagReporter {
+/// Watches the consumer: librdkafka's periodic statistics give the lag metric (per
+/// partition, the events after the recorded position), and its errors prompt an early
+/// check of the positions (a broker that restarted may have lost its log).
+pub struct ConsumerWatch {
     topic: String,
     positions: Positions,
     metrics: DispatcherMetrics,
+    trouble: Arc<Notify>,
 }
 
-impl ClientContext for LagReporter {
+impl ClientContext for ConsumerWatch {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "events topic consumer");
+        self.trouble.notify_one();
+    }
+
     fn stats(&self, statistics: Statistics) {
         let Some(topic) = statistics.topics.get(&self.topic) else {
             self.metrics.consumer_lag(0);
@@ -73,7 +83,9 @@ impl ClientContext for LagReporter {
             .values()
             .filter(|p| p.partition >= 0 && p.hi_offset >= 0)
             .map(|p| {
-                let position = positions.get(&p.partition).copied().unwrap_or(p.lo_offset);
+                let position = positions
+                    .get(&p.partition)
+                    .map_or(p.lo_offset, |position| position.next_offset);
                 (p.hi_offset - position).max(0)
             })
             .sum();
@@ -81,7 +93,7 @@ impl ClientContext for LagReporter {
     }
 }
 
-impl ConsumerContext for LagReporter {}
+impl ConsumerContext for ConsumerWatch {}
 
 /// Reads the topic while this replica leads the intake, until `stop`. Any failure
 /// (database, broker) ends the lead; it is retried after a pause, and resumes from the
@@ -129,7 +141,13 @@ async fn lead(
             .await?
     };
     let positions: Positions = Arc::new(Mutex::new(stored));
-    let consumer = consumer(&settings.kafka, settings.metrics.clone(), positions.clone())?;
+    let trouble = Arc::new(Notify::new());
+    let consumer = consumer(
+        &settings.kafka,
+        settings.metrics.clone(),
+        positions.clone(),
+        trouble.clone(),
+    )?;
     let mut assigned: Vec<i32> = Vec::new();
     let mut next_check = Instant::now();
     loop {
@@ -153,23 +171,35 @@ async fn lead(
         let message = tokio::select! {
             message = consumer.recv() => message,
             _ = tokio::time::sleep_until(next_check) => continue,
+            _ = trouble.notified() => {
+                next_check = next_check.min(Instant::now() + CHECK_AFTER_TROUBLE);
+                continue;
+            }
             _ = stop.changed() => return Ok(()),
         };
         let message = match message {
             Ok(message) => message,
             Err(error) => {
                 tracing::warn!(%error, "events topic read failed; retrying");
-                tokio::time::sleep(RETRY_AFTER).await;
+                if tokio::time::timeout(RETRY_AFTER, stop.changed())
+                    .await
+                    .is_ok()
+                {
+                    return Ok(());
+                }
                 continue;
             }
         };
         let partition = message.partition();
-        let next_offset = message.offset() + 1;
-        let recorded = record(&mut session, &topic, &message).await?;
+        let position = Position {
+            next_offset: message.offset() + 1,
+            last_event_id: event_id_of(&message),
+        };
+        let recorded = record(&mut session, &topic, &message, position).await?;
         positions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(partition, next_offset);
+            .insert(partition, position);
         if recorded > 0 {
             settings.metrics.recorded(recorded);
             wake.notify_one();
@@ -194,16 +224,16 @@ fn consumer(
     kafka: &KafkaConfig,
     metrics: DispatcherMetrics,
     positions: Positions,
-) -> Result<StreamConsumer<LagReporter>, Error> {
-    let context = LagReporter {
+    trouble: Arc<Notify>,
+) -> Result<StreamConsumer<ConsumerWatch>, Error> {
+    let context = ConsumerWatch {
         topic: kafka.topic.clone(),
         positions,
         metrics,
+        trouble,
     };
     client_config(kafka)
-        // librdkafka wants a group for assign(); it is never joined (no subscribe), and
-        // nothing is committed to it: the positions live in Postgres.
-        .set("group.id", "producer-profile-webhook-intake")
+        .set("group.id", INTAKE_GROUP)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         // A recorded position the topic no longer holds (retention passed it): from the
@@ -214,103 +244,6 @@ fn consumer(
         .map_err(|e| Error::Unavailable(format!("invalid kafka consumer settings: {e}")))
 }
 
-/// Reads every partition of the topic from its recorded position (from the start for a
-/// partition never read). Partitions added to the topic join at the next check; a broker
-/// that does not answer is tried again then.
-///
-/// A recorded position past a partition's end means the topic no longer holds what was
-/// read — it was recreated, or the broker lost its log (tansu's memory storage does on
-/// every restart). Kafka would answer such a fetch with "out of range", and the consumer
-/// would start over; some brokers answer nothing and the intake would wait forever. So
-/// each check compares, and reads such a partition again from its start: its events
-/// that were already recorded are not recorded twice.
-async fn assign_partitions(
-    consumer: &StreamConsumer<LagReporter>,
-    kafka: &KafkaConfig,
-    session: &mut Session,
-    positions: &Positions,
-    assigned: &mut Vec<i32>,
-) -> Result<(), Error> {
-    const ASK_TIMEOUT: Duration = Duration::from_secs(5);
-    let mut partitions = match kafka::partitions(kafka, ASK_TIMEOUT).await {
-        Ok(partitions) => partitions,
-        Err(error) => {
-            tracing::warn!(%error, "cannot list the events topic's partitions; trying again later");
-            return Ok(());
-        }
-    };
-    partitions.sort_unstable();
-    if partitions.is_empty() {
-        return Ok(());
-    }
-    let ends = match kafka::watermarks(kafka, &partitions, ASK_TIMEOUT).await {
-        Ok(ends) => ends,
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the events topic's offsets; trying again later");
-            return Ok(());
-        }
-    };
-    let rewound = rewind_past_the_end(kafka, session, positions, &ends).await?;
-    if partitions == *assigned && !rewound {
-        return Ok(());
-    }
-    let mut list = TopicPartitionList::new();
-    {
-        let positions = positions.lock().unwrap_or_else(|e| e.into_inner());
-        for partition in &partitions {
-            let offset = positions
-                .get(partition)
-                .map_or(Offset::Beginning, |next| Offset::Offset(*next));
-            if let Err(error) = list.add_partition_offset(&kafka.topic, *partition, offset) {
-                tracing::warn!(%error, partition, "cannot assign a partition");
-                return Ok(());
-            }
-        }
-    }
-    match consumer.assign(&list) {
-        Ok(()) => {
-            tracing::info!(partitions = partitions.len(), "reading the events topic");
-            *assigned = partitions;
-        }
-        Err(error) => tracing::warn!(%error, "cannot assign the events topic's partitions"),
-    }
-    Ok(())
-}
-
-/// Moves every position past its partition's end (`ends`: low and high watermarks) back
-/// to the partition's first event, in Postgres and in `positions`; whether any moved.
-async fn rewind_past_the_end(
-    kafka: &KafkaConfig,
-    session: &mut Session,
-    positions: &Positions,
-    ends: &HashMap<i32, (i64, i64)>,
-) -> Result<bool, Error> {
-    let past_the_end: Vec<(i32, i64)> = {
-        let positions = positions.lock().unwrap_or_else(|e| e.into_inner());
-        ends.iter()
-            .filter(|(partition, (_, high))| positions.get(partition).is_some_and(|p| p > high))
-            .map(|(partition, (low, _))| (*partition, *low))
-            .collect()
-    };
-    for (partition, first) in &past_the_end {
-        tracing::warn!(
-            topic = %kafka.topic,
-            partition,
-            "the recorded position is past the partition's end (topic recreated, or the \
-             broker lost its log): reading the partition again from its start"
-        );
-        let (topic, partition, first) = (kafka.topic.clone(), *partition, *first);
-        session
-            .run(move |conn| intake_offsets::rewind(conn, &topic, partition, first))
-            .await?;
-        positions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(partition, first);
-    }
-    Ok(!past_the_end.is_empty())
-}
-
 /// Records the deliveries of one event and its partition's new position, in one
 /// transaction; how many deliveries were new. An event that can never be delivered
 /// (undecodable, unknown type) only moves the position.
@@ -318,8 +251,9 @@ async fn record(
     session: &mut Session,
     topic: &str,
     message: &BorrowedMessage<'_>,
+    position: Position,
 ) -> Result<usize, Error> {
-    let position = (topic.to_owned(), message.partition(), message.offset() + 1);
+    let (topic, partition) = (topic.to_owned(), message.partition());
     let deliveries = match message.payload() {
         Some(bytes) => deliveries_of(bytes, message),
         None => None,
@@ -331,8 +265,7 @@ async fn record(
                     Some(event) => event.record(conn)?,
                     None => 0,
                 };
-                let (topic, partition, next_offset) = &position;
-                intake_offsets::advance(conn, topic, *partition, *next_offset)?;
+                intake_offsets::store(conn, &topic, partition, position)?;
                 Ok(recorded)
             })
         })

@@ -6,4 +6,5 @@ pub mod dispatcher;
 pub mod http;
 pub mod intake;
 pub mod payload;
+pub mod positions;
 pub mod ssrf;

@@ -1,6 +1,7 @@
 //! Webhooks when things go wrong: redirects, timeouts and hostile answers on record,
 //! endpoints disabled, paused by `Retry-After` or deleted mid-retry, endpoints newer than
-//! the events, the database failing during intake, and two dispatchers sharing the work.
+//! the events, the database failing during intake, two dispatchers sharing the work, and
+//! a broker that lost the log the intake had read.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use tonic::Code;
 use producer_profile::api::proto::v1 as pb;
 
 use crate::support::hooks::*;
+use crate::support::kafka::{self, Broker};
 use crate::support::receiver::{Answer, Receiver};
 use crate::support::server::TestDispatcher;
 use crate::support::*;
@@ -375,4 +377,59 @@ async fn positions_past_the_end_of_the_topic_are_read_again_from_its_start() {
     // The contract has no "created" type: `data.action` tells.
     assert_eq!(webhook_types(&received), ["id.producer.updated"]);
     assert_eq!(received[0].json()["data"]["action"], "created");
+}
+
+#[tokio::test]
+async fn after_the_broker_lost_its_log_the_new_one_is_read_from_its_start() {
+    let mut broker = Broker::start();
+    let server = TestServer::start_with(|config| {
+        config.kafka.brokers = broker.address();
+        config.kafka.message_timeout_ms = 1_000;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    for npn in 1..=3 {
+        client
+            .create_producer(create(firm(&npn.to_string())))
+            .await
+            .unwrap();
+    }
+    receiver
+        .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 3)
+        .await;
+    dispatcher.stop().await;
+
+    // The broker comes back empty; the relay recreates the topic and publishes on. The
+    // new log grows past the positions the intake stored for the old one.
+    broker.stop();
+    broker.restart();
+    for npn in 4..=12 {
+        client
+            .create_producer(create(firm(&npn.to_string())))
+            .await
+            .unwrap();
+    }
+    let published = kafka::read(&broker.address(), &server.config.kafka.topic, 9, WAIT).await;
+    assert_eq!(published.len(), 9, "the new log holds the nine new events");
+
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 12)
+            .await,
+    );
+    dispatcher.stop().await;
+    let producers: std::collections::HashSet<String> = received
+        .iter()
+        .map(|r| r.json()["data"]["producerId"].to_string())
+        .collect();
+    assert_eq!(
+        producers.len(),
+        12,
+        "every producer's event, old log and new"
+    );
 }

@@ -1,0 +1,219 @@
+//! Where the webhook intake reads each partition of the events topic, and whether the
+//! topic still holds what was read.
+//!
+//! The positions live in Postgres, the events in the broker: the two can part. When the
+//! topic is recreated, or the broker loses its log (tansu's memory storage does on every
+//! restart), a stored position points into a different log. Kafka answers a fetch past
+//! the end "out of range" and the consumer starts over; but a new log that already grew
+//! past the position would be read from there on, its first events skipped — and some
+//! brokers answer nothing at all. So positions are checked when the intake takes the
+//! lead, every 30 s, and soon after the broker reported trouble: one past its
+//! partition's end, or one whose previous offset now holds another event than the one
+//! read there, is moved back to the partition's start. Events already recorded are not
+//! recorded twice (deliveries are unique per event and endpoint).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use uuid::Uuid;
+
+use crate::config::KafkaConfig;
+use crate::domain::Error;
+use crate::events::kafka::{self, client_config};
+use crate::storage::intake_offsets::{self, Position};
+use crate::storage::session::Session;
+
+/// Each partition's position, as the leader last stored it.
+pub type Positions = Arc<Mutex<HashMap<i32, Position>>>;
+
+/// The group librdkafka requires for `assign()`. It is never joined (no `subscribe`) and
+/// nothing is committed to it: the positions live in Postgres.
+pub const INTAKE_GROUP: &str = "producer-profile-webhook-intake";
+
+/// How long one question to the broker may take.
+const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The event id of a record (its CloudEvents `ce_id` header).
+pub fn event_id_of(message: &impl Message) -> Option<Uuid> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|header| header.key == "ce_id")
+        .and_then(|header| header.value)
+        .and_then(|value| std::str::from_utf8(value).ok())
+        .and_then(|value| Uuid::parse_str(value).ok())
+}
+
+/// Makes `consumer` read every partition of the topic from its checked position (from
+/// the start for a partition never read). Partitions added to the topic join here; a
+/// broker that does not answer is asked again at the next check. `assigned` is what the
+/// consumer reads now (emptied when an assignment failed, so the next check retries).
+pub async fn assign_partitions<C: rdkafka::consumer::ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    kafka: &KafkaConfig,
+    session: &mut Session,
+    positions: &Positions,
+    assigned: &mut Vec<i32>,
+) -> Result<(), Error> {
+    let mut partitions = match kafka::partitions(kafka, ASK_TIMEOUT).await {
+        Ok(partitions) => partitions,
+        Err(error) => {
+            tracing::warn!(%error, "cannot list the events topic's partitions; trying again later");
+            return Ok(());
+        }
+    };
+    partitions.sort_unstable();
+    if partitions.is_empty() {
+        return Ok(());
+    }
+    let rewound = rewind_replaced(kafka, session, positions, &partitions).await?;
+    if partitions == *assigned && !rewound {
+        return Ok(());
+    }
+    let mut list = TopicPartitionList::new();
+    {
+        let positions = positions.lock().unwrap_or_else(|e| e.into_inner());
+        for partition in &partitions {
+            let offset = positions
+                .get(partition)
+                .map_or(Offset::Beginning, |p| Offset::Offset(p.next_offset));
+            if let Err(error) = list.add_partition_offset(&kafka.topic, *partition, offset) {
+                tracing::warn!(%error, partition, "cannot assign a partition");
+                assigned.clear();
+                return Ok(());
+            }
+        }
+    }
+    match consumer.assign(&list) {
+        Ok(()) => {
+            tracing::info!(partitions = partitions.len(), "reading the events topic");
+            *assigned = partitions;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot assign the events topic's partitions");
+            assigned.clear();
+        }
+    }
+    Ok(())
+}
+
+/// Moves the position of every partition whose log was replaced back to the partition's
+/// start, in Postgres and in `positions`; whether any moved. A partition the broker
+/// cannot answer for now is left as it is.
+async fn rewind_replaced(
+    kafka: &KafkaConfig,
+    session: &mut Session,
+    positions: &Positions,
+    partitions: &[i32],
+) -> Result<bool, Error> {
+    let ends = kafka::watermarks(kafka, partitions, ASK_TIMEOUT).await;
+    let stored = positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut replaced: Vec<(i32, i64)> = Vec::new();
+    let mut to_compare: Vec<(i32, i64, Uuid)> = Vec::new();
+    for (partition, (low, high)) in &ends {
+        let Some(position) = stored.get(partition) else {
+            continue;
+        };
+        if position.next_offset > *high {
+            replaced.push((*partition, *low));
+        } else if let Some(id) = position.last_event_id
+            && position.next_offset > *low
+        {
+            to_compare.push((*partition, position.next_offset - 1, id));
+        }
+    }
+    if !to_compare.is_empty() {
+        let wanted: Vec<(i32, i64)> = to_compare.iter().map(|(p, o, _)| (*p, *o)).collect();
+        let found = event_ids_at(kafka, wanted).await;
+        for (partition, _, expected) in &to_compare {
+            // A record that is there but is not the event read there: another log.
+            if let Some(actual) = found.get(partition)
+                && *actual != Some(*expected)
+            {
+                replaced.push((*partition, ends[partition].0));
+            }
+        }
+    }
+    for (partition, start) in &replaced {
+        tracing::warn!(
+            topic = %kafka.topic,
+            partition,
+            "the topic no longer holds the events the intake read (recreated, or the broker \
+             lost its log): reading the partition again from its start"
+        );
+        let (topic, partition, start) = (kafka.topic.clone(), *partition, *start);
+        session
+            .run(move |conn| intake_offsets::store(conn, &topic, partition, Position::start(start)))
+            .await?;
+        positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(partition, Position::start(start));
+    }
+    Ok(!replaced.is_empty())
+}
+
+/// The event id at each `(partition, offset)` (`None`: a record without one); partitions
+/// whose record could not be fetched in time are absent.
+async fn event_ids_at(kafka: &KafkaConfig, wanted: Vec<(i32, i64)>) -> HashMap<i32, Option<Uuid>> {
+    let kafka = kafka.clone();
+    let fetched = tokio::task::spawn_blocking(move || {
+        let probe: BaseConsumer = client_config(&kafka)
+            .set("group.id", INTAKE_GROUP)
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| format!("invalid kafka client settings: {e}"))?;
+        let mut found = HashMap::new();
+        for (partition, offset) in wanted {
+            if let Some(id) = fetch_event_id(&probe, &kafka.topic, partition, offset) {
+                found.insert(partition, id);
+            }
+        }
+        Ok::<_, String>(found)
+    })
+    .await;
+    match fetched {
+        Ok(Ok(found)) => found,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot check the intake's positions; trying again later");
+            HashMap::new()
+        }
+        Err(error) => {
+            tracing::warn!(%error, "checking the intake's positions failed");
+            HashMap::new()
+        }
+    }
+}
+
+/// The record at `offset` of `partition`: `Some(its event id)`, or `None` when it could
+/// not be fetched within the timeout.
+fn fetch_event_id<C: ClientContext + rdkafka::consumer::ConsumerContext>(
+    probe: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Option<Option<Uuid>> {
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, Offset::Offset(offset))
+        .ok()?;
+    probe.assign(&list).ok()?;
+    let deadline = Instant::now() + ASK_TIMEOUT;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match probe.poll(left) {
+            Some(Ok(message)) if message.partition() == partition && message.offset() == offset => {
+                return Some(event_id_of(&message));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => {
+                tracing::debug!(%error, partition, offset, "fetching a record to check a position");
+                return None;
+            }
+            None => return None,
+        }
+    }
+    None
+}
