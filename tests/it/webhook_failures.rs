@@ -336,10 +336,7 @@ async fn a_standby_dispatcher_takes_over_the_intake_when_the_reader_dies() {
             .await,
     );
     standby.stop().await;
-    let producers: std::collections::HashSet<String> = received
-        .iter()
-        .map(|r| r.json()["data"]["producerId"].to_string())
-        .collect();
+    let producers = first_arrivals(&received);
     assert_eq!(producers.len(), 2, "both producers' events: {producers:?}");
 }
 
@@ -423,10 +420,7 @@ async fn after_the_broker_lost_its_log_the_new_one_is_read_from_its_start() {
             .await,
     );
     dispatcher.stop().await;
-    let producers: std::collections::HashSet<String> = received
-        .iter()
-        .map(|r| r.json()["data"]["producerId"].to_string())
-        .collect();
+    let producers = first_arrivals(&received);
     assert_eq!(
         producers.len(),
         12,
