@@ -152,14 +152,18 @@ async fn lead(
     let mut next_check = Instant::now();
     loop {
         if Instant::now() >= next_check {
-            assign_partitions(
-                &consumer,
-                &settings.kafka,
-                &mut session,
-                &positions,
-                &mut assigned,
-            )
-            .await?;
+            // It asks the broker (seconds, while it is down): a stop does not wait for it.
+            // Left half-way, nothing is lost: the next lead reads the stored positions.
+            tokio::select! {
+                checked = assign_partitions(
+                    &consumer,
+                    &settings.kafka,
+                    &mut session,
+                    &positions,
+                    &mut assigned,
+                ) => checked?,
+                _ = stop.changed() => return Ok(()),
+            }
             // Until the topic exists (the broker may still be starting), look again soon.
             let wait = if assigned.is_empty() {
                 STANDBY_POLL
