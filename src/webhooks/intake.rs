@@ -73,8 +73,9 @@ impl ClientContext for ConsumerWatch {
     }
 
     fn stats(&self, statistics: Statistics) {
+        // Without the topic in the statistics (the broker unreachable, say) the lag is
+        // unknown: the last value stands rather than a reassuring 0.
         let Some(topic) = statistics.topics.get(&self.topic) else {
-            self.metrics.consumer_lag(0);
             return;
         };
         let positions = self.positions.lock().unwrap_or_else(|e| e.into_inner());
