@@ -17,7 +17,6 @@ use diesel::Connection as _;
 use prost::Message as _;
 use rdkafka::ClientContext;
 use rdkafka::consumer::{ConsumerContext, StreamConsumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use ring::digest;
@@ -42,8 +41,6 @@ const STANDBY_POLL: Duration = Duration::from_secs(2);
 /// How often the leader looks for partitions added to the topic, and checks that the
 /// topic still holds what its positions point past.
 const PARTITION_CHECK: Duration = Duration::from_secs(30);
-/// How soon after the broker reported trouble the positions are checked again.
-const CHECK_AFTER_TROUBLE: Duration = Duration::from_secs(2);
 /// How long a failed intake waits before it starts again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often librdkafka reports statistics (the lag metric's resolution).
@@ -56,22 +53,15 @@ pub struct IntakeSettings {
     pub metrics: DispatcherMetrics,
 }
 
-/// Watches the consumer: librdkafka's periodic statistics give the lag metric (per
-/// partition, the events after the recorded position), and its errors prompt an early
-/// check of the positions (a broker that restarted may have lost its log).
-pub struct ConsumerWatch {
+/// Reads librdkafka's periodic statistics for the lag metric: per partition, the events
+/// after the recorded position.
+pub struct LagReporter {
     topic: String,
     positions: Positions,
     metrics: DispatcherMetrics,
-    trouble: Arc<Notify>,
 }
 
-impl ClientContext for ConsumerWatch {
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(%error, reason, "events topic consumer");
-        self.trouble.notify_one();
-    }
-
+impl ClientContext for LagReporter {
     fn stats(&self, statistics: Statistics) {
         // Without the topic in the statistics (the broker unreachable, say) the lag is
         // unknown: the last value stands rather than a reassuring 0.
@@ -94,7 +84,7 @@ impl ClientContext for ConsumerWatch {
     }
 }
 
-impl ConsumerContext for ConsumerWatch {}
+impl ConsumerContext for LagReporter {}
 
 /// Reads the topic while this replica leads the intake, until `stop`. Any failure
 /// (database, broker) ends the lead; it is retried after a pause, and resumes from the
@@ -142,13 +132,7 @@ async fn lead(
             .await?
     };
     let positions: Positions = Arc::new(Mutex::new(stored));
-    let trouble = Arc::new(Notify::new());
-    let consumer = consumer(
-        &settings.kafka,
-        settings.metrics.clone(),
-        positions.clone(),
-        trouble.clone(),
-    )?;
+    let consumer = consumer(&settings.kafka, settings.metrics.clone(), positions.clone())?;
     let mut assigned: Vec<i32> = Vec::new();
     let mut next_check = Instant::now();
     loop {
@@ -176,10 +160,6 @@ async fn lead(
         let message = tokio::select! {
             message = consumer.recv() => message,
             _ = tokio::time::sleep_until(next_check) => continue,
-            _ = trouble.notified() => {
-                next_check = next_check.min(Instant::now() + CHECK_AFTER_TROUBLE);
-                continue;
-            }
             _ = stop.changed() => return Ok(()),
         };
         let message = match message {
@@ -229,13 +209,11 @@ fn consumer(
     kafka: &KafkaConfig,
     metrics: DispatcherMetrics,
     positions: Positions,
-    trouble: Arc<Notify>,
-) -> Result<StreamConsumer<ConsumerWatch>, Error> {
-    let context = ConsumerWatch {
+) -> Result<StreamConsumer<LagReporter>, Error> {
+    let context = LagReporter {
         topic: kafka.topic.clone(),
         positions,
         metrics,
-        trouble,
     };
     client_config(kafka)
         .set("group.id", INTAKE_GROUP)

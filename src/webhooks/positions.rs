@@ -7,10 +7,14 @@
 //! the end "out of range" and the consumer starts over; but a new log that already grew
 //! past the position would be read from there on, its first events skipped — and some
 //! brokers answer nothing at all. So positions are checked when the intake takes the
-//! lead, every 30 s, and soon after the broker reported trouble: one past its
-//! partition's end, or one whose previous offset now holds another event than the one
-//! read there, is moved back to the partition's start. Events already recorded are not
-//! recorded twice (deliveries are unique per event and endpoint).
+//! lead and every 30 s: one past its partition's end, or one whose previous offset now
+//! holds another event than the one read there, is moved back to the partition's start.
+//! Events already recorded are not recorded twice (deliveries are unique per event and
+//! endpoint).
+//!
+//! (A topic recreated under a running consumer can crash librdkafka 2.12 — its metadata
+//! cache mishandles a known name with a new topic id, confluentinc/librdkafka#4964. The
+//! dispatcher then restarts, and the check at takeover finds the new log.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
