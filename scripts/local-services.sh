@@ -46,10 +46,11 @@ wait_for_port() {
 }
 
 # What building the service needs besides Rust: diesel links libpq, and librdkafka is
-# compiled with OpenSSL (for SASL/SSL clusters) and zlib.
+# compiled (its configure requires a C++ compiler too) with OpenSSL (for SASL/SSL
+# clusters) and zlib.
 build_deps() {
   local package missing=()
-  for package in libpq-dev libssl-dev zlib1g-dev pkg-config make; do
+  for package in libpq-dev libssl-dev zlib1g-dev pkg-config make g++; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
   done
   if [ "${#missing[@]}" -gt 0 ]; then

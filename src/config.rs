@@ -307,24 +307,12 @@ impl WebhooksConfig {
     /// Checks the settings both binaries use.
     fn validate(&self) -> Result<(), ConfigError> {
         self.retry_schedule()?;
-        if self.max_in_flight == 0 {
-            return Err(ConfigError::new(
-                "webhooks.max_in_flight",
-                "must be at least 1",
-            ));
-        }
-        if self.max_in_flight_per_endpoint == 0 {
-            return Err(ConfigError::new(
-                "webhooks.max_in_flight_per_endpoint",
-                "must be at least 1",
-            ));
-        }
-        if self.retention_days < 1 {
-            return Err(ConfigError::new(
-                "webhooks.retention_days",
-                "must be at least 1",
-            ));
-        }
+        at_least_one("webhooks.max_in_flight", self.max_in_flight >= 1)?;
+        at_least_one(
+            "webhooks.max_in_flight_per_endpoint",
+            self.max_in_flight_per_endpoint >= 1,
+        )?;
+        at_least_one("webhooks.retention_days", self.retention_days >= 1)?;
         Ok(())
     }
 
@@ -511,6 +499,15 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// The error for a count that must be at least 1, unless `ok`.
+fn at_least_one(setting: &str, ok: bool) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(setting, "must be at least 1"))
+    }
+}
+
 impl ConfigError {
     pub fn new(setting: &str, problem: impl Into<String>) -> Self {
         Self {
@@ -612,34 +609,12 @@ impl Config {
         if self.auth.audience.is_empty() {
             return Err(ConfigError::new("auth.audience", "must not be empty"));
         }
-        if self.events.batch_size == 0 {
-            return Err(ConfigError::new("events.batch_size", "must be at least 1"));
-        }
-        if self.kafka.topic_partitions < 1 {
-            return Err(ConfigError::new(
-                "kafka.topic_partitions",
-                "must be at least 1",
-            ));
-        }
-        if self.kafka.topic_replication < 1 {
-            return Err(ConfigError::new(
-                "kafka.topic_replication",
-                "must be at least 1",
-            ));
-        }
-        if self.events.retention_days < 1 {
-            return Err(ConfigError::new(
-                "events.retention_days",
-                "must be at least 1",
-            ));
-        }
+        at_least_one("events.batch_size", self.events.batch_size >= 1)?;
+        at_least_one("kafka.topic_partitions", self.kafka.topic_partitions >= 1)?;
+        at_least_one("kafka.topic_replication", self.kafka.topic_replication >= 1)?;
+        at_least_one("events.retention_days", self.events.retention_days >= 1)?;
         self.webhooks.validate()?;
-        if self.database.pool_max_size == 0 {
-            return Err(ConfigError::new(
-                "database.pool_max_size",
-                "must be at least 1",
-            ));
-        }
+        at_least_one("database.pool_max_size", self.database.pool_max_size >= 1)?;
         self.encryption.field_cipher()?;
         self.encryption.keyed_hasher()?;
         Ok(())

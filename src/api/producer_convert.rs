@@ -15,9 +15,9 @@ use crate::domain::text::{Email, Name};
 use crate::domain::{InvalidValue, Violations};
 
 /// Parses an optional text input: empty (after trimming) is "not given".
-fn optional<T>(
+pub(crate) fn optional<T>(
     raw: &str,
-    parse: fn(&str) -> Result<T, InvalidValue>,
+    parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
 ) -> Result<Option<T>, InvalidValue> {
     if raw.trim().is_empty() {
         Ok(None)
@@ -133,7 +133,8 @@ fn firm(firm: &pb::Firm, v: &mut Violations) -> Option<Firm> {
     })
 }
 
-fn unknown_enum() -> InvalidValue {
+/// The error for an enum input outside the values this API defines.
+pub(crate) fn unknown_enum() -> InvalidValue {
     InvalidValue::new("is not one of the values this API defines")
 }
 
@@ -181,6 +182,14 @@ pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> Timestamp {
         seconds: time.timestamp(),
         nanos: time.timestamp_subsec_nanos() as i32,
     }
+}
+
+/// The instant a timestamp input names, unless it is out of range.
+pub(crate) fn time_of(value: &Timestamp) -> Result<chrono::DateTime<chrono::Utc>, InvalidValue> {
+    u32::try_from(value.nanos)
+        .ok()
+        .and_then(|nanos| chrono::DateTime::from_timestamp(value.seconds, nanos))
+        .ok_or_else(|| InvalidValue::new("is not a valid timestamp"))
 }
 
 /// The message for a stored producer, with the SSN shown as `view` allows.

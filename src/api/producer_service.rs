@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use prost::Message;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -17,7 +16,9 @@ use super::children::{ChildCall, ChildResource};
 use super::event_feed::list_events;
 use super::event_messages::ProtobufEvents;
 use super::page_token::{self, FilterDigest};
-use super::producer_convert::{producer_data, producer_message, producer_type};
+use super::producer_convert::{
+    producer_data, producer_message, producer_type, time_of, unknown_enum,
+};
 use super::proto::v1 as pb;
 use super::request::{authorize, fingerprint, identify, ssn_view, today, traceparent};
 use super::update_mask;
@@ -83,9 +84,7 @@ fn full_view(raw: i32) -> Result<bool, InvalidValue> {
     match pb::ProducerView::try_from(raw) {
         Ok(pb::ProducerView::Full) => Ok(true),
         Ok(pb::ProducerView::Basic | pb::ProducerView::Unspecified) => Ok(false),
-        Err(_) => Err(InvalidValue::new(
-            "is not one of the values this API defines",
-        )),
+        Err(_) => Err(unknown_enum()),
     }
 }
 
@@ -668,13 +667,10 @@ fn list_query(
         .enumerate()
         .filter_map(|(i, raw)| violations.check(&format!("npns[{i}]"), Npn::parse(raw)))
         .collect();
-    let updated_since = request.updated_since.as_ref().and_then(|ts| {
-        let parsed = u32::try_from(ts.nanos)
-            .ok()
-            .and_then(|nanos| DateTime::<Utc>::from_timestamp(ts.seconds, nanos))
-            .ok_or_else(|| InvalidValue::new("is not a valid timestamp"));
-        violations.check("updated_since", parsed)
-    });
+    let updated_since = request
+        .updated_since
+        .as_ref()
+        .and_then(|ts| violations.check("updated_since", time_of(ts)));
     let ssn = if request.ssn.is_empty() {
         None
     } else {

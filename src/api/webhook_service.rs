@@ -5,15 +5,14 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use prost_types::Timestamp;
+use chrono::Utc;
 use serde_json::json;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::page_token::{self, FilterDigest};
-use super::producer_convert::timestamp;
+use super::producer_convert::{time_of, timestamp, unknown_enum};
 use super::proto::v1 as pb;
 use super::request::{authorize, traceparent};
 use crate::auth::{Caller, Scope};
@@ -252,13 +251,6 @@ fn attempt_message(attempt: &Attempt) -> pb::Attempt {
         error: attempt.error.clone().unwrap_or_default(),
         response_body: attempt.response_body.clone(),
     }
-}
-
-fn time_of(value: &Timestamp) -> Result<DateTime<Utc>, InvalidValue> {
-    u32::try_from(value.nanos)
-        .ok()
-        .and_then(|nanos| DateTime::from_timestamp(value.seconds, nanos))
-        .ok_or_else(|| InvalidValue::new("is not a valid timestamp"))
 }
 
 #[tonic::async_trait]
@@ -508,9 +500,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 Ok(pb::DeliveryStatus::Pending) => Ok(Some(DeliveryStatus::Pending)),
                 Ok(pb::DeliveryStatus::Succeeded) => Ok(Some(DeliveryStatus::Succeeded)),
                 Ok(pb::DeliveryStatus::Failed) => Ok(Some(DeliveryStatus::Failed)),
-                Err(_) => Err(InvalidValue::new(
-                    "is not one of the values this API defines",
-                )),
+                Err(_) => Err(unknown_enum()),
             },
         );
         let size = violations.check("page_size", PageSize::parse(request.page_size));

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use jsonwebtoken::{Validation, decode, decode_header};
+use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 use serde_json::{Map, Value};
 
 use super::jwks::{ALLOWED_ALGORITHMS, KeySet};
@@ -37,13 +37,20 @@ impl From<&AuthConfig> for VerifierSettings {
 pub struct TokenVerifier {
     keys: RwLock<Arc<KeySet>>,
     settings: VerifierSettings,
+    /// The claim checks for each accepted algorithm, built once (not per call).
+    validations: Vec<(Algorithm, Validation)>,
 }
 
 impl TokenVerifier {
     pub fn new(keys: KeySet, settings: VerifierSettings) -> Self {
+        let validations = ALLOWED_ALGORITHMS
+            .iter()
+            .map(|algorithm| (*algorithm, validation(*algorithm, &settings)))
+            .collect();
         Self {
             keys: RwLock::new(Arc::new(keys)),
             settings,
+            validations,
         }
     }
 
@@ -77,16 +84,12 @@ impl TokenVerifier {
         if key.algorithm != header.alg {
             return Err(invalid("algorithm does not match the key"));
         }
-        let mut validation = Validation::new(key.algorithm);
-        validation.set_issuer(&[&self.settings.issuer]);
-        validation.set_audience(&[&self.settings.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        validation.leeway = self.settings.leeway_secs;
-        validation.validate_nbf = true;
-        if self.settings.strict_rfc9068 {
-            validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        }
-        let claims = decode::<Map<String, Value>>(token, &key.key, &validation)
+        let (_, validation) = self
+            .validations
+            .iter()
+            .find(|(algorithm, _)| *algorithm == key.algorithm)
+            .ok_or_else(|| invalid("signing algorithm not accepted"))?;
+        let claims = decode::<Map<String, Value>>(token, &key.key, validation)
             .map_err(|error| invalid(&describe(error.kind())))?
             .claims;
         if self.settings.strict_rfc9068 {
@@ -137,4 +140,20 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
         ErrorKind::InvalidAlgorithm => "algorithm does not match the key".into(),
         _ => "malformed token".into(),
     }
+}
+
+/// The claim checks for tokens signed with `algorithm`: issuer, audience, expiry and
+/// not-before with leeway (and `sub` too under RFC 9068).
+fn validation(algorithm: Algorithm, settings: &VerifierSettings) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.set_issuer(&[&settings.issuer]);
+    validation.set_audience(&[&settings.audience]);
+    validation.set_required_spec_claims(if settings.strict_rfc9068 {
+        &["exp", "iss", "aud", "sub"][..]
+    } else {
+        &["exp", "iss", "aud"][..]
+    });
+    validation.leeway = settings.leeway_secs;
+    validation.validate_nbf = true;
+    validation
 }

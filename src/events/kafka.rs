@@ -8,7 +8,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -51,65 +51,62 @@ pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, String> {
 /// librdkafka calls run on a blocking thread.
 pub async fn partitions(config: &KafkaConfig, timeout: Duration) -> Result<Vec<i32>, String> {
     let config = config.clone();
-    tokio::task::spawn_blocking(move || partition_ids(&config, timeout))
+    tokio::task::spawn_blocking(move || partition_ids(&probe(&config, None)?, &config, timeout))
         .await
         .map_err(|e| format!("metadata request failed: {e}"))?
         .map(Option::unwrap_or_default)
 }
 
+/// A short-lived client that asks about the topic. A consumer-type client: its metadata
+/// requests never make a broker auto-create the topic with the broker's own partition
+/// count. With a `group` (which `assign` needs; never joined, nothing committed) it can
+/// also fetch records.
+pub fn probe(config: &KafkaConfig, group: Option<&str>) -> Result<BaseConsumer, String> {
+    let mut settings = client_config(config);
+    settings.set("allow.auto.create.topics", "false");
+    if let Some(group) = group {
+        settings
+            .set("group.id", group)
+            .set("enable.auto.commit", "false");
+    }
+    settings
+        .create()
+        .map_err(|e| format!("invalid kafka client settings: {e}"))
+}
+
 /// Each listed partition's low and high watermarks (the first offset it still holds,
 /// and the offset its next event will get), for the partitions the broker answered for
 /// within `timeout` (all of them together); a partition it cannot answer for now (no
-/// leader, say) is absent.
-pub async fn watermarks(
-    config: &KafkaConfig,
+/// leader, say) is absent. Blocks.
+pub fn watermarks<C: ConsumerContext>(
+    probe: &BaseConsumer<C>,
+    topic: &str,
     partitions: &[i32],
     timeout: Duration,
 ) -> HashMap<i32, (i64, i64)> {
-    let config = config.clone();
-    let partitions = partitions.to_vec();
-    let asked = tokio::task::spawn_blocking(move || {
-        let probe: BaseConsumer = client_config(&config)
-            .create()
-            .map_err(|e| format!("invalid kafka client settings: {e}"))?;
-        let deadline = std::time::Instant::now() + timeout;
-        let mut found = HashMap::new();
-        for partition in partitions {
-            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
-                break;
-            };
-            match probe.fetch_watermarks(&config.topic, partition, left) {
-                Ok((low, high)) if low >= 0 && high >= 0 => {
-                    found.insert(partition, (low, high));
-                }
-                Ok(_) => {}
-                Err(error) => tracing::debug!(%error, partition, "no watermarks for a partition"),
+    let deadline = std::time::Instant::now() + timeout;
+    let mut found = HashMap::new();
+    for partition in partitions {
+        let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+            break;
+        };
+        match probe.fetch_watermarks(topic, *partition, left) {
+            Ok((low, high)) if low >= 0 && high >= 0 => {
+                found.insert(*partition, (low, high));
             }
-        }
-        Ok::<_, String>(found)
-    })
-    .await;
-    match asked {
-        Ok(Ok(found)) => found,
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "cannot ask the broker for the topic's offsets");
-            HashMap::new()
-        }
-        Err(error) => {
-            tracing::warn!(%error, "asking the broker for the topic's offsets failed");
-            HashMap::new()
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, partition, "no watermarks for a partition"),
         }
     }
+    found
 }
 
-/// The topic's partition ids, `None` when it does not exist. Asked through a
-/// consumer-type client: its metadata requests never make a broker auto-create the
-/// topic with the broker's own partition count.
-fn partition_ids(config: &KafkaConfig, timeout: Duration) -> Result<Option<Vec<i32>>, String> {
-    let probe: BaseConsumer = client_config(config)
-        .set("allow.auto.create.topics", "false")
-        .create()
-        .map_err(|e| format!("invalid kafka client settings: {e}"))?;
+/// The topic's partition ids, `None` when it does not exist. Blocks.
+pub fn partition_ids<C: ConsumerContext>(
+    probe: &BaseConsumer<C>,
+    config: &KafkaConfig,
+    timeout: Duration,
+) -> Result<Option<Vec<i32>>, String> {
     let metadata = probe
         .fetch_metadata(Some(&config.topic), timeout)
         .map_err(|e| format!("broker {} did not answer: {e}", config.brokers))?;
@@ -136,7 +133,7 @@ fn ensure_topic_blocking(
     timeout: Duration,
     handle: &tokio::runtime::Handle,
 ) -> Result<(), String> {
-    let existing = partition_ids(config, timeout)?.map(|ids| ids.len());
+    let existing = partition_ids(&probe(config, None)?, config, timeout)?.map(|ids| ids.len());
     if let Some(partitions) = existing {
         if partitions != config.topic_partitions as usize {
             tracing::warn!(
@@ -170,6 +167,22 @@ fn ensure_topic_blocking(
     Ok(())
 }
 
+/// The header carrying the event id.
+pub const CE_ID: &str = "ce_id";
+/// The header carrying the W3C trace context of the call that caused the event.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// A record's header `key`, when present and UTF-8.
+pub fn header<'a>(message: &'a impl rdkafka::message::Message, key: &str) -> Option<&'a str> {
+    use rdkafka::message::Headers;
+    message
+        .headers()?
+        .iter()
+        .find(|header| header.key == key)
+        .and_then(|header| header.value)
+        .and_then(|value| std::str::from_utf8(value).ok())
+}
+
 /// The CloudEvents 1.0 binary-mode headers of an event (plus W3C `traceparent` when the
 /// request that caused it carried one).
 pub fn headers(event: &StoredEvent, source: &str) -> OwnedHeaders {
@@ -184,7 +197,7 @@ pub fn headers(event: &StoredEvent, source: &str) -> OwnedHeaders {
             value: Some("1.0"),
         })
         .insert(Header {
-            key: "ce_id",
+            key: CE_ID,
             value: Some(&id),
         })
         .insert(Header {
@@ -209,7 +222,7 @@ pub fn headers(event: &StoredEvent, source: &str) -> OwnedHeaders {
         });
     if let Some(traceparent) = &event.traceparent {
         headers = headers.insert(Header {
-            key: "traceparent",
+            key: TRACEPARENT,
             value: Some(traceparent),
         });
     }

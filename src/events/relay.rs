@@ -170,6 +170,9 @@ async fn lead(
 ) -> Result<(), RelayError> {
     let mut session = Session::connect(&settings.database_url).await?;
     let poll = settings.events.poll_interval();
+    // Standing by or publishing, the backlog is measured every BACKLOG_REPORT (a count
+    // over every unpublished row: large exactly when the broker is down).
+    let mut last_report = Instant::now() - BACKLOG_REPORT;
     loop {
         let elected = session.try_lock(RELAY_LOCK).await?;
         if elected {
@@ -178,7 +181,10 @@ async fn lead(
         if status.report().state != RelayState::Standby {
             tracing::info!("event relay standing by: another replica publishes");
         }
-        report_backlog(&mut session, status).await?;
+        if last_report.elapsed() >= BACKLOG_REPORT {
+            report_backlog(&mut session, status).await?;
+            last_report = Instant::now();
+        }
         status.set_state(RelayState::Standby, None);
         if stopped_within(stop, poll).await {
             return Ok(());
@@ -194,7 +200,7 @@ async fn lead(
         .await?;
     let mut producer = kafka::producer(&settings.kafka).map_err(RelayError::Kafka)?;
     let mut topic_ready = false;
-    let mut last_report = Instant::now() - BACKLOG_REPORT;
+    last_report = Instant::now() - BACKLOG_REPORT;
     let mut last_purge = Instant::now() - PURGE_EVERY;
     status.set_state(RelayState::Publishing, None);
     loop {

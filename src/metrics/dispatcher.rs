@@ -173,9 +173,7 @@ impl DispatcherMetrics {
     /// The pending work as Postgres has it.
     pub fn backlog(&self, pending: i64, oldest_due: Option<DateTime<Utc>>, disabled: i64) {
         self.pending.set(pending);
-        let age = oldest_due.map_or(0.0, |due| {
-            (Utc::now() - due).num_milliseconds().max(0) as f64 / 1000.0
-        });
+        let age = oldest_due.map_or(0.0, super::seconds_since);
         self.oldest_due_age.set(age);
         self.disabled_endpoints.set(disabled);
     }

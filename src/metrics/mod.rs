@@ -92,3 +92,8 @@ struct PoolLabels {
 pub fn seconds_buckets(start: f64, count: u16) -> impl Iterator<Item = f64> {
     prometheus_client::metrics::histogram::exponential_buckets(start, 2.0, count)
 }
+
+/// Seconds from `at` until now (0 for a time in the future), for age gauges.
+fn seconds_since(at: chrono::DateTime<chrono::Utc>) -> f64 {
+    (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+}

@@ -67,7 +67,7 @@ impl RelayMetrics {
         metrics.refresh_with(move || {
             let report = status.report();
             backlog.set(report.backlog);
-            let age = report.oldest_unpublished.map_or(0.0, seconds_since);
+            let age = report.oldest_unpublished.map_or(0.0, super::seconds_since);
             oldest_age.set(age);
             let leading = matches!(
                 report.state,
@@ -82,11 +82,7 @@ impl RelayMetrics {
     pub fn published(&self, committed_at: impl IntoIterator<Item = DateTime<Utc>>) {
         for at in committed_at {
             self.published.inc();
-            self.publish_delay.observe(seconds_since(at));
+            self.publish_delay.observe(super::seconds_since(at));
         }
     }
-}
-
-fn seconds_since(at: DateTime<Utc>) -> f64 {
-    (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
 }

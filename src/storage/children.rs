@@ -26,44 +26,52 @@ pub fn in_producer_lock<T>(
     parent: &ParentTarget,
     write: impl FnOnce(&mut PgConnection) -> Result<(T, Vec<Change>), Error>,
 ) -> Result<Versioned<T>, Error> {
-    conn.transaction(|conn| {
-        let target = producers::table.find((parent.account.as_str(), parent.producer.as_uuid()));
-        let (current, npn): (i64, String) = target
-            .select((producers::version, producers::npn))
-            .for_update()
-            .first(conn)
-            .optional()?
-            .ok_or(Error::NotFound("producer"))?;
-        let current = Version::new(current);
-        Version::ensure_current(parent.expected, current)?;
-        let (item, changes) = write(conn)?;
-        if changes.is_empty() {
-            return Ok(Versioned {
-                item,
-                producer_version: current,
-            });
-        }
-        let after = current.get() + changes.len() as i64;
-        diesel::update(target)
-            .set((producers::version.eq(after), producers::updated_at.eq(now)))
-            .execute(conn)?;
-        let npn = Npn::parse(&npn).map_err(|_| {
-            Error::Internal(format!(
-                "producer {} has an invalid stored npn",
-                parent.producer
-            ))
-        })?;
-        let history = History {
-            account: &parent.account,
-            producer: parent.producer,
-            npn: &npn,
-            version_before: current,
-        };
-        let producer_version = outbox::append(conn, cx, history, changes)?;
-        Ok(Versioned {
+    conn.transaction(|conn| locked_write(conn, cx, parent, write))
+}
+
+/// [`in_producer_lock`]'s work, inside a transaction the caller opened.
+fn locked_write<T>(
+    conn: &mut PgConnection,
+    cx: &WriteContext,
+    parent: &ParentTarget,
+    write: impl FnOnce(&mut PgConnection) -> Result<(T, Vec<Change>), Error>,
+) -> Result<Versioned<T>, Error> {
+    let target = producers::table.find((parent.account.as_str(), parent.producer.as_uuid()));
+    let (current, npn): (i64, String) = target
+        .select((producers::version, producers::npn))
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound("producer"))?;
+    let current = Version::new(current);
+    Version::ensure_current(parent.expected, current)?;
+    let (item, changes) = write(conn)?;
+    if changes.is_empty() {
+        return Ok(Versioned {
             item,
-            producer_version,
-        })
+            producer_version: current,
+        });
+    }
+    let after = current.get() + changes.len() as i64;
+    diesel::update(target)
+        .set((producers::version.eq(after), producers::updated_at.eq(now)))
+        .execute(conn)?;
+    let npn = Npn::parse(&npn).map_err(|_| {
+        Error::Internal(format!(
+            "producer {} has an invalid stored npn",
+            parent.producer
+        ))
+    })?;
+    let history = History {
+        account: &parent.account,
+        producer: parent.producer,
+        npn: &npn,
+        version_before: current,
+    };
+    let producer_version = outbox::append(conn, cx, history, changes)?;
+    Ok(Versioned {
+        item,
+        producer_version,
     })
 }
 
@@ -86,20 +94,8 @@ pub fn create_once<T>(
         {
             return find_existing(conn, existing);
         }
-        in_producer_lock(conn, cx, parent, write)
+        locked_write(conn, cx, parent, write)
     })
-}
-
-/// Runs reads in one read-only repeatable-read transaction, so a child and the producer
-/// version returned with it are from the same moment.
-pub fn in_snapshot<T>(
-    conn: &mut PgConnection,
-    read: impl FnOnce(&mut PgConnection) -> Result<T, Error>,
-) -> Result<T, Error> {
-    conn.build_transaction()
-        .read_only()
-        .repeatable_read()
-        .run(read)
 }
 
 /// The producer's current version, or NOT_FOUND: every child read checks its producer
@@ -149,6 +145,8 @@ macro_rules! child_queries {
             producer: ProducerId,
             id: $id,
         ) -> Result<Versioned<$item>, Error> {
+            // Also called inside a create's transaction (a replayed create): no snapshot
+            // transaction of its own.
             let producer_version = super::children::producer_version(conn, account, producer)?;
             let item = load(conn, account, producer, id, false)?;
             Ok(Versioned {
@@ -164,7 +162,7 @@ macro_rules! child_queries {
             producer: ProducerId,
             page: PageRequest<$id>,
         ) -> Result<Versioned<Page<$item>>, Error> {
-            super::children::in_snapshot(conn, |conn| {
+            super::in_snapshot(conn, |conn| {
                 let producer_version = super::children::producer_version(conn, account, producer)?;
                 let mut query = $table::table
                     .filter($table::account_id.eq(account.as_str()))
@@ -210,13 +208,18 @@ macro_rules! child_queries {
             id: $id,
         ) -> Result<Versioned<()>, Error> {
             super::children::in_producer_lock(conn, cx, parent, |conn| {
-                let last = load(conn, &parent.account, parent.producer, id, true)?;
                 let key = (
                     parent.account.as_str(),
                     parent.producer.as_uuid(),
                     id.as_uuid(),
                 );
-                diesel::delete($table::table.find(key)).execute(conn)?;
+                // The producer's lock is held: the row goes, and comes back for its event.
+                let last = diesel::delete($table::table.find(key))
+                    .returning($row::as_returning())
+                    .get_result(conn)
+                    .optional()?
+                    .ok_or(Error::NotFound($name))?
+                    .into_domain()?;
                 Ok((
                     (),
                     vec![crate::domain::event::Change::deleted($state(last))],

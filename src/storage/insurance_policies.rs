@@ -196,7 +196,7 @@ pub fn active_on(
     producer: ProducerId,
     day: NaiveDate,
 ) -> Result<Versioned<Vec<InsurancePolicy>>, Error> {
-    super::children::in_snapshot(conn, |conn| {
+    super::in_snapshot(conn, |conn| {
         let producer_version = producer_version(conn, account, producer)?;
         let item = insurance_policies::table
             .filter(insurance_policies::account_id.eq(account.as_str()))

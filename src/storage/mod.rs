@@ -27,6 +27,19 @@ pub use pool::Database;
 use crate::domain::Error;
 use crate::domain::producer::{Page, PageSize};
 
+/// Runs reads in one read-only repeatable-read transaction, so what they return together
+/// (a child and its producer's version, a producer and its children, a feed page and the
+/// purge mark) is from the same moment.
+fn in_snapshot<T>(
+    conn: &mut diesel::PgConnection,
+    read: impl FnOnce(&mut diesel::PgConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(read)
+}
+
 /// Turns the rows of a keyset query that asked for one row more than `size` into a page:
 /// the extra row only tells that more follow.
 fn page_of<Row, T>(

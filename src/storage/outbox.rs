@@ -125,55 +125,52 @@ pub fn feed(
     filter: &FeedFilter,
     size: usize,
 ) -> Result<FeedPage, Error> {
-    conn.build_transaction()
-        .read_only()
-        .repeatable_read()
-        .run(|conn| {
-            let purged_through: i64 = event_log_state::table
-                .select(event_log_state::purged_through)
-                .first(conn)?;
-            if after > 0 && after < purged_through {
-                return Err(Error::OutOfRange(
-                    "the cursor is older than the event retention: events after it were deleted; \
+    super::in_snapshot(conn, |conn| {
+        let purged_through: i64 = event_log_state::table
+            .select(event_log_state::purged_through)
+            .first(conn)?;
+        if after > 0 && after < purged_through {
+            return Err(Error::OutOfRange(
+                "the cursor is older than the event retention: events after it were deleted; \
                  start again from an empty cursor and reconcile with the List RPCs"
-                        .into(),
-                ));
-            }
-            let mut query = events::table
+                    .into(),
+            ));
+        }
+        let mut query = events::table
+            .filter(events::account_id.eq(account.as_str()))
+            .filter(events::position.gt(after))
+            .select(StoredEvent::as_select())
+            .order(events::position.asc())
+            .limit(size as i64 + 1)
+            .into_boxed();
+        if !filter.types.is_empty() {
+            let names: Vec<String> = filter.types.iter().map(ToString::to_string).collect();
+            query = query.filter(events::event_type.eq_any(names));
+        }
+        if let Some(producer) = filter.producer {
+            query = query.filter(events::producer_id.eq(producer.as_uuid()));
+        }
+        let mut rows = query.load(conn)?;
+        let more = rows.len() > size;
+        rows.truncate(size);
+        let resume_after = if more {
+            rows.last().map_or(after, |row| row.position)
+        } else {
+            // Nothing more matches now: resume past everything this account has, so a
+            // filtered poll does not rescan what it already passed over.
+            events::table
                 .filter(events::account_id.eq(account.as_str()))
-                .filter(events::position.gt(after))
-                .select(StoredEvent::as_select())
-                .order(events::position.asc())
-                .limit(size as i64 + 1)
-                .into_boxed();
-            if !filter.types.is_empty() {
-                let names: Vec<String> = filter.types.iter().map(ToString::to_string).collect();
-                query = query.filter(events::event_type.eq_any(names));
-            }
-            if let Some(producer) = filter.producer {
-                query = query.filter(events::producer_id.eq(producer.as_uuid()));
-            }
-            let mut rows = query.load(conn)?;
-            let more = rows.len() > size;
-            rows.truncate(size);
-            let resume_after = if more {
-                rows.last().map_or(after, |row| row.position)
-            } else {
-                // Nothing more matches now: resume past everything this account has, so a
-                // filtered poll does not rescan what it already passed over.
-                events::table
-                    .filter(events::account_id.eq(account.as_str()))
-                    .select(diesel::dsl::max(events::position))
-                    .first::<Option<i64>>(conn)?
-                    .unwrap_or(after)
-                    .max(after)
-            };
-            Ok(FeedPage {
-                events: rows,
-                more,
-                resume_after,
-            })
+                .select(diesel::dsl::max(events::position))
+                .first::<Option<i64>>(conn)?
+                .unwrap_or(after)
+                .max(after)
+        };
+        Ok(FeedPage {
+            events: rows,
+            more,
+            resume_after,
         })
+    })
 }
 
 /// Locks and returns up to `size` unpublished events, oldest first, skipping rows another

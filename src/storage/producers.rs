@@ -334,18 +334,15 @@ pub fn find_full(
     id: ProducerId,
     view: SsnView,
 ) -> Result<FullProducer, Error> {
-    conn.build_transaction()
-        .read_only()
-        .repeatable_read()
-        .run(|conn| {
-            Ok(FullProducer {
-                producer: find(conn, protection, account, id, view)?,
-                addresses: super::addresses::list_all(conn, account, id)?,
-                phones: super::phones::list_all(conn, account, id)?,
-                bank_accounts: super::bank_accounts::list_all(conn, account, id)?,
-                insurance_policies: super::insurance_policies::list_all(conn, account, id)?,
-            })
+    super::in_snapshot(conn, |conn| {
+        Ok(FullProducer {
+            producer: find(conn, protection, account, id, view)?,
+            addresses: super::addresses::list_all(conn, account, id)?,
+            phones: super::phones::list_all(conn, account, id)?,
+            bank_accounts: super::bank_accounts::list_all(conn, account, id)?,
+            insurance_policies: super::insurance_policies::list_all(conn, account, id)?,
         })
+    })
 }
 
 /// The producer with this NPN in this account.

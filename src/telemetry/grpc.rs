@@ -12,7 +12,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
 
-use super::trace_context::{continue_trace, trace_id_of, traceparent_of};
+use super::trace_context::{continue_trace, trace_id};
 use crate::metrics::rpc::RpcMetrics;
 
 /// Traces and counts every call of the server.
@@ -113,9 +113,7 @@ fn call_span<B>(path: &str, request: &http::Request<B>) -> tracing::Span {
     {
         continue_trace(&span, traceparent);
     }
-    if let Some(ours) = traceparent_of(&span)
-        && let Some(trace_id) = trace_id_of(&ours)
-    {
+    if let Some(trace_id) = trace_id(&span) {
         span.record("trace_id", trace_id);
     }
     span

@@ -40,6 +40,16 @@ pub fn current_traceparent() -> Option<String> {
     traceparent_of(&Span::current())
 }
 
+/// The span's trace id (32 hex digits), for logs — read from its context, without
+/// formatting a whole `traceparent`.
+pub fn trace_id(span: &Span) -> Option<String> {
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
+}
+
 /// The trace id (32 hex digits) in a `traceparent`, for logs.
 pub fn trace_id_of(traceparent: &str) -> Option<&str> {
     traceparent.split('-').nth(1).filter(|id| id.len() == 32)

@@ -1,6 +1,6 @@
 //! `webhook-dispatcher`: the events-topic intake and the delivery loop, run together
-//! until shutdown. Every replica runs both: the consumer group shares the partitions,
-//! and the deliveries are claimed from Postgres.
+//! until shutdown. Every replica runs both: one of them (elected) reads the topic, and
+//! every one claims deliveries from Postgres.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,7 +14,6 @@ use super::http::Deliverer;
 use super::intake::{self, IntakeSettings};
 use crate::config::{Config, ConfigError};
 use crate::crypto::Protection;
-use crate::events::kafka;
 use crate::metrics::dispatcher::DispatcherMetrics;
 use crate::metrics::{Metrics, endpoint};
 use crate::storage::Database;
@@ -76,11 +75,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         retention: webhooks.retention(),
         metrics: dispatcher_metrics.clone(),
     };
-    // Started before the server (or against a fresh cluster), the dispatcher creates the
-    // topic rather than wait for it. Idempotent; a broker that is down is not fatal.
-    if let Err(error) = kafka::ensure_topic(&config.kafka, Duration::from_secs(5)).await {
-        tracing::warn!(%error, "events topic not ready yet; the intake keeps trying");
-    }
     let intake_settings = IntakeSettings {
         kafka: config.kafka.clone(),
         database_url: config.database.url.clone(),

@@ -29,7 +29,7 @@ use super::positions::{INTAKE_GROUP, Positions, assign_partitions, event_id_of};
 use crate::api::proto::events as ev;
 use crate::config::KafkaConfig;
 use crate::domain::Error;
-use crate::events::kafka::client_config;
+use crate::events::kafka::{self, client_config};
 use crate::metrics::dispatcher::DispatcherMetrics;
 use crate::storage::intake_offsets::{self, Position};
 use crate::storage::session::Session;
@@ -90,6 +90,12 @@ impl ConsumerContext for LagReporter {}
 /// (database, broker) ends the lead; it is retried after a pause, and resumes from the
 /// recorded positions.
 pub async fn run(settings: IntakeSettings, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    // Started before the server (or against a fresh cluster), the dispatcher creates the
+    // topic rather than wait for it — here, so a broker that is down holds up only the
+    // intake, not the deliveries already waiting in Postgres. Idempotent; not fatal.
+    if let Err(error) = kafka::ensure_topic(&settings.kafka, Duration::from_secs(5)).await {
+        tracing::warn!(%error, "events topic not ready yet; the intake keeps trying");
+    }
     while !*stop.borrow() {
         match lead(&settings, &wake, &mut stop).await {
             Ok(()) => break,
@@ -313,15 +319,7 @@ fn deliveries_of(bytes: &[u8], message: &BorrowedMessage<'_>) -> Option<EventDel
         tracing::error!(event_id = %event.event_id, "skipping an event with malformed ids");
         return None;
     };
-    let traceparent = message.headers().and_then(|headers| {
-        use rdkafka::message::Headers;
-        headers
-            .iter()
-            .find(|h| h.key == "traceparent")
-            .and_then(|h| h.value)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .map(str::to_owned)
-    });
+    let traceparent = kafka::header(message, kafka::TRACEPARENT).map(str::to_owned);
     Some(EventDeliveries {
         account: event.account_id,
         webhook,

@@ -21,13 +21,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use uuid::Uuid;
 
 use crate::config::KafkaConfig;
 use crate::domain::Error;
-use crate::events::kafka::{self, client_config};
+use crate::events::kafka;
 use crate::storage::intake_offsets::{self, Position};
 use crate::storage::session::Session;
 
@@ -43,13 +43,7 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The event id of a record (its CloudEvents `ce_id` header).
 pub fn event_id_of(message: &impl Message) -> Option<Uuid> {
-    let headers = message.headers()?;
-    headers
-        .iter()
-        .find(|header| header.key == "ce_id")
-        .and_then(|header| header.value)
-        .and_then(|value| std::str::from_utf8(value).ok())
-        .and_then(|value| Uuid::parse_str(value).ok())
+    kafka::header(message, kafka::CE_ID).and_then(|value| Uuid::parse_str(value).ok())
 }
 
 /// Makes `consumer` read every partition of the topic from its checked position (from
@@ -63,25 +57,25 @@ pub async fn assign_partitions<C: rdkafka::consumer::ConsumerContext + 'static>(
     positions: &Positions,
     assigned: &mut Vec<i32>,
 ) -> Result<(), Error> {
-    let mut partitions = match kafka::partitions(kafka, ASK_TIMEOUT).await {
-        Ok(partitions) => partitions,
+    let stored = positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let log = match read_log(kafka, stored.clone()).await {
+        Ok(log) => log,
         Err(error) => {
-            tracing::warn!(%error, "cannot list the events topic's partitions; trying again later");
+            tracing::warn!(%error, "cannot read the events topic's partitions; trying again later");
             return Ok(());
         }
     };
-    partitions.sort_unstable();
-    if partitions.is_empty() {
+    if log.partitions.is_empty() {
         return Ok(());
     }
-    let rewound = rewind_replaced(kafka, session, positions, &partitions).await?;
-    if partitions == *assigned && !rewound {
+    let rewound = rewind_replaced(kafka, session, positions, &stored, &log).await?;
+    if log.partitions == *assigned && !rewound {
         return Ok(());
     }
     let mut list = TopicPartitionList::new();
     {
         let positions = positions.lock().unwrap_or_else(|e| e.into_inner());
-        for partition in &partitions {
+        for partition in &log.partitions {
             let offset = positions
                 .get(partition)
                 .map_or(Offset::Beginning, |p| Offset::Offset(p.next_offset));
@@ -94,8 +88,11 @@ pub async fn assign_partitions<C: rdkafka::consumer::ConsumerContext + 'static>(
     }
     match consumer.assign(&list) {
         Ok(()) => {
-            tracing::info!(partitions = partitions.len(), "reading the events topic");
-            *assigned = partitions;
+            tracing::info!(
+                partitions = log.partitions.len(),
+                "reading the events topic"
+            );
+            *assigned = log.partitions;
         }
         Err(error) => {
             tracing::warn!(%error, "cannot assign the events topic's partitions");
@@ -105,43 +102,73 @@ pub async fn assign_partitions<C: rdkafka::consumer::ConsumerContext + 'static>(
     Ok(())
 }
 
-/// Moves the position of every partition whose log was replaced back to the partition's
-/// start, in Postgres and in `positions`; whether any moved. A partition the broker
-/// cannot answer for now is left as it is.
+/// What the topic holds now, as far as the positions care.
+struct Log {
+    /// Its partitions, sorted (empty while the topic does not exist).
+    partitions: Vec<i32>,
+    /// Each partition's low and high watermarks, where the broker answered.
+    ends: HashMap<i32, (i64, i64)>,
+    /// For a position inside its partition with an event id to compare: the id of the
+    /// event now just before it (`None`: a record without one). Absent when not fetched.
+    ids_before: HashMap<i32, Option<Uuid>>,
+}
+
+/// Asks the broker, through one short-lived client, what the positions need to know.
+async fn read_log(kafka: &KafkaConfig, stored: HashMap<i32, Position>) -> Result<Log, String> {
+    let kafka = kafka.clone();
+    tokio::task::spawn_blocking(move || {
+        let probe = kafka::probe(&kafka, Some(INTAKE_GROUP))?;
+        let mut partitions = kafka::partition_ids(&probe, &kafka, ASK_TIMEOUT)?.unwrap_or_default();
+        partitions.sort_unstable();
+        let ends = kafka::watermarks(&probe, &kafka.topic, &partitions, ASK_TIMEOUT);
+        let mut ids_before = HashMap::new();
+        for (partition, (low, high)) in &ends {
+            if let Some(position) = stored.get(partition)
+                && position.last_event_id.is_some()
+                && position.next_offset > *low
+                && position.next_offset <= *high
+                && let Some(id) =
+                    fetch_event_id(&probe, &kafka.topic, *partition, position.next_offset - 1)
+            {
+                ids_before.insert(*partition, id);
+            }
+        }
+        Ok(Log {
+            partitions,
+            ends,
+            ids_before,
+        })
+    })
+    .await
+    .map_err(|e| format!("asking the broker failed: {e}"))?
+}
+
+/// Moves the position of every partition whose log was replaced (`stored` against
+/// `log`) back to the partition's start, in Postgres and in `positions`; whether any
+/// moved. A partition the broker could not answer for is left as it is.
 async fn rewind_replaced(
     kafka: &KafkaConfig,
     session: &mut Session,
     positions: &Positions,
-    partitions: &[i32],
+    stored: &HashMap<i32, Position>,
+    log: &Log,
 ) -> Result<bool, Error> {
-    let ends = kafka::watermarks(kafka, partitions, ASK_TIMEOUT).await;
-    let stored = positions.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let mut replaced: Vec<(i32, i64)> = Vec::new();
-    let mut to_compare: Vec<(i32, i64, Uuid)> = Vec::new();
-    for (partition, (low, high)) in &ends {
-        let Some(position) = stored.get(partition) else {
-            continue;
-        };
-        if position.next_offset > *high {
-            replaced.push((*partition, *low));
-        } else if let Some(id) = position.last_event_id
-            && position.next_offset > *low
-        {
-            to_compare.push((*partition, position.next_offset - 1, id));
-        }
-    }
-    if !to_compare.is_empty() {
-        let wanted: Vec<(i32, i64)> = to_compare.iter().map(|(p, o, _)| (*p, *o)).collect();
-        let found = event_ids_at(kafka, wanted).await;
-        for (partition, _, expected) in &to_compare {
-            // A record that is there but is not the event read there: another log.
-            if let Some(actual) = found.get(partition)
-                && *actual != Some(*expected)
-            {
-                replaced.push((*partition, ends[partition].0));
-            }
-        }
-    }
+    let replaced: Vec<(i32, i64)> = log
+        .ends
+        .iter()
+        .filter(|(partition, (_, high))| {
+            let Some(position) = stored.get(partition) else {
+                return false;
+            };
+            // Past the end, or a record there that is not the event read there.
+            position.next_offset > *high
+                || log
+                    .ids_before
+                    .get(partition)
+                    .is_some_and(|found| *found != position.last_event_id)
+        })
+        .map(|(partition, (low, _))| (*partition, *low))
+        .collect();
     for (partition, start) in &replaced {
         tracing::warn!(
             topic = %kafka.topic,
@@ -159,38 +186,6 @@ async fn rewind_replaced(
             .insert(partition, Position::start(start));
     }
     Ok(!replaced.is_empty())
-}
-
-/// The event id at each `(partition, offset)` (`None`: a record without one); partitions
-/// whose record could not be fetched in time are absent.
-async fn event_ids_at(kafka: &KafkaConfig, wanted: Vec<(i32, i64)>) -> HashMap<i32, Option<Uuid>> {
-    let kafka = kafka.clone();
-    let fetched = tokio::task::spawn_blocking(move || {
-        let probe: BaseConsumer = client_config(&kafka)
-            .set("group.id", INTAKE_GROUP)
-            .set("enable.auto.commit", "false")
-            .create()
-            .map_err(|e| format!("invalid kafka client settings: {e}"))?;
-        let mut found = HashMap::new();
-        for (partition, offset) in wanted {
-            if let Some(id) = fetch_event_id(&probe, &kafka.topic, partition, offset) {
-                found.insert(partition, id);
-            }
-        }
-        Ok::<_, String>(found)
-    })
-    .await;
-    match fetched {
-        Ok(Ok(found)) => found,
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "cannot check the intake's positions; trying again later");
-            HashMap::new()
-        }
-        Err(error) => {
-            tracing::warn!(%error, "checking the intake's positions failed");
-            HashMap::new()
-        }
-    }
 }
 
 /// The record at `offset` of `partition`: `Some(its event id)`, or `None` when it could

@@ -361,22 +361,7 @@ pub mod bank_accounts;
 pub mod insurance_policies;
 pub mod phones;
 
-/// Parses an optional text input: empty (after trimming) is "not given".
-fn optional<T>(
-    raw: &str,
-    parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
-) -> Result<Option<T>, InvalidValue> {
-    if raw.trim().is_empty() {
-        Ok(None)
-    } else {
-        parse(raw).map(Some)
-    }
-}
-
-/// The error for an enum input outside the values this API defines.
-fn unknown_enum() -> InvalidValue {
-    InvalidValue::new("is not one of the values this API defines")
-}
+use super::producer_convert::{optional, unknown_enum};
 
 /// The error for a required enum left UNSPECIFIED.
 fn required_enum() -> InvalidValue {

@@ -109,29 +109,6 @@ fn read_blocking(brokers: &str, topic: &str, count: usize, timeout: Duration) ->
     records
 }
 
-/// How many partitions `topic` has.
-pub async fn partition_count(brokers: &str, topic: &str) -> usize {
-    let brokers = brokers.to_owned();
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", "pp-test-metadata")
-            .create()
-            .unwrap();
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), Duration::from_secs(5))
-            .unwrap();
-        metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .map_or(0, |t| t.partitions().len())
-    })
-    .await
-    .unwrap()
-}
-
 /// A broker of the test's own (tansu, in memory), for tests that stop and start it.
 pub struct Broker {
     pub port: u16,
