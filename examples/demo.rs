@@ -67,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let created = hooks
         .create_endpoint(pb::CreateEndpointRequest {
+            request_id: String::new(),
             endpoint: Some(pb::Endpoint {
                 url: receiver_url.clone(),
                 event_types: vec!["id.producer".into()],

@@ -393,6 +393,15 @@ pub struct GrpcConfig {
     /// Connections are closed (gracefully: calls in flight finish) after this long, so
     /// clients reconnect and spread over replicas added since (0: never).
     pub max_connection_age_secs: u64,
+    /// How long a mutation's `request_id` (and the answer kept for its retries) is
+    /// remembered; a retry after that runs as a new request.
+    pub request_id_retention_days: u32,
+}
+
+impl GrpcConfig {
+    pub fn request_id_retention(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.request_id_retention_days))
+    }
 }
 
 impl Default for GrpcConfig {
@@ -404,6 +413,7 @@ impl Default for GrpcConfig {
             keepalive_interval_secs: 30,
             keepalive_timeout_secs: 10,
             max_connection_age_secs: 300,
+            request_id_retention_days: 30,
         }
     }
 }
@@ -613,6 +623,10 @@ impl Config {
         at_least_one("kafka.topic_partitions", self.kafka.topic_partitions >= 1)?;
         at_least_one("kafka.topic_replication", self.kafka.topic_replication >= 1)?;
         at_least_one("events.retention_days", self.events.retention_days >= 1)?;
+        at_least_one(
+            "grpc.request_id_retention_days",
+            self.grpc.request_id_retention_days >= 1,
+        )?;
         self.webhooks.validate()?;
         at_least_one("database.pool_max_size", self.database.pool_max_size >= 1)?;
         self.encryption.field_cipher()?;

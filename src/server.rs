@@ -14,7 +14,9 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::api::authn::Authenticate;
+use crate::api::event_feed::{EventFeedApi, WithOldFeedAddress};
 use crate::api::producer_service::ProducerProfileApi;
+use crate::api::proto::events::event_service_server::EventServiceServer;
 use crate::api::proto::v1::webhook_service_server::WebhookServiceServer;
 use crate::api::proto::{self, v1::producer_profile_service_server::ProducerProfileServiceServer};
 use crate::api::webhook_service::WebhookApi;
@@ -108,7 +110,7 @@ pub async fn run(
     let relay_status = Arc::new(RelayStatus::default());
     let mut metrics = Metrics::default();
     metrics.register_pool(&db);
-    let rpc_metrics = Arc::new(RpcMetrics::register(&mut metrics));
+    let rpc_metrics = Arc::new(RpcMetrics::register(&mut metrics, served_methods()));
     let relay_metrics = RelayMetrics::register(&mut metrics, relay_status.clone());
     let is_ready = ready.clone();
     // Kept to the very end: probes keep answering (liveness yes, readiness no) while
@@ -125,6 +127,7 @@ pub async fn run(
             database_url: config.database.url.clone(),
             kafka: config.kafka.clone(),
             events: config.events.clone(),
+            request_id_retention: config.grpc.request_id_retention(),
             metrics: relay_metrics,
         };
         AbortOnDrop(tokio::spawn(relay::run(
@@ -156,12 +159,21 @@ pub async fn run(
         .max_encoding_message_size(limit),
         Authenticate::new(verifier.clone()),
     );
-    let producers = InterceptedService::new(
-        ProducerProfileServiceServer::new(ProducerProfileApi::new(db, protection))
+    let feed = InterceptedService::new(
+        EventServiceServer::new(EventFeedApi::new(db.clone(), &protection))
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
-        Authenticate::new(verifier),
+        Authenticate::new(verifier.clone()),
     );
+    let producers = WithOldFeedAddress {
+        producers: InterceptedService::new(
+            ProducerProfileServiceServer::new(ProducerProfileApi::new(db, protection))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit),
+            Authenticate::new(verifier),
+        ),
+        feed: feed.clone(),
+    };
 
     let address = listener
         .local_addr()
@@ -175,6 +187,7 @@ pub async fn run(
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(producers)
+            .add_service(feed)
             .add_service(webhooks)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 let _ = stopped.await;
@@ -238,11 +251,44 @@ fn server_builder(grpc: &GrpcConfig) -> tonic::transport::Server {
     }
 }
 
-/// Server reflection over this API's descriptors and the health service's.
+/// What reflection describes: this API, the health service, and `google.rpc`'s error
+/// details (so grpcurl can decode the `BadRequest` of an INVALID_ARGUMENT answer).
+const REFLECTED: [&[u8]; 3] = [
+    proto::FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+    tonic_types::pb::FILE_DESCRIPTOR_SET,
+];
+
+/// Server reflection over [`REFLECTED`] (reflection describes itself too).
 fn reflection() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    REFLECTED.iter().fold(
+        tonic_reflection::server::Builder::configure(),
+        |builder, set| builder.register_encoded_file_descriptor_set(set),
+    )
+}
+
+/// Every (service, method) this server answers: the reflected services and reflection
+/// itself, read from their descriptors, and ListEvents at its old address.
+fn served_methods() -> Vec<(String, String)> {
+    use prost::Message;
+    let reflection_sets = [
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ];
+    let mut methods = vec![(PRODUCER_SERVICE.to_owned(), "ListEvents".to_owned())];
+    for encoded in REFLECTED.iter().chain(&reflection_sets) {
+        let set = prost_types::FileDescriptorSet::decode(*encoded)
+            .expect("descriptor sets compiled into the binary decode");
+        for file in set.file {
+            for service in &file.service {
+                let name = format!("{}.{}", file.package(), service.name());
+                for method in &service.method {
+                    methods.push((name.clone(), method.name().to_owned()));
+                }
+            }
+        }
+    }
+    methods
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is

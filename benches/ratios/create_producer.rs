@@ -150,6 +150,10 @@ struct Written {
     finra_crd_number: Option<String>,
     #[diesel(sql_type = Bytea)]
     fingerprint: Vec<u8>,
+    #[diesel(sql_type = Bytea)]
+    response_ciphertext: Vec<u8>,
+    #[diesel(sql_type = Text)]
+    response_key_id: String,
     #[diesel(sql_type = Text)]
     event_type: String,
     #[diesel(sql_type = Bytea)]
@@ -162,29 +166,31 @@ impl Written {
             "SELECT p.producer_type, p.first_name, p.last_name, p.middle_name, p.gender, \
                     p.date_of_birth, p.ssn_ciphertext, p.ssn_key_id, p.ssn_blind_index, \
                     p.ssn_last4, p.primary_email, p.title, p.finra_crd_number, \
-                    c.fingerprint, e.event_type, e.payload \
+                    k.fingerprint, k.response_ciphertext, k.response_key_id, \
+                    e.event_type, e.payload \
              FROM producers p \
-             JOIN create_requests c ON c.resource_id = p.id \
              JOIN events e ON e.producer_id = p.id \
+             CROSS JOIN (SELECT * FROM request_keys LIMIT 1) k \
              LIMIT 1",
         )
         .get_result(conn)
         .expect("a producer our path created")
     }
 
-    /// The idempotency record, the producer (returned, as our path reads it back), the
-    /// ordering lock, the event and its notification, in one transaction.
+    /// The idempotency key's claim, the producer (returned, as our path reads it back),
+    /// the ordering lock, the event and its notification, and the answer kept for a
+    /// retry, in one transaction.
     fn insert(&self, conn: &mut PgConnection, npn: &str) -> QueryResult<()> {
         conn.transaction(|conn| {
             let id = Uuid::now_v7();
+            let request_id = Uuid::now_v7().to_string();
             diesel::sql_query(
-                "INSERT INTO create_requests (account_id, request_id, fingerprint, resource_id) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                "INSERT INTO request_keys (account_id, request_id, fingerprint) \
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             )
             .bind::<Text, _>(ACCOUNT)
-            .bind::<Text, _>(Uuid::now_v7().to_string())
+            .bind::<Text, _>(&request_id)
             .bind::<Bytea, _>(&self.fingerprint)
-            .bind::<SqlUuid, _>(id)
             .execute(conn)?;
             diesel::sql_query(
                 "INSERT INTO producers (account_id, id, npn, producer_type, first_name, \
@@ -224,6 +230,15 @@ impl Written {
             .bind::<Bytea, _>(&self.payload)
             .execute(conn)?;
             diesel::sql_query(format!("NOTIFY {EVENTS_CHANNEL}")).execute(conn)?;
+            diesel::sql_query(
+                "UPDATE request_keys SET response_ciphertext = $3, response_key_id = $4 \
+                 WHERE account_id = $1 AND request_id = $2",
+            )
+            .bind::<Text, _>(ACCOUNT)
+            .bind::<Text, _>(&request_id)
+            .bind::<Bytea, _>(&self.response_ciphertext)
+            .bind::<Text, _>(&self.response_key_id)
+            .execute(conn)?;
             Ok(())
         })
     }

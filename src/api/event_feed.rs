@@ -1,102 +1,169 @@
-//! ListEvents: an account's events after a cursor, from the event log.
+//! `producerprofile.events.v1.EventService`: ListEvents, an account's events after a
+//! cursor, from the event log. Cursors are sealed for the account
+//! ([`crate::crypto::feed_cursor`]): the log is shared, its positions are not.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::sync::Arc;
+
 use prost::Message;
-use tonic::Status;
+use tonic::{Request, Response, Status};
+use tracing::instrument;
 
-use super::proto::{events as pb_events, v1 as pb};
-use crate::auth::{Caller, Scope};
+use super::proto::events as pb;
+use super::request::{authorize, checked_list};
+use crate::auth::Scope;
+use crate::crypto::Protection;
+use crate::crypto::feed_cursor::{CursorError, CursorSealer};
 use crate::domain::event::EventType;
 use crate::domain::producer::PageSize;
-use crate::domain::{Error, InvalidValue, ProducerId, Violations};
+use crate::domain::{AccountId, Error, InvalidValue, ProducerId, Violations};
 use crate::storage::Database;
 use crate::storage::outbox::{self, FeedFilter};
 
-const CURSOR_PREFIX: &str = "ev1:";
+/// Most `event_types` one call may name.
+pub const MAX_EVENT_TYPES: usize = 50;
 
-/// The opaque cursor after log position `position`.
-fn encode_cursor(position: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{position}"))
+pub struct EventFeedApi {
+    db: Database,
+    cursors: Arc<CursorSealer>,
 }
 
-/// The log position a cursor stands for; empty is the start of the log.
-fn decode_cursor(cursor: &str) -> Result<i64, InvalidValue> {
-    if cursor.is_empty() {
-        return Ok(0);
-    }
-    let invalid = || InvalidValue::new("is not a cursor issued by this API");
-    let text = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    let text = String::from_utf8(text).map_err(|_| invalid())?;
-    text.strip_prefix(CURSOR_PREFIX)
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
-        .ok_or_else(invalid)
-}
-
-/// Answers a ListEvents call for `caller`.
-pub async fn list_events(
-    db: &Database,
-    caller: &Caller,
-    request: pb::ListEventsRequest,
-) -> Result<pb::ListEventsResponse, Status> {
-    caller.require(Scope::EventsRead)?;
-    let mut violations = Violations::new();
-    let after = violations.check("after", decode_cursor(&request.after));
-    let size = violations.check("page_size", PageSize::parse(request.page_size));
-    let types: Vec<EventType> = request
-        .event_types
-        .iter()
-        .enumerate()
-        .filter_map(|(i, name)| {
-            let parsed = EventType::parse(name).ok_or_else(|| {
-                InvalidValue::new("is not an event type (e.g. producerprofile.address.updated.v1)")
-            });
-            violations.check(&format!("event_types[{i}]"), parsed)
-        })
-        .collect();
-    let producer = if request.producer_id.is_empty() {
-        None
-    } else {
-        violations.check("producer_id", request.producer_id.parse::<ProducerId>())
-    };
-    let (after, size) = violations.finish(after.zip(size))?;
-    let filter = FeedFilter { types, producer };
-    let account = caller.account.clone();
-    let page = db
-        .run(move |conn| outbox::feed(conn, &account, after, &filter, size.get()))
-        .await?;
-    let events = page
-        .events
-        .iter()
-        .map(|row| {
-            pb_events::Event::decode(row.payload.as_slice())
-                .map_err(|e| Error::Internal(format!("event {} does not decode: {e}", row.id)))
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(pb::ListEventsResponse {
-        events,
-        next_cursor: encode_cursor(page.resume_after),
-        more: page.more,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn cursors_round_trip(position in 0i64..i64::MAX) {
-            prop_assert_eq!(decode_cursor(&encode_cursor(position)), Ok(position));
+impl EventFeedApi {
+    pub fn new(db: Database, protection: &Protection) -> Self {
+        Self {
+            db,
+            cursors: Arc::new(CursorSealer::new(&protection.hasher)),
         }
     }
 
-    #[test]
-    fn foreign_cursors_are_refused() {
-        assert_eq!(decode_cursor(""), Ok(0));
-        assert!(decode_cursor("bm90LWEtY3Vyc29y").is_err());
-        assert!(decode_cursor("%%%").is_err());
+    /// The log position a request's cursor stands for; empty is the start of the log.
+    fn position(&self, account: &AccountId, cursor: &str) -> Result<i64, InvalidValue> {
+        if cursor.is_empty() {
+            return Ok(0);
+        }
+        self.cursors
+            .open(account.as_str(), cursor)
+            .map_err(|error| match error {
+                CursorError::Foreign => {
+                    InvalidValue::new("is not a cursor issued to this account by this API")
+                }
+                CursorError::Legacy => InvalidValue::new(
+                    "is a cursor of the old format, which is no longer accepted: read again \
+                     from an empty cursor and drop the events you already have by event_id",
+                ),
+            })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::event_service_server::EventService for EventFeedApi {
+    #[instrument(name = "ListEvents", skip_all, fields(account))]
+    async fn list_events(
+        &self,
+        request: Request<pb::ListEventsRequest>,
+    ) -> Result<Response<pb::ListEventsResponse>, Status> {
+        let caller = authorize(&request, Scope::EventsRead)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let after = violations.check("after", self.position(&caller.account, &request.after));
+        let size = violations.check("page_size", PageSize::parse(request.page_size));
+        let types: Vec<EventType> = checked_list(
+            &mut violations,
+            "event_types",
+            &request.event_types,
+            MAX_EVENT_TYPES,
+            |name| {
+                EventType::parse(name).ok_or_else(|| {
+                    InvalidValue::new(
+                        "is not an event type (e.g. producerprofile.address.updated.v1)",
+                    )
+                })
+            },
+        );
+        let producer = if request.producer_id.is_empty() {
+            None
+        } else {
+            violations.check("producer_id", request.producer_id.parse::<ProducerId>())
+        };
+        let (after, size) = violations.finish(after.zip(size))?;
+        let filter = FeedFilter { types, producer };
+        let account = caller.account.clone();
+        let page = self
+            .db
+            .run(move |conn| outbox::feed(conn, &account, after, &filter, size.get()))
+            .await?;
+        let events = page
+            .events
+            .iter()
+            .map(|row| {
+                pb::Event::decode(row.payload.as_slice())
+                    .map_err(|e| Error::Internal(format!("event {} does not decode: {e}", row.id)))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ListEventsResponse {
+            events,
+            next_cursor: self
+                .cursors
+                .seal(caller.account.as_str(), page.resume_after),
+            more: page.more,
+        }))
+    }
+}
+
+/// Where ListEvents was served before it moved to `EventService` (to keep the API
+/// packages free of import cycles).
+const OLD_FEED_PATH: &str = "/producerprofile.v1.ProducerProfileService/ListEvents";
+const FEED_PATH: &str = "/producerprofile.events.v1.EventService/ListEvents";
+
+/// The producer service, with calls to ListEvents' old address handed to the feed:
+/// clients compiled before the move keep working (the request and response messages
+/// are the same on the wire). Deprecated; reflection shows only the new address.
+#[derive(Clone)]
+pub struct WithOldFeedAddress<P, F> {
+    pub producers: P,
+    pub feed: F,
+}
+
+impl<P: tonic::server::NamedService, F> tonic::server::NamedService for WithOldFeedAddress<P, F> {
+    const NAME: &'static str = P::NAME;
+}
+
+impl<P, F> tower_service::Service<http::Request<tonic::body::Body>> for WithOldFeedAddress<P, F>
+where
+    P: tower_service::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    P::Future: Send + 'static,
+    F: tower_service::Service<
+            http::Request<tonic::body::Body>,
+            Response = P::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    F::Future: Send + 'static,
+{
+    type Response = P::Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<P::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        // Both are tonic servers, which are always ready; each call is made on a clone.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        if request.uri().path() == OLD_FEED_PATH {
+            *request.uri_mut() = http::Uri::from_static(FEED_PATH);
+            let mut feed = self.feed.clone();
+            return Box::pin(async move { feed.call(request).await });
+        }
+        let mut producers = self.producers.clone();
+        Box::pin(async move { producers.call(request).await })
     }
 }

@@ -179,9 +179,13 @@ fn differing<M: Clone + PartialEq + Default>(
         .collect()
 }
 
+/// Compared on what a read shows (not on [`ChildResource::merge_base`], which blanks
+/// write-only fields such as a bank account's number: a created account's number is a
+/// field that is set). A replaced number that kept its last four digits is named
+/// through the change's `hidden_changes`.
 fn child_changes<R: ChildResource>(before: Option<&Stored<R>>, after: &Stored<R>) -> Vec<String> {
-    let after = R::merge_base(after);
-    let before = before.map(R::merge_base);
+    let after = R::message(after, Version::FIRST);
+    let before = before.map(|b| R::message(b, Version::FIRST));
     differing(before.as_ref(), &after, R::UPDATABLE, R::copy_field)
         .into_iter()
         .map(str::to_owned)

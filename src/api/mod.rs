@@ -3,7 +3,7 @@
 
 pub mod authn;
 mod children;
-mod event_feed;
+pub mod event_feed;
 pub mod event_messages;
 mod page_token;
 mod producer_convert;

@@ -184,12 +184,23 @@ pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> Timestamp {
     }
 }
 
+/// Seconds of `0001-01-01T00:00:00Z` and `9999-12-31T23:59:59Z`: the range of
+/// `google.protobuf.Timestamp`, which Postgres' `timestamptz` holds whole (it does not
+/// hold every instant chrono does: 4714 BC would reach the database and fail there).
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 /// The instant a timestamp input names, unless it is out of range.
 pub(crate) fn time_of(value: &Timestamp) -> Result<chrono::DateTime<chrono::Utc>, InvalidValue> {
+    let out_of_range =
+        || InvalidValue::new("must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z");
+    if !TIMESTAMP_SECONDS.contains(&value.seconds) {
+        return Err(out_of_range());
+    }
     u32::try_from(value.nanos)
         .ok()
+        .filter(|nanos| *nanos < 1_000_000_000)
         .and_then(|nanos| chrono::DateTime::from_timestamp(value.seconds, nanos))
-        .ok_or_else(|| InvalidValue::new("is not a valid timestamp"))
+        .ok_or_else(|| InvalidValue::new("must have nanos from 0 to 999,999,999"))
 }
 
 /// The message for a stored producer, with the SSN shown as `view` allows.
@@ -280,6 +291,41 @@ fn business_type_message(business_type: BusinessType) -> pb::BusinessType {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn accepted_timestamps_are_within_the_protobuf_range(seconds in any::<i64>(), nanos in any::<i32>()) {
+            let value = Timestamp { seconds, nanos };
+            match time_of(&value) {
+                Ok(time) => {
+                    prop_assert!(TIMESTAMP_SECONDS.contains(&time.timestamp()));
+                    prop_assert_eq!(timestamp(time), value);
+                }
+                Err(_) => prop_assert!(!TIMESTAMP_SECONDS.contains(&seconds) || !(0..1_000_000_000).contains(&nanos)),
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_and_last_instants_of_the_range_are_accepted() {
+        let first = Timestamp {
+            seconds: *TIMESTAMP_SECONDS.start(),
+            nanos: 0,
+        };
+        let last = Timestamp {
+            seconds: *TIMESTAMP_SECONDS.end(),
+            nanos: 999_999_999,
+        };
+        assert!(time_of(&first).is_ok() && time_of(&last).is_ok());
+        assert!(
+            time_of(&Timestamp {
+                seconds: first.seconds - 1,
+                nanos: 999_999_999
+            })
+            .is_err()
+        );
+    }
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()

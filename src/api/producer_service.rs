@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use prost::Message;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -13,14 +12,15 @@ use super::children::bank_accounts::BankAccounts;
 use super::children::insurance_policies::InsurancePolicies;
 use super::children::phones::Phones;
 use super::children::{ChildCall, ChildResource};
-use super::event_feed::list_events;
 use super::event_messages::ProtobufEvents;
 use super::page_token::{self, FilterDigest};
 use super::producer_convert::{
     producer_data, producer_message, producer_type, time_of, unknown_enum,
 };
 use super::proto::v1 as pb;
-use super::request::{authorize, fingerprint, identify, ssn_view, today, traceparent};
+use super::request::{
+    Retry, authorize, checked_list, identify, run_once, ssn_view, today, traceparent,
+};
 use super::update_mask;
 use crate::auth::Scope;
 use crate::crypto::Protection;
@@ -31,8 +31,7 @@ use crate::domain::identifiers::{Npn, Ssn};
 use crate::domain::producer::{
     FullProducer, PageRequest, PageSize, ProducerDetails, ProducerFilter, SsnView,
 };
-use crate::domain::{AccountId, Error, InvalidValue, ProducerId, RequestId, Version, Violations};
-use crate::storage::create_requests::Idempotency;
+use crate::domain::{AccountId, Error, InvalidValue, ProducerId, Version, Violations};
 use crate::storage::producers;
 use crate::storage::{Database, WriteContext};
 
@@ -69,13 +68,6 @@ impl ProducerProfileApi {
             cx: self.write_context(request),
             caller: identify(request)?,
         })
-    }
-}
-
-fn deleted(producer_version: Version) -> pb::DeleteChildResponse {
-    pb::DeleteChildResponse {
-        producer_version: producer_version.get(),
-        producer_etag: producer_version.etag(),
     }
 }
 
@@ -116,26 +108,6 @@ fn full_producer_message(full: &FullProducer, view: SsnView) -> pb::Producer {
     }
 }
 
-/// The request body with the fields the server ignores cleared, so two creates that
-/// differ only in those count as the same request.
-fn create_fingerprint(
-    protection: &Protection,
-    account: &AccountId,
-    producer: &pb::Producer,
-) -> [u8; 32] {
-    let significant = pb::Producer {
-        npn: producer.npn.clone(),
-        details: producer.details.clone(),
-        ..Default::default()
-    };
-    fingerprint(
-        protection,
-        account,
-        "producer",
-        &significant.encode_to_vec(),
-    )
-}
-
 #[tonic::async_trait]
 impl pb::producer_profile_service_server::ProducerProfileService for ProducerProfileApi {
     #[instrument(name = "CreateProducer", skip_all, fields(account))]
@@ -145,26 +117,34 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
     ) -> Result<Response<pb::Producer>, Status> {
         let caller = authorize(&request, Scope::ProducersWrite)?;
         let cx = self.write_context(&request);
-        let request = request.into_inner();
+        let mut request = request.into_inner();
+        let retry = Retry::new(
+            "CreateProducer",
+            std::mem::take(&mut request.request_id),
+            &request,
+        );
         let producer = request.producer.unwrap_or_default();
         let mut violations = Violations::new();
         let data = producer_data(&producer, today(), None)
             .map_err(|invalid| violations.extend_prefixed("producer", invalid))
             .ok();
-        let request_id =
-            violations.check_optional("request_id", RequestId::parse(&request.request_id));
+        let key = retry.key(&mut violations, &self.protection, &caller);
         let data = violations.finish(data)?;
-        let idempotency = request_id.map(|request_id| {
-            let fingerprint = create_fingerprint(&self.protection, &caller.account, &producer);
-            Idempotency::new(caller.client_id.as_deref(), &request_id, fingerprint)
-        });
         let account = caller.account.clone();
-        let created = self
-            .db
-            .run(move |conn| producers::create(conn, &cx, &account, &data, idempotency))
-            .await?;
-        tracing::info!(producer_id = %created.id, "producer created");
-        Ok(Response::new(producer_message(&created, ssn_view(&caller))))
+        let view = ssn_view(&caller);
+        let created = run_once(
+            &self.db,
+            &self.protection,
+            &caller.account,
+            key,
+            move |conn| {
+                let created = producers::create(conn, &cx, &account, &data)?;
+                tracing::info!(producer_id = %created.id, "producer created");
+                Ok(producer_message(&created, view))
+            },
+        )
+        .await?;
+        Ok(Response::new(created))
     }
 
     #[instrument(name = "GetProducer", skip_all, fields(account))]
@@ -253,13 +233,19 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
     ) -> Result<Response<pb::Producer>, Status> {
         let caller = authorize(&request, Scope::ProducersWrite)?;
         let cx = self.write_context(&request);
-        let request = request.into_inner();
+        let mut request = request.into_inner();
+        let retry = Retry::new(
+            "UpdateProducer",
+            std::mem::take(&mut request.request_id),
+            &request,
+        );
         let mut violations = Violations::new();
         let id = violations.check("id", request.id.parse::<ProducerId>());
         let expected = violations.check_optional("etag", Version::parse_etag(&request.etag));
         let paths = update_mask::parse(request.update_mask.as_ref())
             .map_err(|invalid| violations.extend(invalid))
             .ok();
+        let key = retry.key(&mut violations, &self.protection, &caller);
         let (id, paths) = violations.finish(id.zip(paths))?;
         if update_mask::names_ssn(&paths) {
             // Only a caller who may see the SSN may change it: for anyone else a write
@@ -267,13 +253,17 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
             caller.require(Scope::ProducersPii)?;
         }
         let reveals_ssn = caller.may_read_pii();
+        let view = ssn_view(&caller);
         let patch = request.producer.unwrap_or_default();
         let account = caller.account.clone();
         let today = today();
-        let updated = self
-            .db
-            .run(move |conn| {
-                producers::update(conn, &cx, &account, id, expected, |current| {
+        let updated = run_once(
+            &self.db,
+            &self.protection,
+            &caller.account,
+            key,
+            move |conn| {
+                let updated = producers::update(conn, &cx, &account, id, expected, |current| {
                     // The merge starts from the full SSN so an untouched SSN survives.
                     let stored = producer_message(current, SsnView::Full);
                     let mut merged = stored.clone();
@@ -292,10 +282,12 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
                         prefixed.extend_prefixed("producer", invalid);
                         Error::from(prefixed)
                     })
-                })
-            })
-            .await?;
-        Ok(Response::new(producer_message(&updated, ssn_view(&caller))))
+                })?;
+                Ok(producer_message(&updated, view))
+            },
+        )
+        .await?;
+        Ok(Response::new(updated))
     }
 
     #[instrument(name = "DeleteProducer", skip_all, fields(account))]
@@ -305,16 +297,30 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
     ) -> Result<Response<()>, Status> {
         let caller = authorize(&request, Scope::ProducersWrite)?;
         let cx = self.write_context(&request);
-        let request = request.into_inner();
+        let mut request = request.into_inner();
+        let retry = Retry::new(
+            "DeleteProducer",
+            std::mem::take(&mut request.request_id),
+            &request,
+        );
         let mut violations = Violations::new();
         let id = violations.check("id", request.id.parse::<ProducerId>());
         let expected = violations.check_optional("etag", Version::parse_etag(&request.etag));
+        let key = retry.key(&mut violations, &self.protection, &caller);
         let id = violations.finish(id)?;
         let account = caller.account.clone();
-        self.db
-            .run(move |conn| producers::delete(conn, &cx, &account, id, expected))
-            .await?;
-        tracing::info!(producer_id = %id, "producer deleted");
+        run_once(
+            &self.db,
+            &self.protection,
+            &caller.account,
+            key,
+            move |conn| {
+                producers::delete(conn, &cx, &account, id, expected)?;
+                tracing::info!(producer_id = %id, "producer deleted");
+                Ok(())
+            },
+        )
+        .await?;
         Ok(Response::new(()))
     }
 
@@ -326,9 +332,10 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::CreateAddressRequest>,
     ) -> Result<Response<pb::Address>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let retry = Retry::new("CreateAddress", std::mem::take(&mut r.request_id), &r);
         let created = call
-            .create::<Addresses>(&r.producer_id, r.address, &r.producer_etag, &r.request_id)
+            .create::<Addresses>(&r.producer_id, r.address, &r.producer_etag, retry)
             .await?;
         Ok(Response::new(created))
     }
@@ -367,7 +374,8 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::UpdateAddressRequest>,
     ) -> Result<Response<pb::Address>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let retry = Retry::new("UpdateAddress", std::mem::take(&mut r.request_id), &r);
         let updated = call
             .update::<Addresses>(
                 &r.producer_id,
@@ -375,6 +383,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
                 r.address,
                 r.update_mask.as_ref(),
                 &r.producer_etag,
+                retry,
             )
             .await?;
         Ok(Response::new(updated))
@@ -386,11 +395,12 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::DeleteAddressRequest>,
     ) -> Result<Response<pb::DeleteChildResponse>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
-        let version = call
-            .delete::<Addresses>(&r.producer_id, &r.address_id, &r.producer_etag)
-            .await?;
-        Ok(Response::new(deleted(version)))
+        let mut r = request.into_inner();
+        let retry = Retry::new("DeleteAddress", std::mem::take(&mut r.request_id), &r);
+        Ok(Response::new(
+            call.delete::<Addresses>(&r.producer_id, &r.address_id, &r.producer_etag, retry)
+                .await?,
+        ))
     }
 
     #[instrument(name = "CreatePhone", skip_all, fields(account))]
@@ -399,9 +409,10 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::CreatePhoneRequest>,
     ) -> Result<Response<pb::Phone>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let retry = Retry::new("CreatePhone", std::mem::take(&mut r.request_id), &r);
         let created = call
-            .create::<Phones>(&r.producer_id, r.phone, &r.producer_etag, &r.request_id)
+            .create::<Phones>(&r.producer_id, r.phone, &r.producer_etag, retry)
             .await?;
         Ok(Response::new(created))
     }
@@ -440,7 +451,8 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::UpdatePhoneRequest>,
     ) -> Result<Response<pb::Phone>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let retry = Retry::new("UpdatePhone", std::mem::take(&mut r.request_id), &r);
         let updated = call
             .update::<Phones>(
                 &r.producer_id,
@@ -448,6 +460,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
                 r.phone,
                 r.update_mask.as_ref(),
                 &r.producer_etag,
+                retry,
             )
             .await?;
         Ok(Response::new(updated))
@@ -459,11 +472,12 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::DeletePhoneRequest>,
     ) -> Result<Response<pb::DeleteChildResponse>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
-        let version = call
-            .delete::<Phones>(&r.producer_id, &r.phone_id, &r.producer_etag)
-            .await?;
-        Ok(Response::new(deleted(version)))
+        let mut r = request.into_inner();
+        let retry = Retry::new("DeletePhone", std::mem::take(&mut r.request_id), &r);
+        Ok(Response::new(
+            call.delete::<Phones>(&r.producer_id, &r.phone_id, &r.producer_etag, retry)
+                .await?,
+        ))
     }
 
     #[instrument(name = "CreateBankAccount", skip_all, fields(account))]
@@ -472,14 +486,10 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::CreateBankAccountRequest>,
     ) -> Result<Response<pb::BankAccount>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let retry = Retry::new("CreateBankAccount", std::mem::take(&mut r.request_id), &r);
         let created = call
-            .create::<BankAccounts>(
-                &r.producer_id,
-                r.bank_account,
-                &r.producer_etag,
-                &r.request_id,
-            )
+            .create::<BankAccounts>(&r.producer_id, r.bank_account, &r.producer_etag, retry)
             .await?;
         Ok(Response::new(created))
     }
@@ -519,7 +529,8 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::UpdateBankAccountRequest>,
     ) -> Result<Response<pb::BankAccount>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let retry = Retry::new("UpdateBankAccount", std::mem::take(&mut r.request_id), &r);
         let updated = call
             .update::<BankAccounts>(
                 &r.producer_id,
@@ -527,6 +538,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
                 r.bank_account,
                 r.update_mask.as_ref(),
                 &r.producer_etag,
+                retry,
             )
             .await?;
         Ok(Response::new(updated))
@@ -538,11 +550,17 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::DeleteBankAccountRequest>,
     ) -> Result<Response<pb::DeleteChildResponse>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
-        let version = call
-            .delete::<BankAccounts>(&r.producer_id, &r.bank_account_id, &r.producer_etag)
-            .await?;
-        Ok(Response::new(deleted(version)))
+        let mut r = request.into_inner();
+        let retry = Retry::new("DeleteBankAccount", std::mem::take(&mut r.request_id), &r);
+        Ok(Response::new(
+            call.delete::<BankAccounts>(
+                &r.producer_id,
+                &r.bank_account_id,
+                &r.producer_etag,
+                retry,
+            )
+            .await?,
+        ))
     }
 
     #[instrument(name = "CreateInsurancePolicy", skip_all, fields(account))]
@@ -551,13 +569,18 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::CreateInsurancePolicyRequest>,
     ) -> Result<Response<pb::InsurancePolicy>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let retry = Retry::new(
+            "CreateInsurancePolicy",
+            std::mem::take(&mut r.request_id),
+            &r,
+        );
         let created = call
             .create::<InsurancePolicies>(
                 &r.producer_id,
                 r.insurance_policy,
                 &r.producer_etag,
-                &r.request_id,
+                retry,
             )
             .await?;
         Ok(Response::new(created))
@@ -598,7 +621,12 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::UpdateInsurancePolicyRequest>,
     ) -> Result<Response<pb::InsurancePolicy>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        let retry = Retry::new(
+            "UpdateInsurancePolicy",
+            std::mem::take(&mut r.request_id),
+            &r,
+        );
         let updated = call
             .update::<InsurancePolicies>(
                 &r.producer_id,
@@ -606,6 +634,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
                 r.insurance_policy,
                 r.update_mask.as_ref(),
                 &r.producer_etag,
+                retry,
             )
             .await?;
         Ok(Response::new(updated))
@@ -617,21 +646,21 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::DeleteInsurancePolicyRequest>,
     ) -> Result<Response<pb::DeleteChildResponse>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
-        let version = call
-            .delete::<InsurancePolicies>(&r.producer_id, &r.insurance_policy_id, &r.producer_etag)
-            .await?;
-        Ok(Response::new(deleted(version)))
-    }
-
-    #[instrument(name = "ListEvents", skip_all, fields(account))]
-    async fn list_events(
-        &self,
-        request: Request<pb::ListEventsRequest>,
-    ) -> Result<Response<pb::ListEventsResponse>, Status> {
-        let caller = identify(&request)?;
-        let response = list_events(&self.db, &caller, request.into_inner()).await?;
-        Ok(Response::new(response))
+        let mut r = request.into_inner();
+        let retry = Retry::new(
+            "DeleteInsurancePolicy",
+            std::mem::take(&mut r.request_id),
+            &r,
+        );
+        Ok(Response::new(
+            call.delete::<InsurancePolicies>(
+                &r.producer_id,
+                &r.insurance_policy_id,
+                &r.producer_etag,
+                retry,
+            )
+            .await?,
+        ))
     }
 
     #[instrument(name = "CheckCoverage", skip_all, fields(account))]
@@ -655,18 +684,13 @@ fn list_query(
     let mut violations = Violations::new();
     let size = violations.check("page_size", PageSize::parse(request.page_size));
     let producer_type = violations.check("type", producer_type(request.r#type));
-    if request.npns.len() > ProducerFilter::MAX_NPNS {
-        violations.add(
-            "npns",
-            format!("must list at most {} NPNs", ProducerFilter::MAX_NPNS),
-        );
-    }
-    let npns: Vec<Npn> = request
-        .npns
-        .iter()
-        .enumerate()
-        .filter_map(|(i, raw)| violations.check(&format!("npns[{i}]"), Npn::parse(raw)))
-        .collect();
+    let npns = checked_list(
+        &mut violations,
+        "npns",
+        &request.npns,
+        ProducerFilter::MAX_NPNS,
+        Npn::parse,
+    );
     let updated_since = request
         .updated_since
         .as_ref()

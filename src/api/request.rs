@@ -1,14 +1,20 @@
 //! Small things every handler does with a request: find the caller and check a scope,
-//! know today's date, and fingerprint a create for idempotency.
+//! know today's date, parse bounded lists, and fingerprint a request for idempotency.
+
+use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
+use diesel::PgConnection;
+use prost::Message;
 use tonic::{Request, Status};
 
 use super::authn::caller;
 use crate::auth::{Caller, Scope};
 use crate::crypto::{Protection, REQUEST_FINGERPRINT_LABEL};
-use crate::domain::AccountId;
 use crate::domain::producer::SsnView;
+use crate::domain::{AccountId, Error, InvalidValue, RequestId, Violations};
+use crate::storage::Database;
+use crate::storage::request_keys::{self, Once, RequestKey};
 
 /// The caller, after checking it holds `scope`; records the account on the current span.
 pub fn authorize<T>(request: &Request<T>, scope: Scope) -> Result<Caller, Status> {
@@ -30,6 +36,29 @@ pub fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
+/// Parses each entry of a repeated request field, reporting failures as `field[i]`. A
+/// list longer than `max` is one violation on `field` and its entries are not looked
+/// at: a huge list of bad entries must not earn a huge answer.
+pub fn checked_list<T>(
+    violations: &mut Violations,
+    field: &str,
+    raw: &[String],
+    max: usize,
+    parse: impl Fn(&str) -> Result<T, InvalidValue>,
+) -> Vec<T> {
+    if raw.len() > max {
+        violations.add(
+            field,
+            format!("must list at most {max} entries (it lists {})", raw.len()),
+        );
+        return Vec::new();
+    }
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, entry)| violations.check(&format!("{field}[{i}]"), parse(entry)))
+        .collect()
+}
+
 /// How much of the SSN this caller may see.
 pub fn ssn_view(caller: &Caller) -> SsnView {
     if caller.may_read_pii() {
@@ -39,17 +68,110 @@ pub fn ssn_view(caller: &Caller) -> SsnView {
     }
 }
 
-/// The keyed fingerprint of a create's significant bytes for `operation`: the same
-/// idempotency key sent with another operation or body is told apart, and the
-/// fingerprint reveals nothing of a body holding an SSN or account number.
-pub fn fingerprint(
-    protection: &Protection,
+/// The idempotency input of a mutating request (AIP-155): its `request_id` and the
+/// rest of the request, encoded, to tell a retry from another request with the same id.
+pub struct Retry {
+    operation: &'static str,
+    request_id: String,
+    rest: Vec<u8>,
+}
+
+impl Retry {
+    /// `rest` is the request with its `request_id` taken out. Encoded only when a
+    /// `request_id` was sent: requests without one pay nothing.
+    pub fn new(operation: &'static str, request_id: String, rest: &impl Message) -> Self {
+        let rest = if request_id.is_empty() {
+            Vec::new()
+        } else {
+            rest.encode_to_vec()
+        };
+        Self {
+            operation,
+            request_id,
+            rest,
+        }
+    }
+
+    /// The request's key, `None` without a `request_id`; a malformed one is a violation
+    /// of `request_id`. The fingerprint is keyed (the request may hold an SSN or an
+    /// account number, which a plain hash would let anyone brute-force).
+    pub fn key(
+        &self,
+        violations: &mut Violations,
+        protection: &Protection,
+        caller: &Caller,
+    ) -> Option<RequestKey> {
+        let request_id =
+            violations.check_optional("request_id", RequestId::parse(&self.request_id))?;
+        let label = format!("{REQUEST_FINGERPRINT_LABEL}:{}", self.operation);
+        let fingerprint = protection
+            .hasher
+            .hash(&label, caller.account.as_str(), &self.rest);
+        Some(RequestKey::new(
+            caller.client_id.as_deref(),
+            &request_id,
+            fingerprint,
+        ))
+    }
+}
+
+/// Runs a mutation on the database at most once per `key`: without a key it simply
+/// runs; with one already used for the same request it answers what that call answered
+/// (its response, decoded) and changes nothing.
+pub async fn run_once<M>(
+    db: &Database,
+    protection: &Arc<Protection>,
     account: &AccountId,
-    operation: &str,
-    body: &[u8],
-) -> [u8; 32] {
-    let label = format!("{REQUEST_FINGERPRINT_LABEL}:{operation}");
-    protection.hasher.hash(&label, account.as_str(), body)
+    key: Option<RequestKey>,
+    write: impl FnOnce(&mut PgConnection) -> Result<M, Error> + Send + 'static,
+) -> Result<M, Error>
+where
+    M: Message + Default + Send + 'static,
+{
+    let Some(key) = key else {
+        return db.run(write).await;
+    };
+    let protection = protection.clone();
+    let account = account.clone();
+    db.run(move |conn| {
+        let outcome = request_keys::once(conn, &protection, &account, &key, |conn| {
+            let response = write(conn)?;
+            let answer = response.encode_to_vec();
+            Ok((response, answer))
+        })?;
+        match outcome {
+            Once::Applied(response) => Ok(response),
+            Once::Replayed(answer) => decode_answer(&answer),
+        }
+    })
+    .await
+}
+
+/// The answer a committed call with `key` stored, if there is one: for mutations that
+/// do work before their transaction (a webhook endpoint's verification request), so a
+/// retry skips it. The same key with another request is INVALID_ARGUMENT.
+pub async fn replayed<M>(
+    db: &Database,
+    protection: &Arc<Protection>,
+    account: &AccountId,
+    key: Option<&RequestKey>,
+) -> Result<Option<M>, Error>
+where
+    M: Message + Default + Send + 'static,
+{
+    let Some(key) = key.cloned() else {
+        return Ok(None);
+    };
+    let protection = protection.clone();
+    let account = account.clone();
+    db.run(move |conn| request_keys::recorded(conn, &protection, &account, &key))
+        .await?
+        .map(|answer| decode_answer(&answer))
+        .transpose()
+}
+
+fn decode_answer<M: Message + Default>(answer: &[u8]) -> Result<M, Error> {
+    M::decode(answer).map_err(|e| Error::Internal(format!("a stored answer does not decode: {e}")))
 }
 
 /// The W3C trace context to store with this request's events: the current span's (a

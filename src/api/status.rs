@@ -5,7 +5,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use crate::auth::AuthError;
-use crate::domain::Error;
+use crate::domain::{Error, Violations};
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
@@ -17,7 +17,7 @@ impl From<Error> for Status {
                     .collect::<Vec<_>>();
                 Status::with_error_details(
                     Code::InvalidArgument,
-                    format!("invalid request: {violations}"),
+                    invalid_message(&violations),
                     ErrorDetails::with_bad_request(details),
                 )
             }
@@ -36,6 +36,31 @@ impl From<Error> for Status {
             }
         }
     }
+}
+
+/// Violations named in the status message itself; the `BadRequest` details list them
+/// all (up to [`Violations::MAX_LISTED`]). The message is percent-encoded in a trailer,
+/// where every space takes three bytes: kept short, the answer stays small.
+const VIOLATIONS_IN_MESSAGE: usize = 2;
+
+/// `invalid request: a: rule; b: rule; and N more (see the BadRequest details)`.
+fn invalid_message(violations: &Violations) -> String {
+    let mut message = String::from("invalid request: ");
+    for (i, violation) in violations.iter().take(VIOLATIONS_IN_MESSAGE).enumerate() {
+        if i > 0 {
+            message.push_str("; ");
+        }
+        message.push_str(&format!("{}: {}", violation.field, violation.description));
+    }
+    let more = violations
+        .iter()
+        .count()
+        .saturating_sub(VIOLATIONS_IN_MESSAGE)
+        + violations.unlisted();
+    if more > 0 {
+        message.push_str(&format!("; and {more} more (see the BadRequest details)"));
+    }
+    message
 }
 
 impl From<AuthError> for Status {

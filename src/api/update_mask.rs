@@ -6,6 +6,7 @@ use prost_types::FieldMask;
 
 use super::proto::v1 as pb;
 use crate::domain::Violations;
+use crate::domain::text::excerpt;
 use pb::producer::Details;
 
 const MASK: &str = "update_mask";
@@ -79,7 +80,7 @@ pub fn parse(mask: Option<&FieldMask>) -> Result<Vec<MaskPath>, Violations> {
         };
         match known {
             Ok(path) => parsed.push(path),
-            Err(problem) => violations.add(MASK, format!("path `{path}` {problem}")),
+            Err(problem) => violations.add(MASK, format!("path {} {problem}", excerpt(path))),
         }
     }
     violations.into_result(|| parsed)
@@ -124,7 +125,8 @@ fn apply_path(
         MaskPath::IndividualField(field) => {
             let Some(Details::Individual(person)) = &mut current.details else {
                 return Err(format!(
-                    "path `individual.{field}` names an individual field, but the producer is a firm (replace the whole `individual` block to change its type)"
+                    "path {} names an individual field, but the producer is a firm (replace the whole `individual` block to change its type)",
+                    excerpt(&format!("individual.{field}"))
                 ));
             };
             copy_individual_field(person, &patch_individual(patch), field)?;
@@ -132,7 +134,8 @@ fn apply_path(
         MaskPath::FirmField(field) => {
             let Some(Details::Firm(firm)) = &mut current.details else {
                 return Err(format!(
-                    "path `firm.{field}` names a firm field, but the producer is an individual (replace the whole `firm` block to change its type)"
+                    "path {} names a firm field, but the producer is an individual (replace the whole `firm` block to change its type)",
+                    excerpt(&format!("firm.{field}"))
                 ));
             };
             copy_firm_field(firm, &patch_firm(patch), field)?;
@@ -273,7 +276,7 @@ mod tests {
         let described: Vec<_> = violations.iter().map(|v| v.description.clone()).collect();
         assert_eq!(described.len(), 3, "{described:?}");
         assert!(violations.iter().all(|v| v.field == "update_mask"));
-        assert!(described[0].contains("`nickname`"));
+        assert!(described[0].contains("\"nickname\""));
     }
 
     #[test]

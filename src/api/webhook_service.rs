@@ -14,13 +14,13 @@ use uuid::Uuid;
 use super::page_token::{self, FilterDigest};
 use super::producer_convert::{time_of, timestamp, unknown_enum};
 use super::proto::v1 as pb;
-use super::request::{authorize, traceparent};
+use super::request::{Retry, authorize, replayed, run_once, traceparent};
 use crate::auth::{Caller, Scope};
 use crate::config::WebhooksConfig;
 use crate::crypto::Protection;
 use crate::crypto::webhook_signing::WebhookSecret;
 use crate::domain::producer::{PageRequest, PageSize};
-use crate::domain::text::Name;
+use crate::domain::text::{Name, excerpt};
 use crate::domain::webhook::{
     Attempt, Delivery, DeliveryStatus, Endpoint, EndpointData, EndpointUrl, Subscription,
     WebhookType,
@@ -261,25 +261,48 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         request: Request<pb::CreateEndpointRequest>,
     ) -> Result<Response<pb::CreateEndpointResponse>, Status> {
         let caller = caller_of(&request)?;
-        let message = request.into_inner().endpoint.unwrap_or_default();
-        let data = endpoint_data(&message, &self.settings, true).map_err(endpoint_violations)?;
+        let mut request = request.into_inner();
+        let retry = Retry::new(
+            "CreateEndpoint",
+            std::mem::take(&mut request.request_id),
+            &request,
+        );
+        let message = request.endpoint.unwrap_or_default();
+        let mut violations = Violations::new();
+        let data = endpoint_data(&message, &self.settings, true)
+            .map_err(|invalid| violations.extend_prefixed("endpoint", invalid))
+            .ok();
+        let key = retry.key(&mut violations, &self.protection, &caller);
+        let data = violations.finish(data)?;
+        // A retry of a create that went through answers it again, without a second
+        // verification request (the endpoint may be down by now).
+        if let Some(first) =
+            replayed(&self.db, &self.protection, &caller.account, key.as_ref()).await?
+        {
+            return Ok(Response::new(first));
+        }
         let id = EndpointId::generate();
         let secret = WebhookSecret::generate();
         self.verify(&data.url, id, &secret, "endpoint.url").await?;
         let protection = self.protection.clone();
         let account = caller.account.clone();
-        let stored_secret = secret.clone();
-        let endpoint = self
-            .db
-            .run(move |conn| {
-                webhook_endpoints::create(conn, &protection, &account, id, &data, &stored_secret)
-            })
-            .await?;
-        tracing::info!(endpoint = %endpoint.id, "webhook endpoint created");
-        Ok(Response::new(pb::CreateEndpointResponse {
-            endpoint: Some(endpoint_message(&endpoint)),
-            secret: secret.reveal(),
-        }))
+        let created = run_once(
+            &self.db,
+            &self.protection,
+            &caller.account,
+            key,
+            move |conn| {
+                let endpoint =
+                    webhook_endpoints::create(conn, &protection, &account, id, &data, &secret)?;
+                tracing::info!(endpoint = %endpoint.id, "webhook endpoint created");
+                Ok(pb::CreateEndpointResponse {
+                    endpoint: Some(endpoint_message(&endpoint)),
+                    secret: secret.reveal(),
+                })
+            },
+        )
+        .await?;
+        Ok(Response::new(created))
     }
 
     #[instrument(name = "GetEndpoint", skip_all, fields(account))]
@@ -346,7 +369,12 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             "rate_limit_per_second",
         ];
         let caller = caller_of(&request)?;
-        let request = request.into_inner();
+        let mut request = request.into_inner();
+        let retry = Retry::new(
+            "UpdateEndpoint",
+            std::mem::take(&mut request.request_id),
+            &request,
+        );
         let mut violations = Violations::new();
         let id = parse_endpoint_id("id", &request.id, &mut violations);
         let paths: Vec<String> = request.update_mask.map(|m| m.paths).unwrap_or_default();
@@ -356,10 +384,19 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         for path in paths.iter().filter(|p| !UPDATABLE.contains(&p.as_str())) {
             violations.add(
                 "update_mask",
-                format!("path `{path}` is not an updatable field of Endpoint"),
+                format!(
+                    "path {} is not an updatable field of Endpoint",
+                    excerpt(path)
+                ),
             );
         }
+        let key = retry.key(&mut violations, &self.protection, &caller);
         let id = violations.finish(id)?;
+        if let Some(first) =
+            replayed(&self.db, &self.protection, &caller.account, key.as_ref()).await?
+        {
+            return Ok(Response::new(first));
+        }
         let patch = request.endpoint.unwrap_or_default();
         let account = caller.account.clone();
         let current = self
@@ -382,11 +419,14 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         };
         let account = caller.account.clone();
         let settings = self.settings.clone();
-        let updated = self
-            .db
-            .run(move |conn| {
+        let updated = run_once(
+            &self.db,
+            &self.protection,
+            &caller.account,
+            key,
+            move |conn| {
                 // Applied again to the locked row: a concurrent update is kept, not lost.
-                webhook_endpoints::update(conn, &account, id, |fresh| {
+                let updated = webhook_endpoints::update(conn, &account, id, |fresh| {
                     let data = patched(fresh, &paths, &patch, &settings)?;
                     if data.url != fresh.data.url && verified_url.as_ref() != Some(&data.url) {
                         return Err(Error::FailedPrecondition(
@@ -394,10 +434,12 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                         ));
                     }
                     Ok(data)
-                })
-            })
-            .await?;
-        Ok(Response::new(endpoint_message(&updated)))
+                })?;
+                Ok(endpoint_message(&updated))
+            },
+        )
+        .await?;
+        Ok(Response::new(updated))
     }
 
     #[instrument(name = "DeleteEndpoint", skip_all, fields(account))]
@@ -406,14 +448,29 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         request: Request<pb::DeleteEndpointRequest>,
     ) -> Result<Response<pb::DeleteEndpointResponse>, Status> {
         let caller = caller_of(&request)?;
+        let mut request = request.into_inner();
+        let retry = Retry::new(
+            "DeleteEndpoint",
+            std::mem::take(&mut request.request_id),
+            &request,
+        );
         let mut violations = Violations::new();
-        let id = parse_endpoint_id("id", &request.get_ref().id, &mut violations);
+        let id = parse_endpoint_id("id", &request.id, &mut violations);
+        let key = retry.key(&mut violations, &self.protection, &caller);
         let id = violations.finish(id)?;
         let account = caller.account.clone();
-        self.db
-            .run(move |conn| webhook_endpoints::delete(conn, &account, id))
-            .await?;
-        Ok(Response::new(pb::DeleteEndpointResponse {}))
+        let deleted = run_once(
+            &self.db,
+            &self.protection,
+            &caller.account,
+            key,
+            move |conn| {
+                webhook_endpoints::delete(conn, &account, id)?;
+                Ok(pb::DeleteEndpointResponse {})
+            },
+        )
+        .await?;
+        Ok(Response::new(deleted))
     }
 
     #[instrument(name = "RotateEndpointSecret", skip_all, fields(account))]
@@ -422,24 +479,36 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         request: Request<pb::RotateEndpointSecretRequest>,
     ) -> Result<Response<pb::RotateEndpointSecretResponse>, Status> {
         let caller = caller_of(&request)?;
+        let mut request = request.into_inner();
+        let retry = Retry::new(
+            "RotateEndpointSecret",
+            std::mem::take(&mut request.request_id),
+            &request,
+        );
         let mut violations = Violations::new();
-        let id = parse_endpoint_id("id", &request.get_ref().id, &mut violations);
+        let id = parse_endpoint_id("id", &request.id, &mut violations);
+        let key = retry.key(&mut violations, &self.protection, &caller);
         let id = violations.finish(id)?;
         let secret = WebhookSecret::generate();
         let until = Utc::now() + chrono::Duration::hours(self.settings.secret_overlap_hours as i64);
         let protection = self.protection.clone();
         let account = caller.account.clone();
-        let stored = secret.clone();
-        self.db
-            .run(move |conn| {
-                webhook_endpoints::rotate_secret(conn, &protection, &account, id, &stored, until)
-            })
-            .await?;
-        tracing::info!(endpoint = %id, "webhook secret rotated");
-        Ok(Response::new(pb::RotateEndpointSecretResponse {
-            secret: secret.reveal(),
-            previous_secret_expire_time: Some(timestamp(until)),
-        }))
+        let rotated = run_once(
+            &self.db,
+            &self.protection,
+            &caller.account,
+            key,
+            move |conn| {
+                webhook_endpoints::rotate_secret(conn, &protection, &account, id, &secret, until)?;
+                tracing::info!(endpoint = %id, "webhook secret rotated");
+                Ok(pb::RotateEndpointSecretResponse {
+                    secret: secret.reveal(),
+                    previous_secret_expire_time: Some(timestamp(until)),
+                })
+            },
+        )
+        .await?;
+        Ok(Response::new(rotated))
     }
 
     #[instrument(name = "SendTestEvent", skip_all, fields(account))]
@@ -449,7 +518,12 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
     ) -> Result<Response<pb::Delivery>, Status> {
         let caller = caller_of(&request)?;
         let trace = traceparent(&request);
-        let request = request.into_inner();
+        let mut request = request.into_inner();
+        let retry = Retry::new(
+            "SendTestEvent",
+            std::mem::take(&mut request.request_id),
+            &request,
+        );
         let mut violations = Violations::new();
         let id = parse_endpoint_id("endpoint_id", &request.endpoint_id, &mut violations);
         let webhook_type = violations.check(
@@ -458,13 +532,17 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 InvalidValue::new("must be a webhook event type, e.g. id.producer.address.updated")
             }),
         );
+        let key = retry.key(&mut violations, &self.protection, &caller);
         let (id, webhook_type) = violations.finish(id.zip(webhook_type))?;
         let event_id = Uuid::now_v7();
         let sample = payload::sample(webhook_type, event_id, Utc::now());
         let account = caller.account.clone();
-        let delivery = self
-            .db
-            .run(move |conn| {
+        let delivery = run_once(
+            &self.db,
+            &self.protection,
+            &caller.account,
+            key,
+            move |conn| {
                 enabled_endpoint(conn, &account, id)?;
                 let test = NewDelivery {
                     endpoint_id: id,
@@ -479,9 +557,11 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 };
                 webhook_deliveries::record(conn, account.as_str(), &[test])?;
                 webhook_deliveries::find_by_event(conn, &account, id, event_id)
-            })
-            .await?;
-        Ok(Response::new(delivery_message(&delivery)))
+                    .map(|delivery| delivery_message(&delivery))
+            },
+        )
+        .await?;
+        Ok(Response::new(delivery))
     }
 
     #[instrument(name = "ListDeliveries", skip_all, fields(account))]
@@ -584,7 +664,12 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         request: Request<pb::RedeliverEventRequest>,
     ) -> Result<Response<pb::Delivery>, Status> {
         let caller = caller_of(&request)?;
-        let request = request.into_inner();
+        let mut request = request.into_inner();
+        let retry = Retry::new(
+            "RedeliverEvent",
+            std::mem::take(&mut request.request_id),
+            &request,
+        );
         let mut violations = Violations::new();
         let id = parse_endpoint_id("endpoint_id", &request.endpoint_id, &mut violations);
         let event = violations.check(
@@ -592,16 +677,22 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             Uuid::parse_str(request.event_id.trim())
                 .map_err(|_| InvalidValue::new("must be an event id")),
         );
+        let key = retry.key(&mut violations, &self.protection, &caller);
         let (id, event) = violations.finish(id.zip(event))?;
         let account = caller.account.clone();
-        let delivery = self
-            .db
-            .run(move |conn| {
+        let delivery = run_once(
+            &self.db,
+            &self.protection,
+            &caller.account,
+            key,
+            move |conn| {
                 enabled_endpoint(conn, &account, id)?;
                 webhook_deliveries::redeliver(conn, &account, id, event)
-            })
-            .await?;
-        Ok(Response::new(delivery_message(&delivery)))
+                    .map(|delivery| delivery_message(&delivery))
+            },
+        )
+        .await?;
+        Ok(Response::new(delivery))
     }
 
     #[instrument(name = "RecoverEndpoint", skip_all, fields(account))]
@@ -610,7 +701,12 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         request: Request<pb::RecoverEndpointRequest>,
     ) -> Result<Response<pb::RecoverEndpointResponse>, Status> {
         let caller = caller_of(&request)?;
-        let request = request.into_inner();
+        let mut request = request.into_inner();
+        let retry = Retry::new(
+            "RecoverEndpoint",
+            std::mem::take(&mut request.request_id),
+            &request,
+        );
         let mut violations = Violations::new();
         let id = parse_endpoint_id("endpoint_id", &request.endpoint_id, &mut violations);
         let since = violations.check(
@@ -621,17 +717,23 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 .ok_or_else(|| InvalidValue::new("is required"))
                 .and_then(time_of),
         );
+        let key = retry.key(&mut violations, &self.protection, &caller);
         let (id, since) = violations.finish(id.zip(since))?;
         let account = caller.account.clone();
-        let requeued = self
-            .db
-            .run(move |conn| {
+        let recovered = run_once(
+            &self.db,
+            &self.protection,
+            &caller.account,
+            key,
+            move |conn| {
                 enabled_endpoint(conn, &account, id)?;
-                webhook_deliveries::recover(conn, &account, id, since)
-            })
-            .await?;
-        Ok(Response::new(pb::RecoverEndpointResponse {
-            requeued: requeued as i64,
-        }))
+                let requeued = webhook_deliveries::recover(conn, &account, id, since)?;
+                Ok(pb::RecoverEndpointResponse {
+                    requeued: requeued as i64,
+                })
+            },
+        )
+        .await?;
+        Ok(Response::new(recovered))
     }
 }

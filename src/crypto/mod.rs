@@ -1,5 +1,6 @@
 //! Cryptography for sensitive fields, with ring: encryption at rest and keyed hashes.
 
+pub mod feed_cursor;
 pub mod field_cipher;
 pub mod keyed_hash;
 pub mod webhook_signing;
@@ -16,5 +17,5 @@ pub struct Protection {
 
 /// [`KeyedHasher`] label of the SSN blind index.
 pub const SSN_INDEX_LABEL: &str = "ssn";
-/// [`KeyedHasher`] label of create-request fingerprints.
-pub const REQUEST_FINGERPRINT_LABEL: &str = "create-request";
+/// [`KeyedHasher`] label of request fingerprints (idempotency keys), followed by the RPC.
+pub const REQUEST_FINGERPRINT_LABEL: &str = "request";

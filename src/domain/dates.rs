@@ -3,7 +3,7 @@
 //! Rules that depend on "today" take it as an argument: the domain reads no clock, which
 //! keeps it deterministic under test.
 
-use chrono::{Months, NaiveDate};
+use chrono::{Datelike, Months, NaiveDate};
 
 use super::error::InvalidValue;
 
@@ -22,9 +22,15 @@ pub fn parse_optional_date(raw: &str) -> Result<Option<NaiveDate>, InvalidValue>
     if !shape_ok {
         return Err(InvalidValue::new("must be a date written YYYY-MM-DD"));
     }
-    NaiveDate::parse_from_str(trimmed, "%Y-%m-%d")
-        .map(Some)
-        .map_err(|_| InvalidValue::new("must be a real calendar date written YYYY-MM-DD"))
+    let date = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d")
+        .map_err(|_| InvalidValue::new("must be a real calendar date written YYYY-MM-DD"))?;
+    // Year 0000 is 1 BC: no date this API stores or filters on lies there.
+    if date.year() < 1 {
+        return Err(InvalidValue::new(
+            "must be between 0001-01-01 and 9999-12-31",
+        ));
+    }
+    Ok(Some(date))
 }
 
 /// A date of birth: not in the future and not more than 130 years before today.
@@ -97,6 +103,7 @@ mod tests {
             "03/02/2001",
             "+2001-02-03",
             "20010203",
+            "0000-01-01",
         ] {
             assert!(parse_optional_date(bad).is_err(), "{bad}");
         }

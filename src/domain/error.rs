@@ -15,11 +15,30 @@ pub struct FieldViolation {
     pub description: String,
 }
 
-/// Every rule an input broke, collected so the caller can fix them all at once.
+/// Every rule an input broke, collected so the caller can fix them all at once — up to
+/// [`Violations::MAX_LISTED`] of them, so that an answer stays a few KiB whatever the
+/// request: gRPC clients refuse trailers over 8–16 KiB, and the caller would then learn
+/// nothing at all. Beyond that only the count is kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Violations(Vec<FieldViolation>);
+pub struct Violations {
+    listed: Vec<FieldViolation>,
+    /// Violations found past the first [`Violations::MAX_LISTED`].
+    unlisted: usize,
+}
 
 impl Violations {
+    /// Most violations listed one by one.
+    pub const MAX_LISTED: usize = 20;
+    /// Longest field path and description kept (in bytes; longer ones are cut at a
+    /// character boundary and end in `…`). Descriptions are the service's own words plus
+    /// short excerpts of input ([`crate::domain::text::excerpt`]); this is the backstop.
+    ///
+    /// With these, an INVALID_ARGUMENT answer's trailers stay under 8 KiB whatever was
+    /// sent: 20 × (64 + 160) bytes of details, base64-encoded, plus a message naming
+    /// the first two (`api::status`).
+    pub const MAX_FIELD_BYTES: usize = 64;
+    pub const MAX_DESCRIPTION_BYTES: usize = 160;
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -32,9 +51,13 @@ impl Violations {
     }
 
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation {
-            field: field.into(),
-            description: description.into(),
+        if self.listed.len() == Self::MAX_LISTED {
+            self.unlisted += 1;
+            return;
+        }
+        self.listed.push(FieldViolation {
+            field: cut(field.into(), Self::MAX_FIELD_BYTES),
+            description: cut(description.into(), Self::MAX_DESCRIPTION_BYTES),
         });
     }
 
@@ -61,25 +84,35 @@ impl Violations {
 
     /// Moves every violation of `other` here.
     pub fn extend(&mut self, other: Violations) {
-        self.0.extend(other.0);
+        self.extend_prefixed("", other);
     }
 
-    /// Moves every violation of `other` here, with `prefix.` put in front of its field.
+    /// Moves every violation of `other` here, with `prefix.` put in front of its field
+    /// (nothing for an empty prefix).
     pub fn extend_prefixed(&mut self, prefix: &str, other: Violations) {
-        for violation in other.0 {
-            self.add(
-                format!("{prefix}.{}", violation.field),
-                violation.description,
-            );
+        for violation in other.listed {
+            let field = if prefix.is_empty() {
+                violation.field
+            } else {
+                format!("{prefix}.{}", violation.field)
+            };
+            self.add(field, violation.description);
         }
+        self.unlisted += other.unlisted;
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.listed.is_empty()
     }
 
+    /// The violations listed one by one (at most [`Violations::MAX_LISTED`]).
     pub fn iter(&self) -> impl Iterator<Item = &FieldViolation> {
-        self.0.iter()
+        self.listed.iter()
+    }
+
+    /// How many violations were found beyond those listed.
+    pub fn unlisted(&self) -> usize {
+        self.unlisted
     }
 
     /// `Ok(value())` when nothing was violated, otherwise every violation as an error.
@@ -90,6 +123,20 @@ impl Violations {
             Err(self)
         }
     }
+}
+
+/// `text`, cut to at most `max` bytes at a character boundary, ending in `…` when cut.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+    text
 }
 
 impl Violations {
@@ -106,12 +153,15 @@ impl Violations {
 impl fmt::Display for Violations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
-        for violation in &self.0 {
+        for violation in &self.listed {
             if !first {
                 f.write_str("; ")?;
             }
             first = false;
             write!(f, "{}: {}", violation.field, violation.description)?;
+        }
+        if self.unlisted > 0 {
+            write!(f, "; and {} more", self.unlisted)?;
         }
         Ok(())
     }
@@ -163,5 +213,40 @@ pub enum Error {
 impl From<Violations> for Error {
     fn from(violations: Violations) -> Self {
         Error::Invalid(violations)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_limit_only_the_count_is_kept() {
+        let mut violations = Violations::new();
+        for i in 0..1000 {
+            violations.add(format!("npns[{i}]"), "must be 1–10 digits");
+        }
+        assert_eq!(violations.iter().count(), Violations::MAX_LISTED);
+        assert_eq!(violations.unlisted(), 1000 - Violations::MAX_LISTED);
+        assert!(violations.to_string().ends_with("; and 980 more"));
+        let mut outer = Violations::one("id", "is required");
+        outer.extend_prefixed("filter", violations);
+        assert_eq!(outer.iter().count(), Violations::MAX_LISTED);
+        assert_eq!(
+            outer.unlisted(),
+            981,
+            "what the inner list left out is counted"
+        );
+        assert_eq!(outer.iter().nth(1).unwrap().field, "filter.npns[0]");
+    }
+
+    #[test]
+    fn long_fields_and_descriptions_are_cut_at_a_character_boundary() {
+        let violations = Violations::one("é".repeat(80), "ü".repeat(300));
+        let violation = violations.iter().next().unwrap();
+        assert!(violation.field.len() <= Violations::MAX_FIELD_BYTES);
+        assert!(violation.description.len() <= Violations::MAX_DESCRIPTION_BYTES);
+        assert!(violation.description.ends_with('…'));
+        assert_eq!(cut("short".into(), 10), "short");
     }
 }

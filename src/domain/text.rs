@@ -1,4 +1,4 @@
-//! Free-text fields: names and email addresses.
+//! Free-text fields: names and email addresses, and excerpts of input for error text.
 
 use std::fmt;
 
@@ -85,10 +85,33 @@ impl Email {
     }
 }
 
+/// How much of a caller's input an error message quotes.
+pub const EXCERPT_CHARS: usize = 32;
+
+/// `input` quoted for an error message: at most [`EXCERPT_CHARS`] characters (then `…`),
+/// control characters escaped. An error names what was wrong without echoing a request
+/// back at many times its size.
+pub fn excerpt(input: &str) -> String {
+    let mut quoted: String = input.chars().take(EXCERPT_CHARS).collect::<String>();
+    if input.chars().nth(EXCERPT_CHARS).is_some() {
+        quoted.push('…');
+    }
+    format!("{quoted:?}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn excerpts_are_short_and_quoted() {
+        assert_eq!(excerpt("city"), "\"city\"");
+        let long = excerpt(&"x".repeat(10_000));
+        assert_eq!(long.chars().count(), EXCERPT_CHARS + 3);
+        assert!(long.ends_with("…\""));
+        assert_eq!(excerpt("a\nb"), "\"a\\nb\"");
+    }
 
     #[test]
     fn names_are_trimmed_bounded_and_required_when_asked() {

@@ -71,12 +71,21 @@ pub enum Subscription {
 }
 
 impl Subscription {
+    /// Most names one subscription may list (there are far fewer types; repeats count).
+    pub const MAX_NAMES: usize = 50;
+
     /// Reads a non-empty list of type names (or the group name).
     pub fn parse(names: &[String]) -> Result<Self, InvalidValue> {
         if names.is_empty() {
             return Err(InvalidValue::new(
                 "must name at least one event type, or the group id.producer",
             ));
+        }
+        if names.len() > Self::MAX_NAMES {
+            return Err(InvalidValue::new(format!(
+                "must name at most {} event types",
+                Self::MAX_NAMES
+            )));
         }
         if names.iter().any(|n| n.trim() == WebhookType::GROUP) {
             return Ok(Subscription::Everything);
@@ -85,7 +94,8 @@ impl Subscription {
         for name in names {
             let parsed = WebhookType::parse(name.trim()).ok_or_else(|| {
                 InvalidValue::new(format!(
-                    "{name:?} is not a webhook event type (e.g. id.producer.address.updated, or id.producer for all)"
+                    "{} is not a webhook event type (e.g. id.producer.address.updated, or id.producer for all)",
+                    super::text::excerpt(name)
                 ))
             })?;
             types.push(parsed);

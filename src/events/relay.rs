@@ -28,6 +28,7 @@ use super::kafka;
 use crate::config::{EventsConfig, KafkaConfig};
 use crate::metrics::relay::RelayMetrics;
 use crate::storage::outbox::{self, EVENTS_CHANNEL};
+use crate::storage::request_keys;
 use crate::storage::session::Session;
 
 /// Advisory lock whose holder is the publishing relay. ("pp-relay")
@@ -36,7 +37,7 @@ const RELAY_LOCK: i64 = 0x70_70_2d_72_65_6c_61_79;
 const NOTIFICATION_CHECK: Duration = Duration::from_millis(20);
 /// How often the backlog is measured and reported.
 const BACKLOG_REPORT: Duration = Duration::from_secs(10);
-/// How often published events past their retention are deleted.
+/// How often published events and idempotency keys past their retention are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
 /// Everything the relay needs from configuration.
@@ -45,6 +46,9 @@ pub struct RelaySettings {
     pub database_url: SecretString,
     pub kafka: KafkaConfig,
     pub events: EventsConfig,
+    /// How long idempotency keys are kept: the publishing relay forgets older ones, as
+    /// it purges old events (one replica's housekeeping).
+    pub request_id_retention: chrono::Duration,
     pub metrics: RelayMetrics,
 }
 
@@ -393,23 +397,39 @@ async fn report_backlog(session: &mut Session, status: &RelayStatus) -> Result<(
     Ok(())
 }
 
-/// Deletes published events past their retention, a bounded batch at a time.
+/// Deletes published events and idempotency keys past their retention, a bounded batch
+/// at a time.
 async fn purge_expired(session: &mut Session, settings: &RelaySettings) -> Result<(), RelayError> {
-    let cutoff = Utc::now() - settings.events.retention();
-    let purged = session
+    let events_cutoff = Utc::now() - settings.events.retention();
+    let keys_cutoff = Utc::now() - settings.request_id_retention;
+    let (events, keys) = session
         .run(move |conn| {
-            let mut total = 0;
-            loop {
-                let deleted = outbox::purge_published_before(conn, cutoff, 10_000)?;
-                total += deleted;
-                if deleted < 10_000 {
-                    return Ok(total);
-                }
-            }
+            let events =
+                in_batches(|limit| outbox::purge_published_before(conn, events_cutoff, limit))?;
+            let keys = in_batches(|limit| request_keys::purge_before(conn, keys_cutoff, limit))?;
+            Ok((events, keys))
         })
         .await?;
-    if purged > 0 {
-        tracing::info!(purged, "deleted events past their retention");
+    if events > 0 {
+        tracing::info!(purged = events, "deleted events past their retention");
+    }
+    if keys > 0 {
+        tracing::info!(purged = keys, "forgot request ids past their retention");
     }
     Ok(())
+}
+
+/// Runs `purge` with batches of 10,000 until one deletes fewer; the total.
+fn in_batches(
+    mut purge: impl FnMut(i64) -> Result<usize, crate::domain::Error>,
+) -> Result<usize, crate::domain::Error> {
+    const BATCH: i64 = 10_000;
+    let mut total = 0;
+    loop {
+        let deleted = purge(BATCH)?;
+        total += deleted;
+        if deleted < BATCH as usize {
+            return Ok(total);
+        }
+    }
 }

@@ -24,6 +24,8 @@ pub enum AttemptOutcome {
 }
 
 impl AttemptOutcome {
+    const ALL: [AttemptOutcome; 3] = [Self::Succeeded, Self::Retried, Self::Failed];
+
     fn label(self) -> &'static str {
         match self {
             Self::Succeeded => "succeeded",
@@ -50,6 +52,17 @@ pub enum DisableReason {
     Gone,
     /// Every attempt failed for `webhooks.disable_after_hours`.
     Failing,
+}
+
+impl DisableReason {
+    const ALL: [DisableReason; 2] = [Self::Gone, Self::Failing];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Gone => "gone",
+            Self::Failing => "failing",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -134,6 +147,21 @@ impl DispatcherMetrics {
             "Endpoints currently disabled (all accounts)",
             this.disabled_endpoints.clone(),
         );
+        // Every label value exists from the first scrape, at zero: a family without
+        // series is not exposed at all, and `rate()` over a series that appears only
+        // with its first increment misses that increment.
+        for outcome in AttemptOutcome::ALL {
+            let labels = OutcomeLabels {
+                outcome: outcome.label(),
+            };
+            let _ = this.attempts.get_or_create(&labels);
+            let _ = this.attempt_seconds.get_or_create(&labels);
+        }
+        for reason in DisableReason::ALL {
+            let _ = this.endpoints_disabled.get_or_create(&ReasonLabels {
+                reason: reason.label(),
+            });
+        }
         this
     }
 
@@ -146,12 +174,10 @@ impl DispatcherMetrics {
     }
 
     pub fn endpoint_disabled(&self, reason: DisableReason) {
-        let reason = match reason {
-            DisableReason::Gone => "gone",
-            DisableReason::Failing => "failing",
-        };
         self.endpoints_disabled
-            .get_or_create(&ReasonLabels { reason })
+            .get_or_create(&ReasonLabels {
+                reason: reason.label(),
+            })
             .inc();
     }
 

@@ -2,22 +2,15 @@
 //! server's call layer (`telemetry::grpc::ObserveCalls`), so every service — health and
 //! reflection too — is counted the same way and no handler has to remember to.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 
 use super::{Metrics, seconds_buckets};
-
-/// The services this server implements; calls to anything else count as `unknown`, so
-/// a scanner's made-up paths cannot create label values.
-const KNOWN_SERVICES: [&str; 5] = [
-    "producerprofile.v1.ProducerProfileService",
-    "producerprofile.v1.WebhookService",
-    "grpc.health.v1.Health",
-    "grpc.reflection.v1.ServerReflection",
-    "grpc.reflection.v1alpha.ServerReflection",
-];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -38,10 +31,19 @@ struct MethodLabels {
 pub struct RpcMetrics {
     handled: Family<CallLabels, Counter>,
     seconds: Family<MethodLabels, Histogram>,
+    /// The labels of every method served, by request path (`/package.Service/Method`):
+    /// calls to anything else count as `unknown`, so a scanner's made-up paths cannot
+    /// create label values.
+    known: Arc<HashMap<String, MethodLabels>>,
 }
 
 impl RpcMetrics {
-    pub fn register(metrics: &mut Metrics) -> Self {
+    /// Registers the families, with a zero series for every one of `methods` (service,
+    /// method): dashboards and `rate()` see every method from the first scrape.
+    pub fn register(
+        metrics: &mut Metrics,
+        methods: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
         let handled = Family::<CallLabels, Counter>::default();
         let seconds = Family::<MethodLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(seconds_buckets(0.001, 16))) as fn() -> Histogram,
@@ -57,33 +59,50 @@ impl RpcMetrics {
             "Time from a call's arrival to its response, by service and method",
             seconds.clone(),
         );
-        Self { handled, seconds }
+        let known: HashMap<String, MethodLabels> = methods
+            .into_iter()
+            .map(|(service, method)| {
+                (
+                    format!("/{service}/{method}"),
+                    MethodLabels { service, method },
+                )
+            })
+            .collect();
+        for labels in known.values() {
+            let _ = seconds.get_or_create(labels);
+            let _ = handled.get_or_create(&CallLabels::new(labels.clone(), tonic::Code::Ok));
+        }
+        Self {
+            handled,
+            seconds,
+            known: Arc::new(known),
+        }
     }
 
     /// Counts a finished call: its path (`/package.Service/Method`), gRPC status code
     /// and duration in seconds.
     pub fn observe(&self, path: &str, code: tonic::Code, elapsed: f64) {
-        let (service, method) = match path.trim_start_matches('/').split_once('/') {
-            Some((service, method))
-                if KNOWN_SERVICES.contains(&service) && code != tonic::Code::Unimplemented =>
-            {
-                (service.to_owned(), method.to_owned())
-            }
-            _ => ("unknown".to_owned(), "unknown".to_owned()),
+        let labels = match self.known.get(path) {
+            Some(labels) if code != tonic::Code::Unimplemented => labels.clone(),
+            _ => MethodLabels {
+                service: "unknown".to_owned(),
+                method: "unknown".to_owned(),
+            },
         };
-        self.seconds
-            .get_or_create(&MethodLabels {
-                service: service.clone(),
-                method: method.clone(),
-            })
-            .observe(elapsed);
+        self.seconds.get_or_create(&labels).observe(elapsed);
         self.handled
-            .get_or_create(&CallLabels {
-                service,
-                method,
-                grpc_code: format!("{code:?}"),
-            })
+            .get_or_create(&CallLabels::new(labels, code))
             .inc();
+    }
+}
+
+impl CallLabels {
+    fn new(method: MethodLabels, code: tonic::Code) -> Self {
+        Self {
+            service: method.service,
+            method: method.method,
+            grpc_code: format!("{code:?}"),
+        }
     }
 }
 
@@ -94,7 +113,12 @@ mod tests {
     #[test]
     fn made_up_paths_and_methods_are_not_label_values() {
         let mut metrics = Metrics::default();
-        let rpcs = RpcMetrics::register(&mut metrics);
+        let served = ("producerprofile.v1.ProducerProfileService", "GetProducer");
+        let rpcs = RpcMetrics::register(&mut metrics, [(served.0.to_owned(), served.1.to_owned())]);
+        let text = metrics.encode();
+        assert!(text.contains(
+            r#"producer_profile_grpc_server_handled_total{service="producerprofile.v1.ProducerProfileService",method="GetProducer",grpc_code="Ok"} 0"#
+        ), "every method served has its series before its first call: {text}");
         rpcs.observe(
             "/producerprofile.v1.ProducerProfileService/GetProducer",
             tonic::Code::NotFound,

@@ -7,9 +7,8 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::{create_once, in_producer_lock};
+use super::children::in_producer_lock;
 use super::codes;
-use super::create_requests::Idempotency;
 use super::outbox::WriteContext;
 use super::schema::bank_accounts;
 use crate::crypto::{FieldContext, Protection};
@@ -169,44 +168,32 @@ pub fn create(
     parent: &ParentTarget,
     data: &BankAccountData,
     number: &AccountNumber,
-    idempotency: Option<&Idempotency>,
 ) -> Result<Versioned<BankAccount>, Error> {
     let (account, producer) = (&parent.account, parent.producer);
     let id = BankAccountId::generate();
-    let find_existing = |conn: &mut PgConnection, existing| {
-        find(conn, account, producer, BankAccountId::from_uuid(existing))
-    };
-    create_once(
-        conn,
-        cx,
-        parent,
-        idempotency,
-        id.as_uuid(),
-        find_existing,
-        |conn| {
-            let cleared = if data.primary_account {
-                clear_primary(conn, account, producer, id)?
-            } else {
-                Vec::new()
-            };
-            let row = diesel::insert_into(bank_accounts::table)
-                .values((
-                    bank_accounts::account_id.eq(account.as_str()),
-                    bank_accounts::producer_id.eq(producer.as_uuid()),
-                    bank_accounts::id.eq(id.as_uuid()),
-                    BankAccountValues::from(data),
-                    SealedNumber::new(&cx.protection, account, id, number),
-                ))
-                .returning(BankAccountRow::as_returning())
-                .get_result(conn)?;
-            let created = row.into_domain()?;
-            // The flag leaves its previous holder first: applied in order, the events
-            // never show two holders at once.
-            let mut changes = cleared;
-            changes.push(Change::created(ResourceState::BankAccount(created.clone())));
-            Ok((created, changes))
-        },
-    )
+    in_producer_lock(conn, cx, parent, |conn| {
+        let cleared = if data.primary_account {
+            clear_primary(conn, account, producer, id)?
+        } else {
+            Vec::new()
+        };
+        let row = diesel::insert_into(bank_accounts::table)
+            .values((
+                bank_accounts::account_id.eq(account.as_str()),
+                bank_accounts::producer_id.eq(producer.as_uuid()),
+                bank_accounts::id.eq(id.as_uuid()),
+                BankAccountValues::from(data),
+                SealedNumber::new(&cx.protection, account, id, number),
+            ))
+            .returning(BankAccountRow::as_returning())
+            .get_result(conn)?;
+        let created = row.into_domain()?;
+        // The flag leaves its previous holder first: applied in order, the events
+        // never show two holders at once.
+        let mut changes = cleared;
+        changes.push(Change::created(ResourceState::BankAccount(created.clone())));
+        Ok((created, changes))
+    })
 }
 
 /// Replaces the account's data with what `change` derives from it; a new number comes

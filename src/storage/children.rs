@@ -9,7 +9,6 @@
 use diesel::dsl::now;
 use diesel::prelude::*;
 
-use super::create_requests::{Claim, Idempotency, claim_or_replay};
 use super::outbox::{self, History, WriteContext};
 use super::schema::producers;
 use crate::domain::child::{ParentTarget, Versioned};
@@ -26,75 +25,44 @@ pub fn in_producer_lock<T>(
     parent: &ParentTarget,
     write: impl FnOnce(&mut PgConnection) -> Result<(T, Vec<Change>), Error>,
 ) -> Result<Versioned<T>, Error> {
-    conn.transaction(|conn| locked_write(conn, cx, parent, write))
-}
-
-/// [`in_producer_lock`]'s work, inside a transaction the caller opened.
-fn locked_write<T>(
-    conn: &mut PgConnection,
-    cx: &WriteContext,
-    parent: &ParentTarget,
-    write: impl FnOnce(&mut PgConnection) -> Result<(T, Vec<Change>), Error>,
-) -> Result<Versioned<T>, Error> {
-    let target = producers::table.find((parent.account.as_str(), parent.producer.as_uuid()));
-    let (current, npn): (i64, String) = target
-        .select((producers::version, producers::npn))
-        .for_update()
-        .first(conn)
-        .optional()?
-        .ok_or(Error::NotFound("producer"))?;
-    let current = Version::new(current);
-    Version::ensure_current(parent.expected, current)?;
-    let (item, changes) = write(conn)?;
-    if changes.is_empty() {
-        return Ok(Versioned {
-            item,
-            producer_version: current,
-        });
-    }
-    let after = current.get() + changes.len() as i64;
-    diesel::update(target)
-        .set((producers::version.eq(after), producers::updated_at.eq(now)))
-        .execute(conn)?;
-    let npn = Npn::parse(&npn).map_err(|_| {
-        Error::Internal(format!(
-            "producer {} has an invalid stored npn",
-            parent.producer
-        ))
-    })?;
-    let history = History {
-        account: &parent.account,
-        producer: parent.producer,
-        npn: &npn,
-        version_before: current,
-    };
-    let producer_version = outbox::append(conn, cx, history, changes)?;
-    Ok(Versioned {
-        item,
-        producer_version,
-    })
-}
-
-/// A child create, at most once per idempotency key: with a key already used (same
-/// body), answers what `find_existing` finds for the resource the first call created,
-/// without the producer lock or version check (the caller's etag has moved on since);
-/// otherwise runs `write` for `new_id` in the producer's lock.
-pub fn create_once<T>(
-    conn: &mut PgConnection,
-    cx: &WriteContext,
-    parent: &ParentTarget,
-    idempotency: Option<&Idempotency>,
-    new_id: uuid::Uuid,
-    find_existing: impl FnOnce(&mut PgConnection, uuid::Uuid) -> Result<Versioned<T>, Error>,
-    write: impl FnOnce(&mut PgConnection) -> Result<(T, Vec<Change>), Error>,
-) -> Result<Versioned<T>, Error> {
     conn.transaction(|conn| {
-        if let Some(key) = idempotency
-            && let Claim::Replay(existing) = claim_or_replay(conn, &parent.account, key, new_id)?
-        {
-            return find_existing(conn, existing);
+        let target = producers::table.find((parent.account.as_str(), parent.producer.as_uuid()));
+        let (current, npn): (i64, String) = target
+            .select((producers::version, producers::npn))
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound("producer"))?;
+        let current = Version::new(current);
+        Version::ensure_current(parent.expected, current)?;
+        let (item, changes) = write(conn)?;
+        if changes.is_empty() {
+            return Ok(Versioned {
+                item,
+                producer_version: current,
+            });
         }
-        locked_write(conn, cx, parent, write)
+        let after = current.get() + changes.len() as i64;
+        diesel::update(target)
+            .set((producers::version.eq(after), producers::updated_at.eq(now)))
+            .execute(conn)?;
+        let npn = Npn::parse(&npn).map_err(|_| {
+            Error::Internal(format!(
+                "producer {} has an invalid stored npn",
+                parent.producer
+            ))
+        })?;
+        let history = History {
+            account: &parent.account,
+            producer: parent.producer,
+            npn: &npn,
+            version_before: current,
+        };
+        let producer_version = outbox::append(conn, cx, history, changes)?;
+        Ok(Versioned {
+            item,
+            producer_version,
+        })
     })
 }
 

@@ -8,9 +8,8 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::{create_once, in_producer_lock, producer_version};
+use super::children::{in_producer_lock, producer_version};
 use super::codes;
-use super::create_requests::Idempotency;
 use super::outbox::WriteContext;
 use super::schema::insurance_policies;
 use crate::domain::child::{Child, ParentTarget, Versioned};
@@ -121,37 +120,25 @@ pub fn create(
     cx: &WriteContext,
     parent: &ParentTarget,
     data: &InsurancePolicyData,
-    idempotency: Option<&Idempotency>,
 ) -> Result<Versioned<InsurancePolicy>, Error> {
     let (account, producer) = (&parent.account, parent.producer);
     let id = PolicyId::generate();
-    let find_existing = |conn: &mut PgConnection, existing| {
-        find(conn, account, producer, PolicyId::from_uuid(existing))
-    };
-    create_once(
-        conn,
-        cx,
-        parent,
-        idempotency,
-        id.as_uuid(),
-        find_existing,
-        |conn| {
-            let row = diesel::insert_into(insurance_policies::table)
-                .values((
-                    insurance_policies::account_id.eq(account.as_str()),
-                    insurance_policies::producer_id.eq(producer.as_uuid()),
-                    insurance_policies::id.eq(id.as_uuid()),
-                    PolicyValues::from(data),
-                ))
-                .returning(PolicyRow::as_returning())
-                .get_result(conn)?;
-            let created = row.into_domain()?;
-            Ok((
-                created.clone(),
-                vec![Change::created(ResourceState::InsurancePolicy(created))],
+    in_producer_lock(conn, cx, parent, |conn| {
+        let row = diesel::insert_into(insurance_policies::table)
+            .values((
+                insurance_policies::account_id.eq(account.as_str()),
+                insurance_policies::producer_id.eq(producer.as_uuid()),
+                insurance_policies::id.eq(id.as_uuid()),
+                PolicyValues::from(data),
             ))
-        },
-    )
+            .returning(PolicyRow::as_returning())
+            .get_result(conn)?;
+        let created = row.into_domain()?;
+        Ok((
+            created.clone(),
+            vec![Change::created(ResourceState::InsurancePolicy(created))],
+        ))
+    })
 }
 
 /// Replaces the policy's data with what `change` derives from it. Unchanged data writes

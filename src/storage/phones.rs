@@ -6,9 +6,8 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::{create_once, in_producer_lock};
+use super::children::in_producer_lock;
 use super::codes;
-use super::create_requests::Idempotency;
 use super::outbox::WriteContext;
 use super::schema::phones;
 use crate::domain::child::{Child, ParentTarget, Versioned};
@@ -112,43 +111,31 @@ pub fn create(
     cx: &WriteContext,
     parent: &ParentTarget,
     data: &PhoneData,
-    idempotency: Option<&Idempotency>,
 ) -> Result<Versioned<Phone>, Error> {
     let (account, producer) = (&parent.account, parent.producer);
     let id = PhoneId::generate();
-    let find_existing = |conn: &mut PgConnection, existing| {
-        find(conn, account, producer, PhoneId::from_uuid(existing))
-    };
-    create_once(
-        conn,
-        cx,
-        parent,
-        idempotency,
-        id.as_uuid(),
-        find_existing,
-        |conn| {
-            let cleared = if data.preferred {
-                clear_preferred(conn, account, producer, id)?
-            } else {
-                Vec::new()
-            };
-            let row = diesel::insert_into(phones::table)
-                .values((
-                    phones::account_id.eq(account.as_str()),
-                    phones::producer_id.eq(producer.as_uuid()),
-                    phones::id.eq(id.as_uuid()),
-                    PhoneValues::from(data),
-                ))
-                .returning(PhoneRow::as_returning())
-                .get_result(conn)?;
-            let created = row.into_domain()?;
-            // The flag leaves its previous holder first: applied in order, the events
-            // never show two holders at once.
-            let mut changes = cleared;
-            changes.push(Change::created(ResourceState::Phone(created.clone())));
-            Ok((created, changes))
-        },
-    )
+    in_producer_lock(conn, cx, parent, |conn| {
+        let cleared = if data.preferred {
+            clear_preferred(conn, account, producer, id)?
+        } else {
+            Vec::new()
+        };
+        let row = diesel::insert_into(phones::table)
+            .values((
+                phones::account_id.eq(account.as_str()),
+                phones::producer_id.eq(producer.as_uuid()),
+                phones::id.eq(id.as_uuid()),
+                PhoneValues::from(data),
+            ))
+            .returning(PhoneRow::as_returning())
+            .get_result(conn)?;
+        let created = row.into_domain()?;
+        // The flag leaves its previous holder first: applied in order, the events
+        // never show two holders at once.
+        let mut changes = cleared;
+        changes.push(Change::created(ResourceState::Phone(created.clone())));
+        Ok((created, changes))
+    })
 }
 
 /// Replaces the phone's data with what `change` derives from it. Unchanged data writes

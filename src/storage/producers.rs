@@ -2,7 +2,7 @@
 //! decrypting the SSN on the way), and the producer's transactional operations.
 //!
 //! Every query names the account. A mutation is one transaction: the row, the version
-//! bump and (for creates) the idempotency record commit together or not at all.
+//! bump and the events commit together or not at all.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::{exists, now};
@@ -10,7 +10,6 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::codes;
-use super::create_requests::{Claim, Idempotency, claim_or_replay};
 use super::outbox::{self, History, WriteContext};
 use super::schema::{self, producers};
 use super::{addresses, bank_accounts, insurance_policies, phones};
@@ -417,25 +416,16 @@ pub fn list(
     super::page_of(rows, page.size, |row| row.into_domain(protection, view))
 }
 
-/// Creates a producer. With an idempotency key already used in the account, creates
-/// nothing and returns the producer the first request created, or fails if the body
-/// differs (INVALID_ARGUMENT on `request_id`) or that producer is gone (NOT_FOUND).
+/// Creates a producer.
 pub fn create(
     conn: &mut PgConnection,
     cx: &WriteContext,
     account: &AccountId,
     data: &ProducerData,
-    idempotency: Option<Idempotency>,
 ) -> Result<Producer, Error> {
     let protection = &cx.protection;
     conn.transaction(|conn| {
         let id = ProducerId::generate();
-        if let Some(key) = &idempotency
-            && let Claim::Replay(existing) = claim_or_replay(conn, account, key, id.as_uuid())?
-        {
-            let existing = ProducerId::from_uuid(existing);
-            return find(conn, protection, account, existing, SsnView::Full);
-        }
         let row = diesel::insert_into(producers::table)
             .values((
                 producers::account_id.eq(account.as_str()),

@@ -40,16 +40,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    create_requests (account_id, request_id) {
-        account_id -> Text,
-        request_id -> Text,
-        fingerprint -> Bytea,
-        resource_id -> Uuid,
-        created_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
     event_log_state (singleton) {
         singleton -> Bool,
         purged_through -> Int8,
@@ -134,6 +124,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    request_keys (account_id, request_id) {
+        account_id -> Text,
+        request_id -> Text,
+        fingerprint -> Bytea,
+        resource_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        response_ciphertext -> Nullable<Bytea>,
+        response_key_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     webhook_attempts (id) {
         id -> Uuid,
         delivery_id -> Uuid,
@@ -204,12 +206,12 @@ diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::allow_tables_to_appear_in_same_query!(
     addresses,
     bank_accounts,
-    create_requests,
     event_log_state,
     events,
     insurance_policies,
     phones,
     producers,
+    request_keys,
     webhook_attempts,
     webhook_deliveries,
     webhook_endpoints,

@@ -59,7 +59,11 @@ pub fn init(
     // A second init (tests start many servers in one process) keeps the first subscriber.
     let _ = match log.format {
         LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().with_filter(log_filter))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(colours_wanted())
+                    .with_filter(log_filter),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
@@ -74,6 +78,13 @@ pub fn init(
             .try_init(),
     };
     Ok(Telemetry { provider })
+}
+
+/// Colours only for a person at a terminal: log files (`.local/logs/`), pipes and CI
+/// output get plain text, and `NO_COLOR` (no-color.org) turns them off everywhere.
+fn colours_wanted() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Spans get ids and sampling decisions always; they leave the process only when a

@@ -217,6 +217,7 @@ async fn each_rpc_needs_its_scope() {
             .unwrap_err(),
         reader
             .delete_producer(pb::DeleteProducerRequest {
+                request_id: String::new(),
                 id: created.id.clone(),
                 etag: String::new(),
             })

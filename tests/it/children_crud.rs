@@ -68,6 +68,7 @@ async fn an_address_is_created_read_listed_updated_and_deleted() {
 
     let updated = client
         .update_address(pb::UpdateAddressRequest {
+            request_id: String::new(),
             producer_id: owner.id.clone(),
             address_id: created.id.clone(),
             address: Some(pb::Address {
@@ -93,6 +94,7 @@ async fn an_address_is_created_read_listed_updated_and_deleted() {
 
     let deleted = client
         .delete_address(pb::DeleteAddressRequest {
+            request_id: String::new(),
             producer_id: owner.id.clone(),
             address_id: created.id.clone(),
             producer_etag: updated.producer_etag.clone(),
@@ -137,6 +139,7 @@ async fn a_phone_is_normalised_and_managed() {
     assert_eq!(created.number, "+14155550132");
     let updated = client
         .update_phone(pb::UpdatePhoneRequest {
+            request_id: String::new(),
             producer_id: owner.id.clone(),
             phone_id: created.id.clone(),
             phone: Some(pb::Phone {
@@ -171,6 +174,7 @@ async fn a_phone_is_normalised_and_managed() {
         .unwrap();
     client
         .delete_phone(pb::DeletePhoneRequest {
+            request_id: String::new(),
             producer_id: owner.id.clone(),
             phone_id: created.id,
             producer_etag: String::new(),
@@ -202,6 +206,7 @@ async fn a_bank_account_reads_back_masked_with_its_computed_name() {
     // An update that does not name `number` keeps it; one that does replaces it.
     let renamed = client
         .update_bank_account(pb::UpdateBankAccountRequest {
+            request_id: String::new(),
             producer_id: owner.id.clone(),
             bank_account_id: created.id.clone(),
             bank_account: Some(pb::BankAccount {
@@ -222,6 +227,7 @@ async fn a_bank_account_reads_back_masked_with_its_computed_name() {
     );
     let renumbered = client
         .update_bank_account(pb::UpdateBankAccountRequest {
+            request_id: String::new(),
             producer_id: owner.id.clone(),
             bank_account_id: created.id.clone(),
             bank_account: Some(pb::BankAccount {
@@ -256,6 +262,7 @@ async fn a_bank_account_reads_back_masked_with_its_computed_name() {
     assert_eq!(read, renumbered);
     client
         .delete_bank_account(pb::DeleteBankAccountRequest {
+            request_id: String::new(),
             producer_id: owner.id,
             bank_account_id: created.id,
             producer_etag: String::new(),
@@ -285,6 +292,7 @@ async fn an_insurance_policy_carries_its_name_and_exact_limit() {
     assert_eq!(created.total_limit, "2500000.50");
     let updated = client
         .update_insurance_policy(pb::UpdateInsurancePolicyRequest {
+            request_id: String::new(),
             producer_id: owner.id.clone(),
             insurance_policy_id: created.id.clone(),
             insurance_policy: Some(pb::InsurancePolicy {
@@ -320,6 +328,7 @@ async fn an_insurance_policy_carries_its_name_and_exact_limit() {
         .unwrap();
     client
         .delete_insurance_policy(pb::DeleteInsurancePolicyRequest {
+            request_id: String::new(),
             producer_id: owner.id,
             insurance_policy_id: created.id,
             producer_etag: String::new(),
@@ -450,6 +459,7 @@ async fn deleting_a_producer_deletes_its_children() {
         .unwrap();
     client
         .delete_producer(pb::DeleteProducerRequest {
+            request_id: String::new(),
             id: id.clone(),
             etag: String::new(),
         })

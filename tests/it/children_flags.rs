@@ -112,6 +112,7 @@ async fn concurrent_make_preferred_calls_leave_exactly_one_preferred() {
         .map(|phone_id| {
             let mut client = client.clone();
             let request = pb::UpdatePhoneRequest {
+                request_id: String::new(),
                 producer_id: producer.id.clone(),
                 phone_id: phone_id.clone(),
                 phone: Some(pb::Phone {
@@ -217,6 +218,7 @@ async fn changing_the_type_of_a_preferred_address_clears_the_preferred_of_the_ne
         .into_inner();
     client
         .update_address(pb::UpdateAddressRequest {
+            request_id: String::new(),
             producer_id: producer.id.clone(),
             address_id: mailing.id.clone(),
             address: Some(pb::Address {

@@ -45,6 +45,7 @@ async fn every_child_rpc_needs_its_scope() {
             .unwrap_err(),
         reader
             .update_address(pb::UpdateAddressRequest {
+                request_id: String::new(),
                 producer_id: pid.clone(),
                 address_id: address.id.clone(),
                 address: Some(pb::Address::default()),
@@ -55,6 +56,7 @@ async fn every_child_rpc_needs_its_scope() {
             .unwrap_err(),
         reader
             .delete_address(pb::DeleteAddressRequest {
+                request_id: String::new(),
                 producer_id: pid.clone(),
                 address_id: address.id.clone(),
                 producer_etag: String::new(),
@@ -154,6 +156,7 @@ async fn child_updates_and_deletes_with_a_stale_producer_etag_are_aborted() {
     let stale = producer.etag.clone();
     let update = client
         .update_phone(pb::UpdatePhoneRequest {
+            request_id: String::new(),
             producer_id: producer.id.clone(),
             phone_id: phone.id.clone(),
             phone: Some(pb::Phone {
@@ -167,6 +170,7 @@ async fn child_updates_and_deletes_with_a_stale_producer_etag_are_aborted() {
         .unwrap_err();
     let delete = client
         .delete_phone(pb::DeletePhoneRequest {
+            request_id: String::new(),
             producer_id: producer.id.clone(),
             phone_id: phone.id.clone(),
             producer_etag: stale,
@@ -189,6 +193,7 @@ async fn child_updates_and_deletes_with_a_stale_producer_etag_are_aborted() {
     // With the current etag both go through.
     client
         .delete_phone(pb::DeletePhoneRequest {
+            request_id: String::new(),
             producer_id: producer.id,
             phone_id: phone.id,
             producer_etag: phone.producer_etag,
@@ -213,6 +218,7 @@ async fn a_child_update_that_changes_nothing_keeps_the_producer_version() {
         .into_inner();
     let same = client
         .update_address(pb::UpdateAddressRequest {
+            request_id: String::new(),
             producer_id: producer.id.clone(),
             address_id: address.id.clone(),
             address: Some(pb::Address {
@@ -244,6 +250,7 @@ async fn naming_the_account_number_in_a_mask_requires_a_new_one() {
         .into_inner();
     let status = client
         .update_bank_account(pb::UpdateBankAccountRequest {
+            request_id: String::new(),
             producer_id: producer.id,
             bank_account_id: account.id,
             bank_account: Some(pb::BankAccount::default()),

@@ -450,6 +450,7 @@ async fn child_updates_are_held_to_the_same_rules_and_name_bad_masks() {
         .unwrap()
         .into_inner();
     let update = |paths: &[&str], patch: pb::InsurancePolicy| pb::UpdateInsurancePolicyRequest {
+        request_id: String::new(),
         producer_id: producer.clone(),
         insurance_policy_id: policy.id.clone(),
         insurance_policy: Some(patch),

@@ -326,6 +326,7 @@ async fn serve_logs_and_exports_no_ssn_or_account_number_and_exits_cleanly_on_si
         .unwrap()
         .into_inner();
     let renumber = |etag: &str| pb::UpdateBankAccountRequest {
+        request_id: String::new(),
         producer_id: created.id.clone(),
         bank_account_id: account.id.clone(),
         bank_account: Some(pb::BankAccount {

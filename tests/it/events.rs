@@ -79,6 +79,7 @@ async fn every_kind_of_write(client: &mut Client) -> String {
         .into_inner();
     client
         .update_bank_account(pb::UpdateBankAccountRequest {
+            request_id: String::new(),
             producer_id: id.clone(),
             bank_account_id: account.id,
             bank_account: Some(pb::BankAccount {
@@ -101,6 +102,7 @@ async fn every_kind_of_write(client: &mut Client) -> String {
         .into_inner();
     client
         .delete_insurance_policy(pb::DeleteInsurancePolicyRequest {
+            request_id: String::new(),
             producer_id: id.clone(),
             insurance_policy_id: policy.id,
             producer_etag: String::new(),
@@ -109,6 +111,7 @@ async fn every_kind_of_write(client: &mut Client) -> String {
         .unwrap();
     client
         .delete_producer(pb::DeleteProducerRequest {
+            request_id: String::new(),
             id: id.clone(),
             etag: String::new(),
         })
@@ -251,6 +254,7 @@ async fn a_failed_write_publishes_nothing() {
         .unwrap_err();
     client
         .update_producer(pb::UpdateProducerRequest {
+            request_id: String::new(),
             id: first.id.clone(),
             producer: Some(pb::Producer::default()),
             update_mask: update_mask(&["individual.last_name"]),
@@ -425,6 +429,7 @@ async fn list_events_pages_through_the_accounts_events_in_commit_order() {
     let server = TestServer::start().await;
     let scopes = "producers:read producers:write events:read";
     let mut client = server.client_for("ACME", scopes).await;
+    let mut feed = server.feed_client("ACME", scopes).await;
     let producer = every_kind_of_write(&mut client).await;
     let mut other = server.client_for("GLOBEX", scopes).await;
     other.create_producer(create(firm("1"))).await.unwrap();
@@ -432,8 +437,8 @@ async fn list_events_pages_through_the_accounts_events_in_commit_order() {
     let mut seen = Vec::new();
     let mut after = String::new();
     loop {
-        let page = client
-            .list_events(pb::ListEventsRequest {
+        let page = feed
+            .list_events(ev::ListEventsRequest {
                 after: after.clone(),
                 page_size: 4,
                 ..Default::default()
@@ -456,8 +461,8 @@ async fn list_events_pages_through_the_accounts_events_in_commit_order() {
     assert!(seen.iter().all(|e| e.producer_id == producer));
 
     // Caught up: the cursor stays put until something new happens.
-    let idle = client
-        .list_events(pb::ListEventsRequest {
+    let idle = feed
+        .list_events(ev::ListEventsRequest {
             after: after.clone(),
             ..Default::default()
         })
@@ -467,8 +472,8 @@ async fn list_events_pages_through_the_accounts_events_in_commit_order() {
     assert!(idle.events.is_empty() && !idle.more);
     assert_eq!(idle.next_cursor, after);
     client.create_producer(create(firm("77"))).await.unwrap();
-    let fresh = client
-        .list_events(pb::ListEventsRequest {
+    let fresh = feed
+        .list_events(ev::ListEventsRequest {
             after,
             ..Default::default()
         })
@@ -478,8 +483,8 @@ async fn list_events_pages_through_the_accounts_events_in_commit_order() {
     assert_eq!(fresh.events.len(), 1);
 
     // Filters.
-    let deletes = client
-        .list_events(pb::ListEventsRequest {
+    let deletes = feed
+        .list_events(ev::ListEventsRequest {
             event_types: vec!["producerprofile.address.deleted.v1".into()],
             producer_id: producer.clone(),
             ..Default::default()
@@ -488,8 +493,8 @@ async fn list_events_pages_through_the_accounts_events_in_commit_order() {
         .unwrap()
         .into_inner();
     assert_eq!(deletes.events.len(), 2);
-    let bad = client
-        .list_events(pb::ListEventsRequest {
+    let bad = feed
+        .list_events(ev::ListEventsRequest {
             after: "nope".into(),
             event_types: vec!["address.moved".into()],
             ..Default::default()
@@ -499,9 +504,9 @@ async fn list_events_pages_through_the_accounts_events_in_commit_order() {
     assert_eq!(violated_fields(&bad), ["after", "event_types[0]"]);
 
     // The feed is for events:read holders.
-    let mut no_scope = server.client_for("ACME", "producers:read").await;
+    let mut no_scope = server.feed_client("ACME", "producers:read").await;
     let denied = no_scope
-        .list_events(pb::ListEventsRequest::default())
+        .list_events(ev::ListEventsRequest::default())
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
@@ -544,6 +549,7 @@ async fn child_updates_deletes_and_flag_switches_publish_their_events() {
         .into_inner();
     client
         .update_address(pb::UpdateAddressRequest {
+            request_id: String::new(),
             producer_id: id.clone(),
             address_id: address.id.clone(),
             address: Some(pb::Address {
@@ -595,6 +601,7 @@ async fn child_updates_deletes_and_flag_switches_publish_their_events() {
         .into_inner();
     client
         .update_insurance_policy(pb::UpdateInsurancePolicyRequest {
+            request_id: String::new(),
             producer_id: id.clone(),
             insurance_policy_id: policy.id,
             insurance_policy: Some(pb::InsurancePolicy {
@@ -608,6 +615,7 @@ async fn child_updates_deletes_and_flag_switches_publish_their_events() {
         .unwrap();
     client
         .delete_address(pb::DeleteAddressRequest {
+            request_id: String::new(),
             producer_id: id.clone(),
             address_id: address.id,
             producer_etag: String::new(),
@@ -616,6 +624,7 @@ async fn child_updates_deletes_and_flag_switches_publish_their_events() {
         .unwrap();
     client
         .delete_phone(pb::DeletePhoneRequest {
+            request_id: String::new(),
             producer_id: id.clone(),
             phone_id: first_phone.id,
             producer_etag: String::new(),
@@ -624,6 +633,7 @@ async fn child_updates_deletes_and_flag_switches_publish_their_events() {
         .unwrap();
     client
         .delete_bank_account(pb::DeleteBankAccountRequest {
+            request_id: String::new(),
             producer_id: id.clone(),
             bank_account_id: first_account.id,
             producer_etag: String::new(),
@@ -700,6 +710,7 @@ async fn replays_and_no_op_updates_publish_nothing_and_an_ssn_change_is_named_bu
     };
     client
         .update_producer(pb::UpdateProducerRequest {
+            request_id: String::new(),
             id: producer.id.clone(),
             producer: Some(new_ssn),
             update_mask: update_mask(&["individual.ssn"]),
@@ -757,6 +768,7 @@ async fn concurrent_writes_give_contiguous_sequences_and_a_tailing_feed_misses_n
     let server = TestServer::start().await;
     let scopes = "producers:read producers:write events:read";
     let mut client = server.client_for("ACME", scopes).await;
+    let mut feed = server.feed_client("ACME", scopes).await;
     let shared = client
         .create_producer(create(individual("1")))
         .await
@@ -800,8 +812,8 @@ async fn concurrent_writes_give_contiguous_sequences_and_a_tailing_feed_misses_n
     let mut writers_done = false;
     let mut writers = writers;
     loop {
-        let page = client
-            .list_events(pb::ListEventsRequest {
+        let page = feed
+            .list_events(ev::ListEventsRequest {
                 after: after.clone(),
                 page_size: 7,
                 ..Default::default()
@@ -846,9 +858,10 @@ async fn a_cursor_older_than_the_retention_is_refused() {
     let server = TestServer::start().await;
     let scopes = "producers:read producers:write events:read";
     let mut client = server.client_for("ACME", scopes).await;
+    let mut feed = server.feed_client("ACME", scopes).await;
     client.create_producer(create(firm("1"))).await.unwrap();
-    let first = client
-        .list_events(pb::ListEventsRequest::default())
+    let first = feed
+        .list_events(ev::ListEventsRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -865,16 +878,16 @@ async fn a_cursor_older_than_the_retention_is_refused() {
     )
     .unwrap();
     assert_eq!(purged, 2);
-    let stale = client
-        .list_events(pb::ListEventsRequest {
+    let stale = feed
+        .list_events(ev::ListEventsRequest {
             after: first.next_cursor,
             ..Default::default()
         })
         .await
         .unwrap_err();
     assert_eq!(stale.code(), Code::OutOfRange, "{stale:?}");
-    let fresh = client
-        .list_events(pb::ListEventsRequest::default())
+    let fresh = feed
+        .list_events(ev::ListEventsRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -896,4 +909,126 @@ async fn the_topic_is_created_with_the_configured_partitions() {
             .await
             .unwrap();
     assert_eq!(partitions.len(), 2);
+}
+
+/// The log positions of the account's events, oldest first (read from the database).
+fn positions(server: &TestServer, account: &str) -> Vec<i64> {
+    use diesel::prelude::*;
+    use producer_profile::storage::schema::events;
+    events::table
+        .filter(events::account_id.eq(account))
+        .select(events::position)
+        .order(events::position)
+        .load(&mut server.db.connect())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn feed_cursors_are_opaque_and_bound_to_the_account_they_were_issued_to() {
+    use base64::Engine;
+    let server = TestServer::start().await;
+    let scopes = "producers:read producers:write events:read";
+    let mut acme = server.client_for("ACME", scopes).await;
+    let mut acme_feed = server.feed_client("ACME", scopes).await;
+    let mut globex = server.client_for("GLOBEX", scopes).await;
+    let mut globex_feed = server.feed_client("GLOBEX", scopes).await;
+    acme.create_producer(create(firm("1"))).await.unwrap();
+    let first = acme_feed
+        .list_events(ev::ListEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    for n in 1..=3 {
+        globex
+            .create_producer(create(firm(&n.to_string())))
+            .await
+            .unwrap();
+    }
+    acme.create_producer(create(firm("2"))).await.unwrap();
+    let second = acme_feed
+        .list_events(ev::ListEventsRequest {
+            after: first.next_cursor.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.events.len(), 1, "ACME reads its own next event");
+
+    // Nothing in a cursor spells a log position: not as digits, not as an integer.
+    let acme_positions = positions(&server, "ACME");
+    assert_eq!(acme_positions.len(), 2);
+    for (cursor, position) in [
+        (&first.next_cursor, acme_positions[0]),
+        (&second.next_cursor, acme_positions[1]),
+    ] {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cursor)
+            .expect("cursors are URL-safe base64");
+        let as_integer = position.to_be_bytes();
+        assert!(
+            !bytes.windows(8).any(|w| w == as_integer),
+            "{cursor} holds {position}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&position.to_string()),
+            "{cursor} spells {position}"
+        );
+    }
+
+    // Another account's cursor, an altered one and one of the old format are refused.
+    let foreign = globex_feed
+        .list_events(ev::ListEventsRequest {
+            after: first.next_cursor.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&foreign), ["after"], "{foreign:?}");
+    let mut altered = first.next_cursor.clone().into_bytes();
+    let last = altered.len() - 2;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let old_format = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("ev1:{}", acme_positions[0]));
+    for after in [String::from_utf8(altered).unwrap(), old_format] {
+        let refused = acme_feed
+            .list_events(ev::ListEventsRequest {
+                after,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(violated_fields(&refused), ["after"], "{refused:?}");
+    }
+}
+
+#[tokio::test]
+async fn list_events_still_answers_at_its_old_address() {
+    let server = TestServer::start().await;
+    let scopes = "producers:read producers:write events:read";
+    let mut client = server.client_for("ACME", scopes).await;
+    client.create_producer(create(firm("1"))).await.unwrap();
+    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(ev::ListEventsRequest::default());
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", token("ACME", scopes)).parse().unwrap(),
+    );
+    let answer: ev::ListEventsResponse = grpc
+        .unary(
+            request,
+            "/producerprofile.v1.ProducerProfileService/ListEvents"
+                .parse()
+                .unwrap(),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .expect("the old address answers")
+        .into_inner();
+    assert_eq!(answer.events.len(), 1);
+    assert_eq!(
+        answer.events[0].r#type,
+        "producerprofile.producer.created.v1"
+    );
 }

@@ -202,3 +202,92 @@ async fn a_call_cut_off_by_the_request_timeout_is_counted_as_cancelled() {
         "{text}"
     );
 }
+
+/// Every metric name the README's metrics table lists for `binary` (`serve` or
+/// `dispatcher`; rows for `both` count for each), without the `producer_profile_` prefix.
+fn documented_metrics(binary: &str) -> Vec<String> {
+    let readme = include_str!("../../README.md");
+    let table = readme
+        .split("### Metrics")
+        .nth(1)
+        .expect("the README has a Metrics section");
+    let mut names = Vec::new();
+    for row in table.lines().skip_while(|l| !l.starts_with("| `")) {
+        let Some(row) = row.strip_prefix("| ") else {
+            break;
+        };
+        let cells: Vec<&str> = row.split(" | ").collect();
+        if cells[1] != binary && cells[1] != "both" {
+            continue;
+        }
+        for quoted in cells[0].split('`').skip(1).step_by(2) {
+            names.push(quoted.split('{').next().unwrap().to_owned());
+        }
+    }
+    assert!(!names.is_empty(), "no metrics documented for {binary}");
+    names
+}
+
+/// The names documented for `binary` that have no sample in `text` (a histogram counts
+/// by its `_count`, a counter by its `_total`).
+fn missing_metrics(text: &str, binary: &str) -> Vec<String> {
+    let samples: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| line.split(['{', ' ']).next().unwrap_or_default())
+        .collect();
+    documented_metrics(binary)
+        .into_iter()
+        .filter(|name| {
+            let full = format!("producer_profile_{name}");
+            !samples
+                .iter()
+                .any(|s| *s == full || *s == format!("{full}_count"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_documented_metric_is_on_the_first_scrape_of_a_fresh_server_and_dispatcher() {
+    let serve_addr = free_addr();
+    let server = TestServer::start_with(|config| config.metrics.serve_addr = serve_addr).await;
+    let text = get(serve_addr, "/metrics").await.1;
+    assert_eq!(
+        missing_metrics(&text, "serve"),
+        Vec::<String>::new(),
+        "{text}"
+    );
+
+    let dispatcher_addr = free_addr();
+    let mut config = server.config.clone();
+    config.metrics.dispatcher_addr = dispatcher_addr;
+    let dispatcher = TestDispatcher::start(config);
+    let (status, _) = poll_until(
+        || get_or_refused(dispatcher_addr, "/healthz"),
+        |(status, _)| *status == 200,
+    )
+    .await;
+    assert_eq!(status, 200, "the dispatcher's metrics port answers");
+    let text = get(dispatcher_addr, "/metrics").await.1;
+    assert_eq!(
+        missing_metrics(&text, "dispatcher"),
+        Vec::<String>::new(),
+        "{text}"
+    );
+    for series in [
+        r#"producer_profile_webhook_attempts_total{outcome="failed"}"#,
+        r#"producer_profile_webhook_endpoint_disablements_total{reason="gone"}"#,
+        r#"producer_profile_webhook_endpoint_disablements_total{reason="failing"}"#,
+    ] {
+        assert_eq!(value(&text, series), Some(0.0), "{series} at zero: {text}");
+    }
+    dispatcher.stop().await;
+}
+
+/// Like [`get`], with a refused connection as status 0 (a port not bound yet).
+async fn get_or_refused(addr: SocketAddr, path: &str) -> (u16, String) {
+    match reqwest::get(format!("http://{addr}{path}")).await {
+        Ok(response) => (response.status().as_u16(), response.text().await.unwrap()),
+        Err(_) => (0, String::new()),
+    }
+}

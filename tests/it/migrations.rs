@@ -27,11 +27,11 @@ fn migrations_apply_revert_and_apply_again() {
     let applied = migrations::run_pending(&db.url).unwrap();
     assert!(!applied.is_empty());
     let mut conn = db.connect();
-    assert!(table_exists(&mut conn, "producers") && table_exists(&mut conn, "create_requests"));
+    assert!(table_exists(&mut conn, "producers") && table_exists(&mut conn, "request_keys"));
 
     let reverted = migrations::revert_all(&mut conn).unwrap();
     assert_eq!(reverted.len(), applied.len());
-    assert!(!table_exists(&mut conn, "producers") && !table_exists(&mut conn, "create_requests"));
+    assert!(!table_exists(&mut conn, "producers") && !table_exists(&mut conn, "request_keys"));
 
     assert_eq!(migrations::run_pending_on(&mut conn).unwrap(), applied);
     assert!(table_exists(&mut conn, "producers"));

@@ -97,6 +97,7 @@ async fn a_deleted_producer_is_gone() {
         .into_inner();
     client
         .delete_producer(pb::DeleteProducerRequest {
+            request_id: String::new(),
             id: created.id.clone(),
             etag: created.etag.clone(),
         })
@@ -109,6 +110,7 @@ async fn a_deleted_producer_is_gone() {
     assert_eq!(get.code(), Code::NotFound);
     let again = client
         .delete_producer(pb::DeleteProducerRequest {
+            request_id: String::new(),
             id: created.id.clone(),
             etag: String::new(),
         })
@@ -139,6 +141,7 @@ async fn a_delete_with_a_stale_etag_is_aborted_and_deletes_nothing() {
     assert_eq!(updated.version, 2);
     let stale = client
         .delete_producer(pb::DeleteProducerRequest {
+            request_id: String::new(),
             id: created.id.clone(),
             etag: created.etag,
         })

@@ -15,6 +15,7 @@ fn update(
     etag: &str,
 ) -> pb::UpdateProducerRequest {
     pb::UpdateProducerRequest {
+        request_id: String::new(),
         id: id.into(),
         producer: Some(producer),
         update_mask: update_mask(paths),

@@ -58,6 +58,7 @@ async fn another_account_can_neither_read_list_update_nor_delete_a_producer() {
     assert_eq!(update.code(), Code::NotFound);
     let delete = globex
         .delete_producer(pb::DeleteProducerRequest {
+            request_id: String::new(),
             id: theirs.id.clone(),
             etag: String::new(),
         })
@@ -174,6 +175,7 @@ async fn another_account_reaches_none_of_a_producers_children() {
             .code(),
         globex
             .update_address(pb::UpdateAddressRequest {
+                request_id: String::new(),
                 producer_id: pid.clone(),
                 address_id: address.id.clone(),
                 address: Some(pb::Address::default()),
@@ -185,6 +187,7 @@ async fn another_account_reaches_none_of_a_producers_children() {
             .code(),
         globex
             .delete_address(pb::DeleteAddressRequest {
+                request_id: String::new(),
                 producer_id: pid.clone(),
                 address_id: address.id.clone(),
                 producer_etag: String::new(),
@@ -219,6 +222,7 @@ async fn another_account_reaches_none_of_a_producers_children() {
             .code(),
         globex
             .update_phone(pb::UpdatePhoneRequest {
+                request_id: String::new(),
                 producer_id: pid.clone(),
                 phone_id: phone.id.clone(),
                 phone: Some(pb::Phone::default()),
@@ -230,6 +234,7 @@ async fn another_account_reaches_none_of_a_producers_children() {
             .code(),
         globex
             .delete_phone(pb::DeletePhoneRequest {
+                request_id: String::new(),
                 producer_id: pid.clone(),
                 phone_id: phone.id.clone(),
                 producer_etag: String::new(),
@@ -264,6 +269,7 @@ async fn another_account_reaches_none_of_a_producers_children() {
             .code(),
         globex
             .update_bank_account(pb::UpdateBankAccountRequest {
+                request_id: String::new(),
                 producer_id: pid.clone(),
                 bank_account_id: account.id.clone(),
                 bank_account: Some(pb::BankAccount::default()),
@@ -275,6 +281,7 @@ async fn another_account_reaches_none_of_a_producers_children() {
             .code(),
         globex
             .delete_bank_account(pb::DeleteBankAccountRequest {
+                request_id: String::new(),
                 producer_id: pid.clone(),
                 bank_account_id: account.id.clone(),
                 producer_etag: String::new(),
@@ -309,6 +316,7 @@ async fn another_account_reaches_none_of_a_producers_children() {
             .code(),
         globex
             .update_insurance_policy(pb::UpdateInsurancePolicyRequest {
+                request_id: String::new(),
                 producer_id: pid.clone(),
                 insurance_policy_id: policy.id.clone(),
                 insurance_policy: Some(pb::InsurancePolicy::default()),
@@ -320,6 +328,7 @@ async fn another_account_reaches_none_of_a_producers_children() {
             .code(),
         globex
             .delete_insurance_policy(pb::DeleteInsurancePolicyRequest {
+                request_id: String::new(),
                 producer_id: pid.clone(),
                 insurance_policy_id: policy.id.clone(),
                 producer_etag: String::new(),
@@ -412,6 +421,7 @@ async fn a_child_is_only_reached_through_its_own_producer() {
     assert_eq!(status.code(), Code::NotFound);
     let status = client
         .delete_address(pb::DeleteAddressRequest {
+            request_id: String::new(),
             producer_id: second.id,
             address_id: address.id,
             producer_etag: String::new(),

@@ -91,6 +91,7 @@ async fn events_while_an_endpoint_is_disabled_are_recorded_failed_and_recovered_
     let mut hooks = server.webhook_client("ACME", MANAGE).await;
     let (endpoint, _) = endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
     let set_enabled = |enabled: bool| pb::UpdateEndpointRequest {
+        request_id: String::new(),
         id: endpoint.id.clone(),
         endpoint: Some(pb::Endpoint {
             enabled,
@@ -116,6 +117,7 @@ async fn events_while_an_endpoint_is_disabled_are_recorded_failed_and_recovered_
     assert_eq!(failed.len(), 1, "recorded, as failed");
     assert_eq!(failed[0].attempts, 0);
     let recover = pb::RecoverEndpointRequest {
+        request_id: String::new(),
         endpoint_id: endpoint.id.clone(),
         since: Some(prost_types::Timestamp::default()),
     };
@@ -293,7 +295,10 @@ async fn deleting_an_endpoint_with_pending_retries_leaves_the_others_running() {
         .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 2)
         .await;
     hooks
-        .delete_endpoint(pb::DeleteEndpointRequest { id: doomed.id })
+        .delete_endpoint(pb::DeleteEndpointRequest {
+            request_id: String::new(),
+            id: doomed.id,
+        })
         .await
         .unwrap();
     let attempts_at_delete = deliveries_only(failing.received()).len();

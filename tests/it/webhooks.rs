@@ -469,6 +469,7 @@ async fn a_rotated_secret_signs_alongside_the_old_one() {
     let (endpoint, old_secret) = endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
     let rotated = hooks
         .rotate_endpoint_secret(pb::RotateEndpointSecretRequest {
+            request_id: String::new(),
             id: endpoint.id.clone(),
         })
         .await
@@ -599,6 +600,7 @@ async fn failed_deliveries_are_replayed_by_redeliver_and_recover() {
     receiver.answer_with(|_, _| Answer::status(200));
     let one = hooks
         .redeliver_event(pb::RedeliverEventRequest {
+            request_id: String::new(),
             endpoint_id: endpoint.id.clone(),
             event_id: deliveries[0].event_id.clone(),
         })
@@ -623,6 +625,7 @@ async fn failed_deliveries_are_replayed_by_redeliver_and_recover() {
     );
     let recovered = hooks
         .recover_endpoint(pb::RecoverEndpointRequest {
+            request_id: String::new(),
             endpoint_id: endpoint.id.clone(),
             since: Some(prost_types::Timestamp {
                 seconds: started.timestamp(),
@@ -705,6 +708,7 @@ async fn endpoints_are_managed_per_account_with_the_scope() {
             .map(drop),
         other
             .update_endpoint(pb::UpdateEndpointRequest {
+                request_id: String::new(),
                 id: id.clone(),
                 endpoint: Some(pb::Endpoint {
                     description: "taken".into(),
@@ -715,11 +719,15 @@ async fn endpoints_are_managed_per_account_with_the_scope() {
             .await
             .map(drop),
         other
-            .rotate_endpoint_secret(pb::RotateEndpointSecretRequest { id: id.clone() })
+            .rotate_endpoint_secret(pb::RotateEndpointSecretRequest {
+                request_id: String::new(),
+                id: id.clone(),
+            })
             .await
             .map(drop),
         other
             .send_test_event(pb::SendTestEventRequest {
+                request_id: String::new(),
                 endpoint_id: id.clone(),
                 event_type: "id.producer.updated".into(),
             })
@@ -741,6 +749,7 @@ async fn endpoints_are_managed_per_account_with_the_scope() {
             .map(drop),
         other
             .redeliver_event(pb::RedeliverEventRequest {
+                request_id: String::new(),
                 endpoint_id: id.clone(),
                 event_id,
             })
@@ -748,13 +757,17 @@ async fn endpoints_are_managed_per_account_with_the_scope() {
             .map(drop),
         other
             .recover_endpoint(pb::RecoverEndpointRequest {
+                request_id: String::new(),
                 endpoint_id: id.clone(),
                 since: Some(prost_types::Timestamp::default()),
             })
             .await
             .map(drop),
         other
-            .delete_endpoint(pb::DeleteEndpointRequest { id: id.clone() })
+            .delete_endpoint(pb::DeleteEndpointRequest {
+                request_id: String::new(),
+                id: id.clone(),
+            })
             .await
             .map(drop),
     ];
@@ -785,6 +798,7 @@ async fn endpoints_are_managed_per_account_with_the_scope() {
 
     let updated = hooks
         .update_endpoint(pb::UpdateEndpointRequest {
+            request_id: String::new(),
             id: endpoint.id.clone(),
             endpoint: Some(pb::Endpoint {
                 event_types: vec!["id.producer".into()],
@@ -802,6 +816,7 @@ async fn endpoints_are_managed_per_account_with_the_scope() {
     );
     let bad = hooks
         .update_endpoint(pb::UpdateEndpointRequest {
+            request_id: String::new(),
             id: endpoint.id.clone(),
             endpoint: Some(pb::Endpoint {
                 event_types: vec!["id.producer.moved".into()],
@@ -815,6 +830,7 @@ async fn endpoints_are_managed_per_account_with_the_scope() {
 
     let to_disabled = hooks
         .send_test_event(pb::SendTestEventRequest {
+            request_id: String::new(),
             endpoint_id: endpoint.id.clone(),
             event_type: "id.producer.phone.deleted".into(),
         })
@@ -823,6 +839,7 @@ async fn endpoints_are_managed_per_account_with_the_scope() {
     assert_eq!(to_disabled.code(), Code::FailedPrecondition);
     hooks
         .update_endpoint(pb::UpdateEndpointRequest {
+            request_id: String::new(),
             id: endpoint.id.clone(),
             endpoint: Some(pb::Endpoint {
                 enabled: true,
@@ -834,6 +851,7 @@ async fn endpoints_are_managed_per_account_with_the_scope() {
         .unwrap();
     let test = hooks
         .send_test_event(pb::SendTestEventRequest {
+            request_id: String::new(),
             endpoint_id: endpoint.id.clone(),
             event_type: "id.producer.phone.deleted".into(),
         })
@@ -843,6 +861,7 @@ async fn endpoints_are_managed_per_account_with_the_scope() {
     assert_eq!(test.event_type, "id.producer.phone.deleted");
     hooks
         .delete_endpoint(pb::DeleteEndpointRequest {
+            request_id: String::new(),
             id: endpoint.id.clone(),
         })
         .await
@@ -864,6 +883,7 @@ async fn a_test_event_is_delivered_and_subscriptions_filter_types() {
     let dispatcher = TestDispatcher::start(server.config.clone());
     hooks
         .send_test_event(pb::SendTestEventRequest {
+            request_id: String::new(),
             endpoint_id: endpoint.id.clone(),
             event_type: "id.producer.bank_account.updated".into(),
         })

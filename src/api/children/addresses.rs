@@ -14,7 +14,6 @@ use crate::domain::text::Name;
 use crate::domain::{AccountId, AddressId, Error, InvalidValue, ProducerId, Version, Violations};
 use crate::storage::WriteContext;
 use crate::storage::addresses::{self, Address};
-use crate::storage::create_requests::Idempotency;
 
 pub struct Addresses;
 
@@ -72,18 +71,6 @@ impl ChildResource for Addresses {
             "move_in_date" => target.move_in_date.clone_from(&source.move_in_date),
             // UPDATABLE is the list of names; mask_paths admits no others.
             _ => {}
-        }
-    }
-
-    fn input_only(message: &pb::Address) -> pb::Address {
-        pb::Address {
-            id: String::new(),
-            producer_id: String::new(),
-            producer_version: 0,
-            producer_etag: String::new(),
-            create_time: None,
-            update_time: None,
-            ..message.clone()
         }
     }
 
@@ -154,9 +141,8 @@ impl ChildResource for Addresses {
         cx: &WriteContext,
         target: &ParentTarget,
         input: AddressData,
-        idempotency: Option<&Idempotency>,
     ) -> Result<Versioned<Address>, Error> {
-        addresses::create(conn, cx, target, &input, idempotency)
+        addresses::create(conn, cx, target, &input)
     }
 
     fn update(

@@ -19,7 +19,6 @@ use crate::domain::{
 };
 use crate::storage::WriteContext;
 use crate::storage::bank_accounts::{self, BankAccount};
-use crate::storage::create_requests::Idempotency;
 
 pub struct BankAccounts;
 
@@ -69,19 +68,6 @@ impl ChildResource for BankAccounts {
             "primary_account" => target.primary_account = source.primary_account,
             // UPDATABLE is the list of names; mask_paths admits no others.
             _ => {}
-        }
-    }
-
-    fn input_only(message: &pb::BankAccount) -> pb::BankAccount {
-        pb::BankAccount {
-            id: String::new(),
-            producer_id: String::new(),
-            name: String::new(),
-            producer_version: 0,
-            producer_etag: String::new(),
-            create_time: None,
-            update_time: None,
-            ..message.clone()
         }
     }
 
@@ -163,11 +149,10 @@ impl ChildResource for BankAccounts {
         cx: &WriteContext,
         target: &ParentTarget,
         (data, number): (BankAccountData, Option<AccountNumber>),
-        idempotency: Option<&Idempotency>,
     ) -> Result<Versioned<BankAccount>, Error> {
         let number =
             number.ok_or_else(|| Error::Internal("a new bank account without a number".into()))?;
-        bank_accounts::create(conn, cx, target, &data, &number, idempotency)
+        bank_accounts::create(conn, cx, target, &data, &number)
     }
 
     fn update(

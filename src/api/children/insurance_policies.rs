@@ -21,7 +21,6 @@ use crate::domain::producer::{Page, PageRequest};
 use crate::domain::text::Name;
 use crate::domain::{AccountId, Error, InvalidValue, PolicyId, ProducerId, Version, Violations};
 use crate::storage::WriteContext;
-use crate::storage::create_requests::Idempotency;
 use crate::storage::insurance_policies::{self, InsurancePolicy};
 
 pub struct InsurancePolicies;
@@ -72,19 +71,6 @@ impl ChildResource for InsurancePolicies {
             "expiry" => target.expiry.clone_from(&source.expiry),
             // UPDATABLE is the list of names; mask_paths admits no others.
             _ => {}
-        }
-    }
-
-    fn input_only(message: &pb::InsurancePolicy) -> pb::InsurancePolicy {
-        pb::InsurancePolicy {
-            id: String::new(),
-            producer_id: String::new(),
-            name: String::new(),
-            producer_version: 0,
-            producer_etag: String::new(),
-            create_time: None,
-            update_time: None,
-            ..message.clone()
         }
     }
 
@@ -154,9 +140,8 @@ impl ChildResource for InsurancePolicies {
         cx: &WriteContext,
         target: &ParentTarget,
         input: InsurancePolicyData,
-        idempotency: Option<&Idempotency>,
     ) -> Result<Versioned<InsurancePolicy>, Error> {
-        insurance_policies::create(conn, cx, target, &input, idempotency)
+        insurance_policies::create(conn, cx, target, &input)
     }
 
     fn update(

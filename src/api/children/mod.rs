@@ -13,13 +13,15 @@ use prost_types::FieldMask;
 use tonic::Status;
 
 use super::page_token::{self, FilterDigest};
-use super::request::{fingerprint, today};
+use super::proto::v1 as pb;
+use super::request::{Retry, run_once, today};
 use crate::auth::{Caller, Scope};
 use crate::domain::child::{Child, ParentTarget, Versioned};
 use crate::domain::ids::ResourceId;
 use crate::domain::producer::{Page, PageRequest, PageSize};
-use crate::domain::{AccountId, Error, InvalidValue, ProducerId, RequestId, Version, Violations};
-use crate::storage::create_requests::Idempotency;
+use crate::domain::text::excerpt;
+use crate::domain::{AccountId, Error, InvalidValue, ProducerId, Version, Violations};
+use crate::storage::request_keys::RequestKey;
 use crate::storage::{Database, WriteContext};
 
 /// A stored child of resource `R`.
@@ -49,8 +51,6 @@ pub trait ChildResource: Send + Sync + 'static {
 
     /// Copies one updatable field from `source` to `target`.
     fn copy_field(target: &mut Self::Message, source: &Self::Message, field: &str);
-    /// The message with its output-only fields cleared (for request fingerprints).
-    fn input_only(message: &Self::Message) -> Self::Message;
     /// Parses a message (paths relative to it); `current` is the stored child on update.
     fn parse(
         message: &Self::Message,
@@ -69,7 +69,6 @@ pub trait ChildResource: Send + Sync + 'static {
         cx: &WriteContext,
         target: &ParentTarget,
         input: Self::Input,
-        idempotency: Option<&Idempotency>,
     ) -> Result<Versioned<Stored<Self>>, Error>;
     fn find(
         conn: &mut PgConnection,
@@ -154,7 +153,7 @@ impl ChildCall<'_> {
         producer_raw: &str,
         message: Option<R::Message>,
         etag_raw: &str,
-        request_id_raw: &str,
+        retry: Retry,
     ) -> Result<R::Message, Status> {
         self.caller.require(Scope::ProducersWrite)?;
         let message = message.unwrap_or_default();
@@ -164,15 +163,8 @@ impl ChildCall<'_> {
         let input = R::parse(&message, today(), None)
             .map_err(|invalid| violations.extend_prefixed(R::FIELD, invalid))
             .ok();
-        let request_id = violations.check_optional("request_id", RequestId::parse(request_id_raw));
+        let key = retry.key(&mut violations, &self.cx.protection, &self.caller);
         let ((producer, expected), input) = violations.finish(producer.zip(expected).zip(input))?;
-        let idempotency = request_id.map(|request_id| {
-            let mut body = producer.as_uuid().as_bytes().to_vec();
-            body.extend_from_slice(&R::input_only(&message).encode_to_vec());
-            let fingerprint =
-                fingerprint(&self.cx.protection, &self.caller.account, R::FIELD, &body);
-            Idempotency::new(self.caller.client_id.as_deref(), &request_id, fingerprint)
-        });
         let target = ParentTarget {
             account: self.caller.account.clone(),
             producer,
@@ -180,11 +172,13 @@ impl ChildCall<'_> {
         };
         let cx = self.cx.clone();
         let created = self
-            .db
-            .run(move |conn| R::create(conn, &cx, &target, input, idempotency.as_ref()))
+            .once(key, move |conn| {
+                let created = R::create(conn, &cx, &target, input)?;
+                Ok(R::message(&created.item, created.producer_version))
+            })
             .await?;
         tracing::info!(resource = R::FIELD, %producer, "child created");
-        Ok(R::message(&created.item, created.producer_version))
+        Ok(created)
     }
 
     /// Reads one child. Scope `producers:read`.
@@ -253,6 +247,7 @@ impl ChildCall<'_> {
         patch: Option<R::Message>,
         mask: Option<&FieldMask>,
         etag_raw: &str,
+        retry: Retry,
     ) -> Result<R::Message, Status> {
         self.caller.require(Scope::ProducersWrite)?;
         let mut violations = Violations::new();
@@ -260,6 +255,7 @@ impl ChildCall<'_> {
         let id = violations.check(R::ID_FIELD, id_raw.parse::<R::Id>());
         let expected = expected_version(etag_raw, &mut violations);
         let paths = mask_paths::<R>(mask).map_err(|v| violations.extend(v)).ok();
+        let key = retry.key(&mut violations, &self.cx.protection, &self.caller);
         let (((producer, id), expected), paths) =
             violations.finish(producer.zip(id).zip(expected).zip(paths))?;
         let patch = patch.unwrap_or_default();
@@ -281,23 +277,21 @@ impl ChildCall<'_> {
         };
         let cx = self.cx.clone();
         let today = today();
-        let updated = self
-            .db
-            .run(move |conn| {
-                R::update(conn, &cx, &target, id, |current| {
-                    let mut merged = R::merge_base(current);
-                    for field in &paths {
-                        R::copy_field(&mut merged, &patch, field);
-                    }
-                    R::parse(&merged, today, Some(current)).map_err(|invalid| {
-                        let mut prefixed = Violations::new();
-                        prefixed.extend_prefixed(R::FIELD, invalid);
-                        Error::from(prefixed)
-                    })
+        self.once(key, move |conn| {
+            let updated = R::update(conn, &cx, &target, id, |current| {
+                let mut merged = R::merge_base(current);
+                for field in &paths {
+                    R::copy_field(&mut merged, &patch, field);
+                }
+                R::parse(&merged, today, Some(current)).map_err(|invalid| {
+                    let mut prefixed = Violations::new();
+                    prefixed.extend_prefixed(R::FIELD, invalid);
+                    Error::from(prefixed)
                 })
-            })
-            .await?;
-        Ok(R::message(&updated.item, updated.producer_version))
+            })?;
+            Ok(R::message(&updated.item, updated.producer_version))
+        })
+        .await
     }
 
     /// Deletes a child; answers the producer's version after it. Scope `producers:write`.
@@ -306,12 +300,14 @@ impl ChildCall<'_> {
         producer_raw: &str,
         id_raw: &str,
         etag_raw: &str,
-    ) -> Result<Version, Status> {
+        retry: Retry,
+    ) -> Result<pb::DeleteChildResponse, Status> {
         self.caller.require(Scope::ProducersWrite)?;
         let mut violations = Violations::new();
         let producer = producer_id(producer_raw, &mut violations);
         let id = violations.check(R::ID_FIELD, id_raw.parse::<R::Id>());
         let expected = expected_version(etag_raw, &mut violations);
+        let key = retry.key(&mut violations, &self.cx.protection, &self.caller);
         let ((producer, id), expected) = violations.finish(producer.zip(id).zip(expected))?;
         let target = ParentTarget {
             account: self.caller.account.clone(),
@@ -320,11 +316,32 @@ impl ChildCall<'_> {
         };
         let cx = self.cx.clone();
         let deleted = self
-            .db
-            .run(move |conn| R::delete(conn, &cx, &target, id))
+            .once(key, move |conn| {
+                let version = R::delete(conn, &cx, &target, id)?.producer_version;
+                Ok(pb::DeleteChildResponse {
+                    producer_version: version.get(),
+                    producer_etag: version.etag(),
+                })
+            })
             .await?;
         tracing::info!(resource = R::FIELD, %producer, "child deleted");
-        Ok(deleted.producer_version)
+        Ok(deleted)
+    }
+
+    /// Runs a child write at most once per idempotency key.
+    async fn once<M: Message + Default + Send + 'static>(
+        &self,
+        key: Option<RequestKey>,
+        write: impl FnOnce(&mut PgConnection) -> Result<M, Error> + Send + 'static,
+    ) -> Result<M, Status> {
+        Ok(run_once(
+            self.db,
+            &self.cx.protection,
+            &self.caller.account,
+            key,
+            write,
+        )
+        .await?)
     }
 }
 
@@ -348,7 +365,11 @@ fn mask_paths<R: ChildResource>(mask: Option<&FieldMask>) -> Result<Vec<&'static
         } else {
             violations.add(
                 "update_mask",
-                format!("path `{path}` is not an updatable field of {}", R::FIELD),
+                format!(
+                    "path {} is not an updatable field of {}",
+                    excerpt(path),
+                    R::FIELD
+                ),
             );
         }
     }

@@ -11,7 +11,6 @@ use crate::domain::phone::{Extension, PhoneData, PhoneNumber, PhoneType};
 use crate::domain::producer::{Page, PageRequest};
 use crate::domain::{AccountId, Error, InvalidValue, PhoneId, ProducerId, Version, Violations};
 use crate::storage::WriteContext;
-use crate::storage::create_requests::Idempotency;
 use crate::storage::phones::{self, Phone};
 
 pub struct Phones;
@@ -53,18 +52,6 @@ impl ChildResource for Phones {
             "preferred" => target.preferred = source.preferred,
             // UPDATABLE is the list of names; mask_paths admits no others.
             _ => {}
-        }
-    }
-
-    fn input_only(message: &pb::Phone) -> pb::Phone {
-        pb::Phone {
-            id: String::new(),
-            producer_id: String::new(),
-            producer_version: 0,
-            producer_etag: String::new(),
-            create_time: None,
-            update_time: None,
-            ..message.clone()
         }
     }
 
@@ -113,9 +100,8 @@ impl ChildResource for Phones {
         cx: &WriteContext,
         target: &ParentTarget,
         input: PhoneData,
-        idempotency: Option<&Idempotency>,
     ) -> Result<Versioned<Phone>, Error> {
-        phones::create(conn, cx, target, &input, idempotency)
+        phones::create(conn, cx, target, &input)
     }
 
     fn update(

@@ -143,12 +143,44 @@ impl TestDb {
     /// A connection holding every producer row's lock in an open transaction: writes to
     /// those producers wait until it is dropped (which rolls the transaction back).
     pub fn lock_producers(&self) -> PgConnection {
+        self.lock_rows("producers")
+    }
+
+    /// A connection holding the lock of every row of `table` in an open transaction:
+    /// writes to those rows wait until it is dropped (which rolls it back).
+    pub fn lock_rows(&self, table: &str) -> PgConnection {
         let mut conn = self.connect();
         diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
-        diesel::sql_query("SELECT 1 FROM producers FOR UPDATE")
+        diesel::sql_query(format!("SELECT 1 FROM {table} FOR UPDATE"))
             .execute(&mut conn)
             .unwrap();
         conn
+    }
+
+    /// A digest of everything a mutation can change: the event log, the producers and
+    /// their children, the webhook endpoints and deliveries. Equal digests: nothing was
+    /// written in between.
+    pub fn footprint(&self) -> String {
+        #[derive(diesel::QueryableByName)]
+        struct Footprint {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            digest: String,
+        }
+        diesel::sql_query(
+            "SELECT concat_ws('|', \
+               (SELECT count(*) FROM events), \
+               (SELECT md5(coalesce(string_agg(id::text || version || updated_at, ',' ORDER BY id), '')) FROM producers), \
+               (SELECT md5(coalesce(string_agg(id::text || updated_at, ',' ORDER BY id), '')) FROM addresses), \
+               (SELECT md5(coalesce(string_agg(id::text || updated_at, ',' ORDER BY id), '')) FROM phones), \
+               (SELECT md5(coalesce(string_agg(id::text || updated_at, ',' ORDER BY id), '')) FROM bank_accounts), \
+               (SELECT md5(coalesce(string_agg(id::text || updated_at, ',' ORDER BY id), '')) FROM insurance_policies), \
+               (SELECT md5(coalesce(string_agg(id::text || updated_at || md5(secret_ciphertext), ',' ORDER BY id), '')) FROM webhook_endpoints), \
+               (SELECT md5(coalesce(string_agg(id::text || status || attempts || next_attempt_at, ',' ORDER BY id), '')) FROM webhook_deliveries) \
+             ) AS digest",
+        )
+        .get_result::<Footprint>(&mut self.connect())
+        .expect("the footprint query runs")
+        .digest
     }
 }
 

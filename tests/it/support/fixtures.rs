@@ -92,6 +92,7 @@ pub fn update_mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
 /// An update that changes only the NPN, without an etag precondition.
 pub fn change_npn(id: &str, npn: &str) -> pb::UpdateProducerRequest {
     pb::UpdateProducerRequest {
+        request_id: String::new(),
         id: id.into(),
         producer: Some(pb::Producer {
             npn: npn.into(),

@@ -24,6 +24,7 @@ pub async fn endpoint(
 ) -> (pb::Endpoint, String) {
     let created = client
         .create_endpoint(pb::CreateEndpointRequest {
+            request_id: String::new(),
             endpoint: Some(pb::Endpoint {
                 url: url.into(),
                 event_types: types.iter().map(|t| t.to_string()).collect(),
@@ -41,6 +42,7 @@ pub async fn endpoint(
 pub async fn create_error(client: &mut WebhookClient, url: &str) -> tonic::Status {
     client
         .create_endpoint(pb::CreateEndpointRequest {
+            request_id: String::new(),
             endpoint: Some(pb::Endpoint {
                 url: url.into(),
                 event_types: vec!["id.producer".into()],

@@ -19,6 +19,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use producer_profile::api::proto::events::event_service_client::EventServiceClient;
 use producer_profile::api::proto::v1::producer_profile_service_client::ProducerProfileServiceClient;
 use producer_profile::api::proto::v1::webhook_service_client::WebhookServiceClient;
 use producer_profile::config::Config;
@@ -46,6 +47,7 @@ impl Interceptor for Bearer {
 }
 
 pub type Client = ProducerProfileServiceClient<InterceptedService<Channel, Bearer>>;
+pub type FeedClient = EventServiceClient<InterceptedService<Channel, Bearer>>;
 pub type WebhookClient = WebhookServiceClient<InterceptedService<Channel, Bearer>>;
 
 fn random_key() -> String {
@@ -149,6 +151,14 @@ impl TestServer {
             .parse()
             .expect("ASCII token");
         WebhookServiceClient::with_interceptor(self.channel().await, Bearer(Some(value)))
+    }
+
+    /// An EventService (ListEvents) client for `account` holding `scope`.
+    pub async fn feed_client(&self, account: &str, scope: &str) -> FeedClient {
+        let value = format!("Bearer {}", keys::token(account, scope))
+            .parse()
+            .expect("ASCII token");
+        EventServiceClient::with_interceptor(self.channel().await, Bearer(Some(value)))
     }
 
     /// A client that sends no credentials.

@@ -1,0 +1,168 @@
+//! The `request_keys` table: idempotency keys (AIP-155) of mutations. A mutation sent with
+//! a `request_id` claims its key at the start of its transaction and stores its answer
+//! at the end of it, so a retry — after a reply lost to a dropped connection, say — finds
+//! either both the change and its answer, or neither (and then simply runs).
+//!
+//! Answers are kept sealed like other sensitive values (AES-256-GCM, bound to the
+//! account and key): for a caller with the PII scope an answer holds an SSN, a
+//! CreateEndpoint answer holds a signing secret.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::request_keys;
+use crate::crypto::{FieldContext, Protection, SealedValue};
+use crate::domain::{AccountId, Error, RequestId, Violations};
+
+/// Column name bound into a sealed answer's associated data.
+const ANSWER_FIELD: &str = "request_keys.response";
+
+/// An idempotency key and the keyed fingerprint of the request it came with (the RPC and
+/// every other field of the request: the same key with another request counts as
+/// another body).
+///
+/// Keys belong to the OAuth client that sent them: another client of the account cannot
+/// replay (or probe, by comparing outcomes) a request it did not make.
+#[derive(Clone)]
+pub struct RequestKey {
+    key: String,
+    fingerprint: [u8; 32],
+}
+
+impl RequestKey {
+    pub fn new(client: Option<&str>, request_id: &RequestId, fingerprint: [u8; 32]) -> Self {
+        Self {
+            key: format!(
+                "{}\u{1f}{}",
+                client.unwrap_or_default(),
+                request_id.as_str()
+            ),
+            fingerprint,
+        }
+    }
+
+    fn context<'a>(&'a self, account: &'a AccountId) -> FieldContext<'a> {
+        FieldContext {
+            account_id: account.as_str(),
+            owner_id: &self.key,
+            field: ANSWER_FIELD,
+        }
+    }
+}
+
+/// What a mutation run under a key came to.
+pub enum Once<T> {
+    /// The key was new: the mutation ran, and this is its result.
+    Applied(T),
+    /// The key was used before with the same request: the answer that call stored.
+    Replayed(Vec<u8>),
+}
+
+/// Runs `write` at most once per key, in one transaction with the key's claim and the
+/// stored answer. `write` returns its result and the answer to store (the encoded
+/// response). The same key with another request is INVALID_ARGUMENT on `request_id`.
+///
+/// A second call with a key whose first call is still running waits for it (Postgres
+/// holds the key's row), then replays its answer — or runs, if the first rolled back.
+pub fn once<T>(
+    conn: &mut PgConnection,
+    protection: &Protection,
+    account: &AccountId,
+    key: &RequestKey,
+    write: impl FnOnce(&mut PgConnection) -> Result<(T, Vec<u8>), Error>,
+) -> Result<Once<T>, Error> {
+    conn.transaction(|conn| {
+        if !claim(conn, account, key)? {
+            let answer = recorded(conn, protection, account, key)?
+                .ok_or_else(|| Error::Internal("a claimed request key vanished".into()))?;
+            return Ok(Once::Replayed(answer));
+        }
+        let (result, answer) = write(conn)?;
+        let sealed = protection.cipher.seal(&answer, &key.context(account));
+        diesel::update(request_keys::table.find((account.as_str(), &key.key)))
+            .set((
+                request_keys::response_ciphertext.eq(sealed.bytes),
+                request_keys::response_key_id.eq(sealed.key_id),
+            ))
+            .execute(conn)?;
+        Ok(Once::Applied(result))
+    })
+}
+
+/// The answer a call with this key stored, if one committed. For mutations with work
+/// before their transaction (a webhook verification request) to skip it on a retry.
+pub fn recorded(
+    conn: &mut PgConnection,
+    protection: &Protection,
+    account: &AccountId,
+    key: &RequestKey,
+) -> Result<Option<Vec<u8>>, Error> {
+    let Some(row) = request_keys::table
+        .find((account.as_str(), &key.key))
+        .select(KeyRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let (Some(bytes), Some(key_id)) = (row.response_ciphertext, row.response_key_id) else {
+        // Recorded by a version that kept only the id of the created resource.
+        return Err(Error::AlreadyExists(
+            "this request_id was used by a create before answers were kept: that create \
+             was applied; read the resource instead of retrying"
+                .into(),
+        ));
+    };
+    if row.fingerprint != key.fingerprint {
+        return Err(Violations::one(
+            "request_id",
+            "was already used with a different request: use a new request_id for a new change",
+        )
+        .into());
+    }
+    let sealed = SealedValue { key_id, bytes };
+    protection
+        .cipher
+        .open(&sealed, &key.context(account))
+        .map(Some)
+        .map_err(|e| Error::Internal(format!("a stored answer does not open: {e}")))
+}
+
+/// Forgets keys recorded before `cutoff`, up to `limit` of them; returns how many.
+pub fn purge_before(
+    conn: &mut PgConnection,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> Result<usize, Error> {
+    Ok(diesel::sql_query(
+        "DELETE FROM request_keys WHERE (account_id, request_id) IN \
+         (SELECT account_id, request_id FROM request_keys WHERE created_at < $1 LIMIT $2)",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .execute(conn)?)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = request_keys, check_for_backend(diesel::pg::Pg))]
+struct KeyRow {
+    fingerprint: Vec<u8>,
+    response_ciphertext: Option<Vec<u8>>,
+    response_key_id: Option<String>,
+}
+
+/// Records the key unless it is already recorded; `true` when this call recorded it.
+///
+/// When another transaction holds the same key uncommitted, Postgres makes this wait for
+/// it: afterwards the key is either free (it rolled back) or visibly taken.
+fn claim(conn: &mut PgConnection, account: &AccountId, key: &RequestKey) -> QueryResult<bool> {
+    let inserted = diesel::insert_into(request_keys::table)
+        .values((
+            request_keys::account_id.eq(account.as_str()),
+            request_keys::request_id.eq(&key.key),
+            request_keys::fingerprint.eq(&key.fingerprint[..]),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(inserted == 1)
+}
