@@ -530,3 +530,47 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn readable_logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
+    let db = TestDb::migrated();
+    let dir = scratch_dir();
+    let config = format!(
+        "listen_addr = \"127.0.0.1:0\"\n\
+         [metrics]\nserve_addr = \"127.0.0.1:0\"\n\
+         [database]\nurl = \"{url}\"\n\
+         [auth]\njwks = \"{jwks}\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n\
+         [encryption]\nactive_key_id = \"k\"\nkeys = \"k:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n\
+         blind_index_key = \"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=\"\n\
+         [log]\nformat = \"pretty\"\n",
+        url = db.url,
+        jwks = keys::issuer().jwks_path.display(),
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let mut child = KillOnDrop(
+        binary(&dir)
+            .args(["--config", "config.toml", "serve"])
+            .env_remove("NO_COLOR")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = log_lines(&mut child.0);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("serving gRPC")) {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("waited 20 s for `serving gRPC` in the log: {seen:#?}"));
+        seen.push(line);
+    }
+    let with_escapes: Vec<&String> = seen.iter().filter(|l| l.contains('\u{1b}')).collect();
+    assert!(
+        with_escapes.is_empty(),
+        "ANSI escapes in a piped log: {with_escapes:?}"
+    );
+    assert!(
+        seen.iter().any(|l| l.contains(" INFO ")),
+        "the readable format, not JSON: {seen:#?}"
+    );
+}

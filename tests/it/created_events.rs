@@ -261,7 +261,9 @@ async fn every_created_event_names_every_field_that_is_set() {
 
     let webhooks = deliveries_only(
         receiver
-            .wait_until(WAIT, |r| r.len() > expected.len())
+            .wait_until(WAIT, "r.len() > expected.len()", |r| {
+                r.len() > expected.len()
+            })
             .await,
     );
     // Webhooks of different producers may arrive in any order: compare as sorted lists.

@@ -33,6 +33,7 @@ fn value(text: &str, series: &str) -> Option<f64> {
 /// Scrapes until `series` reaches `at_least` (or the wait is over); the last scrape.
 async fn scrape_until(addr: SocketAddr, series: &str, at_least: f64) -> String {
     poll_until(
+        &format!("{series} >= {at_least}"),
         || async move { get(addr, "/metrics").await.1 },
         |text| value(text, series).is_some_and(|v| v >= at_least),
     )
@@ -54,9 +55,13 @@ async fn the_servers_metrics_count_calls_published_events_and_pool_use() {
     let server = TestServer::start_with(|config| config.metrics.serve_addr = addr).await;
     assert_eq!(get(addr, "/healthz").await.0, 200);
     assert_eq!(
-        poll_until(|| get(addr, "/readyz"), |(status, _)| *status == 200)
-            .await
-            .0,
+        poll_until(
+            "/readyz to answer 200",
+            || get(addr, "/readyz"),
+            |(status, _)| *status == 200
+        )
+        .await
+        .0,
         200
     );
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
@@ -263,6 +268,7 @@ async fn every_documented_metric_is_on_the_first_scrape_of_a_fresh_server_and_di
     config.metrics.dispatcher_addr = dispatcher_addr;
     let dispatcher = TestDispatcher::start(config);
     let (status, _) = poll_until(
+        "the dispatcher's /healthz to answer 200",
         || get_or_refused(dispatcher_addr, "/healthz"),
         |(status, _)| *status == 200,
     )

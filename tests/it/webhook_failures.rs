@@ -49,6 +49,7 @@ async fn redirects_timeouts_and_hostile_answers_are_failed_attempts_on_record() 
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     client.create_producer(create(firm("1"))).await.unwrap();
     let mut attempts = poll_until(
+        "four attempts on record",
         || attempts_of(hooks.clone(), endpoint.id.clone()),
         |attempts| attempts.len() >= 4,
     )
@@ -104,6 +105,7 @@ async fn events_while_an_endpoint_is_disabled_are_recorded_failed_and_recovered_
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     client.create_producer(create(firm("1"))).await.unwrap();
     let failed = poll_until(
+        "the delivery FAILED",
         || {
             deliveries_of(
                 hooks.clone(),
@@ -129,7 +131,9 @@ async fn events_while_an_endpoint_is_disabled_are_recorded_failed_and_recovered_
     assert_eq!(recovered.requeued, 1);
     let received = deliveries_only(
         receiver
-            .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() == 1)
+            .wait_until(WAIT, "deliveries_only(r.to_vec()).len() == 1", |r| {
+                deliveries_only(r.to_vec()).len() == 1
+            })
             .await,
     );
     dispatcher.stop().await;
@@ -158,7 +162,9 @@ async fn an_endpoint_does_not_receive_events_from_before_it_existed() {
         .into_inner();
     let received = deliveries_only(
         receiver
-            .wait_until(WAIT, |r| !deliveries_only(r.to_vec()).is_empty())
+            .wait_until(WAIT, "!deliveries_only(r.to_vec()).is_empty()", |r| {
+                !deliveries_only(r.to_vec()).is_empty()
+            })
             .await,
     );
     dispatcher.stop().await;
@@ -166,7 +172,7 @@ async fn an_endpoint_does_not_receive_events_from_before_it_existed() {
     assert_eq!(received[0].json()["data"]["producerId"], newer.id.as_str());
     let recorded = deliveries_of(hooks, endpoint.id, pb::DeliveryStatus::Unspecified).await;
     assert!(
-        recorded.iter().all(|d| d.producer_id != older.id),
+        !recorded.is_empty() && recorded.iter().all(|d| d.producer_id != older.id),
         "nothing recorded for the older event"
     );
 }
@@ -193,12 +199,17 @@ async fn retry_after_pauses_every_delivery_to_the_endpoint() {
     client.create_producer(create(firm("1"))).await.unwrap();
     // Once the 503 is on record, another producer's event comes along.
     poll_until(
+        "the 503 on record",
         || attempts_of(hooks.clone(), endpoint.id.clone()),
         |attempts| !attempts.is_empty(),
     )
     .await;
     client.create_producer(create(firm("2"))).await.unwrap();
-    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 4).await);
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, "r.len() >= 4", |r| r.len() >= 4)
+            .await,
+    );
     dispatcher.stop().await;
     assert_eq!(received.len(), 3);
     let paused_at = received[0].at;
@@ -226,7 +237,9 @@ async fn two_dispatchers_share_the_work_and_keep_each_producers_order() {
     let two = TestDispatcher::start(server.config.clone());
     let received = deliveries_only(
         receiver
-            .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 18)
+            .wait_until(WAIT, "deliveries_only(r.to_vec()).len() >= 18", |r| {
+                deliveries_only(r.to_vec()).len() >= 18
+            })
             .await,
     );
     one.stop().await;
@@ -265,7 +278,9 @@ async fn an_event_read_while_the_database_fails_is_recorded_once_it_is_back() {
         .unwrap();
     let received = deliveries_only(
         receiver
-            .wait_until(WAIT, |r| !deliveries_only(r.to_vec()).is_empty())
+            .wait_until(WAIT, "!deliveries_only(r.to_vec()).is_empty()", |r| {
+                !deliveries_only(r.to_vec()).is_empty()
+            })
             .await,
     );
     dispatcher.stop().await;
@@ -292,7 +307,9 @@ async fn deleting_an_endpoint_with_pending_retries_leaves_the_others_running() {
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     client.create_producer(create(firm("1"))).await.unwrap();
     failing
-        .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 2)
+        .wait_until(WAIT, "deliveries_only(r.to_vec()).len() >= 2", |r| {
+            deliveries_only(r.to_vec()).len() >= 2
+        })
         .await;
     hooks
         .delete_endpoint(pb::DeleteEndpointRequest {
@@ -305,7 +322,9 @@ async fn deleting_an_endpoint_with_pending_retries_leaves_the_others_running() {
     client.create_producer(create(firm("2"))).await.unwrap();
     let received = deliveries_only(
         healthy
-            .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 2)
+            .wait_until(WAIT, "deliveries_only(r.to_vec()).len() >= 2", |r| {
+                deliveries_only(r.to_vec()).len() >= 2
+            })
             .await,
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -328,7 +347,9 @@ async fn a_standby_dispatcher_takes_over_the_intake_when_the_reader_dies() {
     let reader = TestDispatcher::start(server.config.clone());
     client.create_producer(create(firm("1"))).await.unwrap();
     receiver
-        .wait_until(WAIT, |r| !deliveries_only(r.to_vec()).is_empty())
+        .wait_until(WAIT, "!deliveries_only(r.to_vec()).is_empty()", |r| {
+            !deliveries_only(r.to_vec()).is_empty()
+        })
         .await;
     let standby = TestDispatcher::start(server.config.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -337,7 +358,9 @@ async fn a_standby_dispatcher_takes_over_the_intake_when_the_reader_dies() {
     client.create_producer(create(firm("2"))).await.unwrap();
     let received = deliveries_only(
         receiver
-            .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 2)
+            .wait_until(WAIT, "deliveries_only(r.to_vec()).len() >= 2", |r| {
+                deliveries_only(r.to_vec()).len() >= 2
+            })
             .await,
     );
     standby.stop().await;
@@ -372,7 +395,9 @@ async fn positions_past_the_end_of_the_topic_are_read_again_from_its_start() {
     client.create_producer(create(firm("1"))).await.unwrap();
     let received = deliveries_only(
         receiver
-            .wait_until(WAIT, |r| !deliveries_only(r.to_vec()).is_empty())
+            .wait_until(WAIT, "!deliveries_only(r.to_vec()).is_empty()", |r| {
+                !deliveries_only(r.to_vec()).is_empty()
+            })
             .await,
     );
     dispatcher.stop().await;
@@ -401,7 +426,9 @@ async fn after_the_broker_lost_its_log_the_new_one_is_read_from_its_start() {
             .unwrap();
     }
     receiver
-        .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 3)
+        .wait_until(WAIT, "deliveries_only(r.to_vec()).len() >= 3", |r| {
+            deliveries_only(r.to_vec()).len() >= 3
+        })
         .await;
     dispatcher.stop().await;
 
@@ -421,7 +448,9 @@ async fn after_the_broker_lost_its_log_the_new_one_is_read_from_its_start() {
     let dispatcher = TestDispatcher::start(server.config.clone());
     let received = deliveries_only(
         receiver
-            .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 12)
+            .wait_until(WAIT, "deliveries_only(r.to_vec()).len() >= 12", |r| {
+                deliveries_only(r.to_vec()).len() >= 12
+            })
             .await,
     );
     dispatcher.stop().await;

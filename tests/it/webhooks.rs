@@ -56,7 +56,11 @@ async fn an_endpoint_is_verified_then_receives_signed_events() {
         })
         .await
         .unwrap();
-    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 4).await);
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, "r.len() >= 4", |r| r.len() >= 4)
+            .await,
+    );
     assert_eq!(
         webhook_types(&received),
         [
@@ -217,7 +221,11 @@ async fn failed_attempts_follow_the_retry_schedule_until_one_succeeds() {
     let dispatcher = TestDispatcher::start(server.config.clone());
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     client.create_producer(create(firm("1"))).await.unwrap();
-    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 4).await);
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, "r.len() >= 4", |r| r.len() >= 4)
+            .await,
+    );
     assert_eq!(received.len(), 3);
     let gaps: Vec<Duration> = received.windows(2).map(|w| w[1].at - w[0].at).collect();
     assert!(
@@ -295,7 +303,11 @@ async fn a_producers_later_event_waits_while_an_earlier_one_is_retried_others_go
         .unwrap()
         .into_inner();
     let dispatcher = TestDispatcher::start(server.config.clone());
-    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 7).await);
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, "r.len() >= 7", |r| r.len() >= 7)
+            .await,
+    );
     dispatcher.stop().await;
 
     let of = |id: &str| -> Vec<i64> {
@@ -353,7 +365,9 @@ async fn an_endpoint_that_answers_again_gets_its_waiting_retries_at_once() {
         .into_inner();
     // Its first attempt and first retry fail: the next one is a minute away.
     receiver
-        .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 2)
+        .wait_until(WAIT, "deliveries_only(r.to_vec()).len() >= 2", |r| {
+            deliveries_only(r.to_vec()).len() >= 2
+        })
         .await;
     down.store(false, Ordering::SeqCst);
     // Another producer's event reaches the endpoint, which answers again.
@@ -363,13 +377,17 @@ async fn an_endpoint_that_answers_again_gets_its_waiting_retries_at_once() {
         .unwrap()
         .into_inner();
     let received = receiver
-        .wait_until(Duration::from_secs(15), |r| {
-            deliveries_only(r.to_vec())
-                .iter()
-                .filter(|r| r.json()["data"]["producerId"] == waiting.id.as_str())
-                .count()
-                >= 3
-        })
+        .wait_until(
+            Duration::from_secs(15),
+            "three deliveries of the waiting producer's events",
+            |r| {
+                deliveries_only(r.to_vec())
+                    .iter()
+                    .filter(|r| r.json()["data"]["producerId"] == waiting.id.as_str())
+                    .count()
+                    >= 3
+            },
+        )
         .await;
     dispatcher.stop().await;
     let ids: Vec<String> = deliveries_only(received)
@@ -396,6 +414,7 @@ async fn a_410_disables_the_endpoint() {
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     client.create_producer(create(firm("1"))).await.unwrap();
     let disabled = poll_until(
+        "the endpoint disabled after its 410",
         || endpoint_now(hooks.clone(), gone_endpoint.id.clone()),
         |now| !now.enabled,
     )
@@ -405,7 +424,9 @@ async fn a_410_disables_the_endpoint() {
     // The next event reaches the other endpoint, and not the one that is gone.
     client.create_producer(create(firm("2"))).await.unwrap();
     other
-        .wait_until(WAIT, |r| deliveries_only(r.to_vec()).len() >= 2)
+        .wait_until(WAIT, "deliveries_only(r.to_vec()).len() >= 2", |r| {
+            deliveries_only(r.to_vec()).len() >= 2
+        })
         .await;
     dispatcher.stop().await;
     assert_eq!(
@@ -436,9 +457,12 @@ async fn an_endpoint_failing_for_the_configured_time_is_disabled() {
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     client.create_producer(create(firm("1"))).await.unwrap();
     failing
-        .wait_until(WAIT, |r| !deliveries_only(r.to_vec()).is_empty())
+        .wait_until(WAIT, "!deliveries_only(r.to_vec()).is_empty()", |r| {
+            !deliveries_only(r.to_vec()).is_empty()
+        })
         .await;
     let disabled = poll_until(
+        "the endpoint disabled by the failure limit",
         || endpoint_now(hooks.clone(), endpoint.id.clone()),
         |now| !now.enabled,
     )
@@ -479,7 +503,11 @@ async fn a_rotated_secret_signs_alongside_the_old_one() {
     let dispatcher = TestDispatcher::start(server.config.clone());
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     client.create_producer(create(firm("1"))).await.unwrap();
-    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 2).await);
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, "r.len() >= 2", |r| r.len() >= 2)
+            .await,
+    );
     let delivery = &received[0];
     assert_eq!(delivery.headers["webhook-signature"].split(' ').count(), 2);
     assert!(
@@ -499,7 +527,11 @@ async fn a_rotated_secret_signs_alongside_the_old_one() {
     .execute(&mut server.db.connect())
     .unwrap();
     client.create_producer(create(firm("2"))).await.unwrap();
-    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 3).await);
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, "r.len() >= 3", |r| r.len() >= 3)
+            .await,
+    );
     dispatcher.stop().await;
     let later = &received[1];
     assert_eq!(later.headers["webhook-signature"].split(' ').count(), 1);
@@ -527,7 +559,9 @@ async fn a_dispatcher_killed_mid_run_and_restarted_delivers_every_event() {
     let mut config = server.config.clone();
     config.webhooks.delivery_timeout_ms = 1_000;
     let first = TestDispatcher::start(config.clone());
-    receiver.wait_until(WAIT, |r| r.len() >= 3).await;
+    receiver
+        .wait_until(WAIT, "r.len() >= 3", |r| r.len() >= 3)
+        .await;
     first.kill().await;
     let delivered_before_kill: HashSet<String> = deliveries_only(receiver.received())
         .iter()
@@ -540,11 +574,15 @@ async fn a_dispatcher_killed_mid_run_and_restarted_delivers_every_event() {
     let second = TestDispatcher::start(config);
     let received = deliveries_only(
         receiver
-            .wait_until(Duration::from_secs(60), |r| {
-                let ids: HashSet<String> =
-                    r.iter().map(|x| x.headers["webhook-id"].clone()).collect();
-                ids.len() > EVENTS // and the verification request
-            })
+            .wait_until(
+                Duration::from_secs(60),
+                "every event's webhook id at least once",
+                |r| {
+                    let ids: HashSet<String> =
+                        r.iter().map(|x| x.headers["webhook-id"].clone()).collect();
+                    ids.len() > EVENTS // and the verification request
+                },
+            )
             .await,
     );
     second.stop().await;
@@ -594,7 +632,7 @@ async fn failed_deliveries_are_replayed_by_redeliver_and_recover() {
             pb::DeliveryStatus::Failed,
         )
     };
-    let deliveries = poll_until(failed, |failed| failed.len() == 2).await;
+    let deliveries = poll_until("two FAILED deliveries", failed, |failed| failed.len() == 2).await;
     assert_eq!(deliveries.len(), 2, "two attempts each, then failed");
 
     receiver.answer_with(|_, _| Answer::status(200));
@@ -609,7 +647,7 @@ async fn failed_deliveries_are_replayed_by_redeliver_and_recover() {
         .into_inner();
     assert_eq!(one.status, pb::DeliveryStatus::Pending as i32);
     let redelivered = receiver
-        .wait_until(WAIT, |r| {
+        .wait_until(WAIT, "the redelivered event's third attempt", |r| {
             r.iter()
                 .filter(|x| x.headers.get("webhook-id") == Some(&one.webhook_id))
                 .count()
@@ -637,14 +675,32 @@ async fn failed_deliveries_are_replayed_by_redeliver_and_recover() {
         .into_inner();
     assert_eq!(recovered.requeued, 1, "the other failed delivery");
     receiver
-        .wait_until(WAIT, |r| {
+        .wait_until(WAIT, "the recovered event's third attempt", |r| {
             r.iter()
                 .filter(|x| x.headers.get("webhook-id") == Some(&deliveries[1].webhook_id))
                 .count()
                 >= 3
         })
         .await;
+    let succeeded = poll_until(
+        "both replayed deliveries SUCCEEDED",
+        || {
+            deliveries_of(
+                reader.clone(),
+                endpoint.id.clone(),
+                pb::DeliveryStatus::Succeeded,
+            )
+        },
+        |succeeded| succeeded.len() == 2,
+    )
+    .await;
     dispatcher.stop().await;
+    let replayed: HashSet<&str> = succeeded.iter().map(|d| d.event_id.as_str()).collect();
+    let wanted: HashSet<&str> = deliveries.iter().map(|d| d.event_id.as_str()).collect();
+    assert_eq!(
+        replayed, wanted,
+        "the redelivered and the recovered event went through"
+    );
     let none_failed = failed().await;
     assert!(none_failed.is_empty(), "{none_failed:?}");
     config_server.begin_stop();
@@ -662,6 +718,7 @@ async fn the_dispatcher_refuses_private_targets_when_the_switch_is_off() {
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     client.create_producer(create(firm("1"))).await.unwrap();
     let attempts = poll_until(
+        "an attempt on record",
         || attempts_of(hooks.clone(), endpoint.id.clone()),
         |attempts| !attempts.is_empty(),
     )
@@ -903,7 +960,11 @@ async fn a_test_event_is_delivered_and_subscriptions_filter_types() {
         })
         .await
         .unwrap();
-    let received = deliveries_only(receiver.wait_until(WAIT, |r| r.len() >= 3).await);
+    let received = deliveries_only(
+        receiver
+            .wait_until(WAIT, "r.len() >= 3", |r| r.len() >= 3)
+            .await,
+    );
     dispatcher.stop().await;
     assert_eq!(
         webhook_types(&received)

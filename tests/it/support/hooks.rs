@@ -70,17 +70,23 @@ pub fn deliveries_only(received: Vec<Received>) -> Vec<Received> {
         .collect()
 }
 
-/// Calls `probe` every 100 ms until `done` holds for what it returns, or [`WAIT`]
-/// passes; returns the last result (the caller asserts on it).
-pub async fn poll_until<T, F: Future<Output = T>>(
+/// Calls `probe` every 100 ms until `done` holds for what it returns, and returns that;
+/// fails the test, saying it waited for `what` and what it saw last, when [`WAIT`]
+/// passes first.
+pub async fn poll_until<T: std::fmt::Debug, F: Future<Output = T>>(
+    what: &str,
     mut probe: impl FnMut() -> F,
     done: impl Fn(&T) -> bool,
 ) -> T {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let result = probe().await;
-        if done(&result) || tokio::time::Instant::now() > deadline {
+        if done(&result) {
             return result;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let last: String = format!("{result:?}").chars().take(4000).collect();
+            panic!("waited {WAIT:?} for {what}; the last answer: {last}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -26,8 +26,9 @@ pub fn brokers() -> String {
     std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
-/// Reads `topic` from the beginning until `count` records arrived (then one more second,
-/// so a record too many shows) or `timeout` passed.
+/// Reads `topic` from the beginning until `count` records arrived, then one more second
+/// (so a record too many shows); fails the test, saying what it waited for and what
+/// came, when fewer than `count` arrive within `timeout`.
 pub async fn read(brokers: &str, topic: &str, count: usize, timeout: Duration) -> Vec<Record> {
     let brokers = brokers.to_owned();
     let topic = topic.to_owned();
@@ -58,7 +59,9 @@ fn read_blocking(brokers: &str, topic: &str, count: usize, timeout: Duration) ->
         });
         match found {
             Some(n) => break n,
-            None if Instant::now() > deadline => return Vec::new(),
+            None if Instant::now() > deadline => {
+                panic!("waited {timeout:?} for topic {topic} to exist (to read {count} records)")
+            }
             None => std::thread::sleep(Duration::from_millis(200)),
         }
     };
@@ -106,6 +109,12 @@ fn read_blocking(brokers: &str, topic: &str, count: usize, timeout: Duration) ->
             raw,
         });
     }
+    let types: Vec<&str> = records.iter().map(|r| r.event.r#type.as_str()).collect();
+    assert!(
+        records.len() >= count,
+        "waited {timeout:?} for {count} records on {topic}; {} arrived: {types:?}",
+        records.len()
+    );
     records
 }
 

@@ -85,17 +85,27 @@ impl Receiver {
         self.received.lock().unwrap().len()
     }
 
-    /// Waits (up to `timeout`) until `done` holds for what arrived.
+    /// Waits (up to `timeout`) until `done` holds for what arrived, and returns it; fails
+    /// the test, saying it waited for `what` and what did arrive, when it never holds.
     pub async fn wait_until(
         &self,
         timeout: Duration,
+        what: &str,
         done: impl Fn(&[Received]) -> bool,
     ) -> Vec<Received> {
         let deadline = Instant::now() + timeout;
         loop {
             let received = self.received();
-            if done(&received) || Instant::now() > deadline {
+            if done(&received) {
                 return received;
+            }
+            if Instant::now() > deadline {
+                let bodies: Vec<&str> = received.iter().map(|r| r.body.as_str()).collect();
+                panic!(
+                    "waited {timeout:?} at {} for {what}; {} requests arrived: {bodies:#?}",
+                    self.url,
+                    received.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
