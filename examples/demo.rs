@@ -177,8 +177,14 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A step's title, in bold at a terminal (plain in a pipe or a log).
 fn step(title: &str, detail: &str) {
-    println!("\n\x1b[1m{title}\x1b[0m {detail}");
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        println!("\n\x1b[1m{title}\x1b[0m {detail}");
+    } else {
+        println!("\n{title} {detail}");
+    }
 }
 
 /// The gRPC channel, retried while the server is still starting.

@@ -34,6 +34,8 @@ use crate::webhooks::http::Deliverer;
 
 /// The gRPC name of the producer service, as health checks ask for it.
 pub const PRODUCER_SERVICE: &str = "producerprofile.v1.ProducerProfileService";
+/// The gRPC name of the event feed, as health checks ask for it.
+pub const FEED_SERVICE: &str = "producerprofile.events.v1.EventService";
 /// The health entry of the event relay: NOT_SERVING while it cannot publish (the broker
 /// or the database is away). The API keeps serving meanwhile; events wait in the log.
 pub const EVENT_RELAY: &str = "producerprofile.v1.EventRelay";
@@ -309,6 +311,7 @@ pub fn termination_signal() -> impl Future<Output = ()> + Send {
 async fn set_health(health: &HealthReporter, status: ServingStatus) {
     health.set_service_status("", status).await;
     health.set_service_status(PRODUCER_SERVICE, status).await;
+    health.set_service_status(FEED_SERVICE, status).await;
 }
 
 /// Pings the database every `interval`: SERVING (and ready) while it answers,

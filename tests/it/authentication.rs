@@ -285,10 +285,14 @@ async fn only_pii_callers_ever_see_the_full_ssn() {
 #[tokio::test]
 async fn health_checks_need_no_token() {
     let server = TestServer::start().await;
-    assert_eq!(
-        server
-            .health("producerprofile.v1.ProducerProfileService")
-            .await,
-        tonic_health::pb::health_check_response::ServingStatus::Serving
-    );
+    for service in [
+        "producerprofile.v1.ProducerProfileService",
+        "producerprofile.events.v1.EventService",
+    ] {
+        assert_eq!(
+            server.health(service).await,
+            tonic_health::pb::health_check_response::ServingStatus::Serving,
+            "{service}"
+        );
+    }
 }

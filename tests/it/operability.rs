@@ -74,7 +74,8 @@ async fn reflection_lists_the_services_in_v1_and_v1alpha() {
         "{names:?}"
     );
     assert!(
-        names.contains(&"grpc.health.v1.Health".to_owned()),
+        names.contains(&"grpc.health.v1.Health".to_owned())
+            && names.contains(&"producerprofile.events.v1.EventService".to_owned()),
         "{names:?}"
     );
 
@@ -99,6 +100,33 @@ async fn reflection_lists_the_services_in_v1_and_v1alpha() {
         Some(alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(ref files))
             if !files.file_descriptor_proto.is_empty()
     ));
+
+    // The error details' types, so a client like grpcurl can decode a BadRequest.
+    let request = alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "google.rpc.BadRequest".into(),
+            ),
+        ),
+    };
+    let response = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner()
+        .next()
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            response.message_response,
+            Some(alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(ref files))
+                if !files.file_descriptor_proto.is_empty()
+        ),
+        "{response:?}"
+    );
 }
 
 #[tokio::test]
