@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use diesel::PgConnection;
+
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -33,6 +35,7 @@ use crate::domain::producer::{
 };
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, Version, Violations};
 use crate::storage::producers;
+use crate::storage::request_keys::RequestKey;
 use crate::storage::{Database, WriteContext};
 
 pub struct ProducerProfileApi {
@@ -58,6 +61,16 @@ impl ProducerProfileApi {
             encoder: self.encoder.clone(),
             traceparent: traceparent(request),
         }
+    }
+
+    /// Runs a producer write at most once per idempotency key ([`run_once`]).
+    async fn once<M: prost::Message + Default + Send + 'static>(
+        &self,
+        account: &AccountId,
+        key: Option<RequestKey>,
+        write: impl FnOnce(&mut PgConnection) -> Result<M, Error> + Send + 'static,
+    ) -> Result<M, Error> {
+        run_once(&self.db, &self.protection, account, key, write).await
     }
 
     /// The caller of a child RPC, with what the shared child flow needs (each flow checks
@@ -132,18 +145,13 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let data = violations.finish(data)?;
         let account = caller.account.clone();
         let view = ssn_view(&caller);
-        let created = run_once(
-            &self.db,
-            &self.protection,
-            &caller.account,
-            key,
-            move |conn| {
+        let created = self
+            .once(&caller.account, key, move |conn| {
                 let created = producers::create(conn, &cx, &account, &data)?;
                 tracing::info!(producer_id = %created.id, "producer created");
                 Ok(producer_message(&created, view))
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(Response::new(created))
     }
 
@@ -257,12 +265,8 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let patch = request.producer.unwrap_or_default();
         let account = caller.account.clone();
         let today = today();
-        let updated = run_once(
-            &self.db,
-            &self.protection,
-            &caller.account,
-            key,
-            move |conn| {
+        let updated = self
+            .once(&caller.account, key, move |conn| {
                 let updated = producers::update(conn, &cx, &account, id, expected, |current| {
                     // The merge starts from the full SSN so an untouched SSN survives.
                     let stored = producer_message(current, SsnView::Full);
@@ -284,9 +288,8 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
                     })
                 })?;
                 Ok(producer_message(&updated, view))
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(Response::new(updated))
     }
 
@@ -309,17 +312,11 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let key = retry.key(&mut violations, &self.protection, &caller);
         let id = violations.finish(id)?;
         let account = caller.account.clone();
-        run_once(
-            &self.db,
-            &self.protection,
-            &caller.account,
-            key,
-            move |conn| {
-                producers::delete(conn, &cx, &account, id, expected)?;
-                tracing::info!(producer_id = %id, "producer deleted");
-                Ok(())
-            },
-        )
+        self.once(&caller.account, key, move |conn| {
+            producers::delete(conn, &cx, &account, id, expected)?;
+            tracing::info!(producer_id = %id, "producer deleted");
+            Ok(())
+        })
         .await?;
         Ok(Response::new(()))
     }

@@ -94,7 +94,9 @@ impl Retry {
 
     /// The request's key, `None` without a `request_id`; a malformed one is a violation
     /// of `request_id`. The fingerprint is keyed (the request may hold an SSN or an
-    /// account number, which a plain hash would let anyone brute-force).
+    /// account number, which a plain hash would let anyone brute-force) and covers
+    /// whether the caller may see PII: an answer kept for a caller who could see the
+    /// SSN is never replayed to one who cannot.
     pub fn key(
         &self,
         violations: &mut Violations,
@@ -103,7 +105,11 @@ impl Retry {
     ) -> Option<RequestKey> {
         let request_id =
             violations.check_optional("request_id", RequestId::parse(&self.request_id))?;
-        let label = format!("{REQUEST_FINGERPRINT_LABEL}:{}", self.operation);
+        let view = match ssn_view(caller) {
+            SsnView::Full => "pii",
+            SsnView::LastFourOnly => "masked",
+        };
+        let label = format!("{REQUEST_FINGERPRINT_LABEL}:{}:{view}", self.operation);
         let fingerprint = protection
             .hasher
             .hash(&label, caller.account.as_str(), &self.rest);

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use diesel::PgConnection;
 use serde_json::json;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -27,6 +28,7 @@ use crate::domain::webhook::{
 };
 use crate::domain::{AccountId, DeliveryId, EndpointId, Error, InvalidValue, Violations};
 use crate::storage::Database;
+use crate::storage::request_keys::RequestKey;
 use crate::storage::webhook_deliveries::{self, NewDelivery};
 use crate::storage::webhook_endpoints;
 use crate::webhooks::http::Deliverer;
@@ -57,6 +59,17 @@ impl WebhookApi {
             verifier,
             settings,
         }
+    }
+
+    /// Runs an endpoint or delivery write at most once per idempotency key
+    /// ([`run_once`]).
+    async fn once<M: prost::Message + Default + Send + 'static>(
+        &self,
+        account: &AccountId,
+        key: Option<RequestKey>,
+        write: impl FnOnce(&mut PgConnection) -> Result<M, Error> + Send + 'static,
+    ) -> Result<M, Error> {
+        run_once(&self.db, &self.protection, account, key, write).await
     }
 
     /// Sends the signed verification request; `Ok` on a 2xx. A refused address is a
@@ -286,12 +299,8 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         self.verify(&data.url, id, &secret, "endpoint.url").await?;
         let protection = self.protection.clone();
         let account = caller.account.clone();
-        let created = run_once(
-            &self.db,
-            &self.protection,
-            &caller.account,
-            key,
-            move |conn| {
+        let created = self
+            .once(&caller.account, key, move |conn| {
                 let endpoint =
                     webhook_endpoints::create(conn, &protection, &account, id, &data, &secret)?;
                 tracing::info!(endpoint = %endpoint.id, "webhook endpoint created");
@@ -299,9 +308,8 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                     endpoint: Some(endpoint_message(&endpoint)),
                     secret: secret.reveal(),
                 })
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(Response::new(created))
     }
 
@@ -419,12 +427,8 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         };
         let account = caller.account.clone();
         let settings = self.settings.clone();
-        let updated = run_once(
-            &self.db,
-            &self.protection,
-            &caller.account,
-            key,
-            move |conn| {
+        let updated = self
+            .once(&caller.account, key, move |conn| {
                 // Applied again to the locked row: a concurrent update is kept, not lost.
                 let updated = webhook_endpoints::update(conn, &account, id, |fresh| {
                     let data = patched(fresh, &paths, &patch, &settings)?;
@@ -436,9 +440,8 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                     Ok(data)
                 })?;
                 Ok(endpoint_message(&updated))
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(Response::new(updated))
     }
 
@@ -459,17 +462,12 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let key = retry.key(&mut violations, &self.protection, &caller);
         let id = violations.finish(id)?;
         let account = caller.account.clone();
-        let deleted = run_once(
-            &self.db,
-            &self.protection,
-            &caller.account,
-            key,
-            move |conn| {
+        let deleted = self
+            .once(&caller.account, key, move |conn| {
                 webhook_endpoints::delete(conn, &account, id)?;
                 Ok(pb::DeleteEndpointResponse {})
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(Response::new(deleted))
     }
 
@@ -493,21 +491,16 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let until = Utc::now() + chrono::Duration::hours(self.settings.secret_overlap_hours as i64);
         let protection = self.protection.clone();
         let account = caller.account.clone();
-        let rotated = run_once(
-            &self.db,
-            &self.protection,
-            &caller.account,
-            key,
-            move |conn| {
+        let rotated = self
+            .once(&caller.account, key, move |conn| {
                 webhook_endpoints::rotate_secret(conn, &protection, &account, id, &secret, until)?;
                 tracing::info!(endpoint = %id, "webhook secret rotated");
                 Ok(pb::RotateEndpointSecretResponse {
                     secret: secret.reveal(),
                     previous_secret_expire_time: Some(timestamp(until)),
                 })
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(Response::new(rotated))
     }
 
@@ -537,12 +530,8 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let event_id = Uuid::now_v7();
         let sample = payload::sample(webhook_type, event_id, Utc::now());
         let account = caller.account.clone();
-        let delivery = run_once(
-            &self.db,
-            &self.protection,
-            &caller.account,
-            key,
-            move |conn| {
+        let delivery = self
+            .once(&caller.account, key, move |conn| {
                 enabled_endpoint(conn, &account, id)?;
                 let test = NewDelivery {
                     endpoint_id: id,
@@ -558,9 +547,8 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 webhook_deliveries::record(conn, account.as_str(), &[test])?;
                 webhook_deliveries::find_by_event(conn, &account, id, event_id)
                     .map(|delivery| delivery_message(&delivery))
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(Response::new(delivery))
     }
 
@@ -680,18 +668,13 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let key = retry.key(&mut violations, &self.protection, &caller);
         let (id, event) = violations.finish(id.zip(event))?;
         let account = caller.account.clone();
-        let delivery = run_once(
-            &self.db,
-            &self.protection,
-            &caller.account,
-            key,
-            move |conn| {
+        let delivery = self
+            .once(&caller.account, key, move |conn| {
                 enabled_endpoint(conn, &account, id)?;
                 webhook_deliveries::redeliver(conn, &account, id, event)
                     .map(|delivery| delivery_message(&delivery))
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(Response::new(delivery))
     }
 
@@ -720,20 +703,15 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let key = retry.key(&mut violations, &self.protection, &caller);
         let (id, since) = violations.finish(id.zip(since))?;
         let account = caller.account.clone();
-        let recovered = run_once(
-            &self.db,
-            &self.protection,
-            &caller.account,
-            key,
-            move |conn| {
+        let recovered = self
+            .once(&caller.account, key, move |conn| {
                 enabled_endpoint(conn, &account, id)?;
                 let requeued = webhook_deliveries::recover(conn, &account, id, since)?;
                 Ok(pb::RecoverEndpointResponse {
                     requeued: requeued as i64,
                 })
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(Response::new(recovered))
     }
 }

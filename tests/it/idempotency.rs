@@ -693,3 +693,58 @@ async fn a_webhook_update_retried_after_a_lost_reply_is_replayed() {
     assert!(!retried.enabled);
     assert_eq!(server.db.footprint(), committed);
 }
+
+#[tokio::test]
+async fn an_answer_kept_for_a_caller_who_saw_the_ssn_is_not_replayed_to_one_who_cannot() {
+    let server = TestServer::start().await;
+    let mut with_pii = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let first = with_pii
+        .create_producer(keyed(individual("1"), "req-pii"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(person(&first).ssn, "123456789");
+    let mut without_pii = server
+        .client_for("ACME", "producers:read producers:write")
+        .await;
+    let replay = without_pii
+        .create_producer(keyed(individual("1"), "req-pii"))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&replay), ["request_id"], "{replay:?}");
+    assert_eq!(count(&mut with_pii).await, 1);
+}
+
+#[tokio::test]
+async fn keys_past_their_retention_are_forgotten() {
+    let server = TestServer::start().await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    client
+        .create_producer(keyed(firm("1"), "req-old"))
+        .await
+        .unwrap();
+    let mut conn = server.db.connect();
+    let kept = producer_profile::storage::request_keys::purge_before(
+        &mut conn,
+        chrono::Utc::now() - chrono::Duration::hours(1),
+        100,
+    )
+    .unwrap();
+    assert_eq!(kept, 0, "a key younger than the cutoff stays");
+    let purged = producer_profile::storage::request_keys::purge_before(
+        &mut conn,
+        chrono::Utc::now() + chrono::Duration::hours(1),
+        100,
+    )
+    .unwrap();
+    assert_eq!(purged, 1);
+    let rerun = client
+        .create_producer(keyed(firm("1"), "req-old"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        rerun.code(),
+        Code::AlreadyExists,
+        "a forgotten key runs as a new request (here: the NPN is taken)"
+    );
+}
