@@ -2,8 +2,6 @@
 //! cursor, from the event log. Cursors are sealed for the account
 //! ([`crate::crypto::feed_cursor`]): the log is shared, its positions are not.
 
-use std::sync::Arc;
-
 use prost::Message;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -24,14 +22,14 @@ pub const MAX_EVENT_TYPES: usize = 50;
 
 pub struct EventFeedApi {
     db: Database,
-    cursors: Arc<CursorSealer>,
+    cursors: CursorSealer,
 }
 
 impl EventFeedApi {
     pub fn new(db: Database, protection: &Protection) -> Self {
         Self {
             db,
-            cursors: Arc::new(CursorSealer::new(&protection.hasher)),
+            cursors: CursorSealer::new(&protection.hasher),
         }
     }
 
@@ -153,7 +151,7 @@ where
         &mut self,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Self::Error>> {
-        // Both are tonic servers, which are always ready; each call is made on a clone.
+        // Each call goes to a clone of the service it is for, made ready there.
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -161,9 +159,15 @@ where
         if request.uri().path() == OLD_FEED_PATH {
             *request.uri_mut() = http::Uri::from_static(FEED_PATH);
             let mut feed = self.feed.clone();
-            return Box::pin(async move { feed.call(request).await });
+            return Box::pin(async move {
+                std::future::poll_fn(|cx| feed.poll_ready(cx)).await?;
+                feed.call(request).await
+            });
         }
         let mut producers = self.producers.clone();
-        Box::pin(async move { producers.call(request).await })
+        Box::pin(async move {
+            std::future::poll_fn(|cx| producers.poll_ready(cx)).await?;
+            producers.call(request).await
+        })
     }
 }
