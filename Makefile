@@ -17,7 +17,7 @@ help:
 	@echo "make bench          benchmarks: our paths against reference paths, as ratios"
 	@echo "make helm-check     lint the Helm chart, render it, validate the manifests offline"
 	@echo "make docs-check     run the README's grpcurl commands against a fresh server"
-	@echo "make proto-check    buf lint and buf breaking against the last commit"
+	@echo "make proto-check    buf lint and buf breaking (each proto commit, uncommitted changes)"
 	@echo "make services       install (where missing) and start Postgres and tansu"
 	@echo "make services-down  stop them"
 	@echo "make migrate        apply database migrations"
@@ -70,7 +70,7 @@ test: services
 docs-check: services dev-config build
 	@scripts/docs-check.sh
 
-# buf lint, and buf breaking against the last commit.
+# buf lint, and buf breaking for each commit that changed proto/ and for uncommitted changes.
 proto-check:
 	@scripts/proto-check.sh
 

@@ -312,7 +312,7 @@ impl WebhooksConfig {
             "webhooks.max_in_flight_per_endpoint",
             self.max_in_flight_per_endpoint >= 1,
         )?;
-        at_least_one("webhooks.retention_days", self.retention_days >= 1)?;
+        retention_days("webhooks.retention_days", self.retention_days)?;
         Ok(())
     }
 
@@ -518,6 +518,16 @@ fn at_least_one(setting: &str, ok: bool) -> Result<(), ConfigError> {
     }
 }
 
+/// A retention period: at least a day, at most ten years (the purge's cutoff, now minus
+/// the period, must be a time the clock can name).
+fn retention_days(setting: &str, days: u32) -> Result<(), ConfigError> {
+    if (1..=3650).contains(&days) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(setting, "must be from 1 to 3650 days"))
+    }
+}
+
 impl ConfigError {
     pub fn new(setting: &str, problem: impl Into<String>) -> Self {
         Self {
@@ -622,10 +632,10 @@ impl Config {
         at_least_one("events.batch_size", self.events.batch_size >= 1)?;
         at_least_one("kafka.topic_partitions", self.kafka.topic_partitions >= 1)?;
         at_least_one("kafka.topic_replication", self.kafka.topic_replication >= 1)?;
-        at_least_one("events.retention_days", self.events.retention_days >= 1)?;
-        at_least_one(
+        retention_days("events.retention_days", self.events.retention_days)?;
+        retention_days(
             "grpc.request_id_retention_days",
-            self.grpc.request_id_retention_days >= 1,
+            self.grpc.request_id_retention_days,
         )?;
         self.webhooks.validate()?;
         at_least_one("database.pool_max_size", self.database.pool_max_size >= 1)?;
@@ -749,6 +759,28 @@ mod tests {
         config.auth.jwks = Some("https://idp.example/jwks.json".into());
         config.auth.allow_http_jwks = false;
         assert!(config.validate_for_serving().is_ok());
+    }
+
+    #[test]
+    fn retention_periods_the_clock_cannot_subtract_are_refused() {
+        let mut config = Config::default();
+        config.auth.jwks = Some("https://idp.example/jwks.json".into());
+        config.auth.issuer = "https://idp.example/".into();
+        config.encryption = encryption(&format!("k1:{}", BASE64.encode([1u8; 32])), "k1");
+        assert!(config.validate_for_serving().is_ok());
+        config.grpc.request_id_retention_days = u32::MAX;
+        assert_eq!(
+            config.validate_for_serving().unwrap_err().setting,
+            "grpc.request_id_retention_days"
+        );
+        config.grpc.request_id_retention_days = 0;
+        assert!(config.validate_for_serving().is_err());
+        config.grpc.request_id_retention_days = 30;
+        config.events.retention_days = 100_000_000;
+        assert_eq!(
+            config.validate_for_serving().unwrap_err().setting,
+            "events.retention_days"
+        );
     }
 
     #[test]

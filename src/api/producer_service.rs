@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use diesel::PgConnection;
+use uuid::Uuid;
 
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -21,7 +22,7 @@ use super::producer_convert::{
 };
 use super::proto::v1 as pb;
 use super::request::{
-    Retry, authorize, checked_list, identify, run_once, ssn_view, today, traceparent,
+    Ran, Retry, authorize, checked_list, identify, run_once, ssn_view, today, traceparent,
 };
 use super::update_mask;
 use crate::auth::Scope;
@@ -63,14 +64,16 @@ impl ProducerProfileApi {
         }
     }
 
-    /// Runs a producer write at most once per idempotency key ([`run_once`]).
+    /// Runs a producer write at most once per idempotency key ([`run_once`]); `about`
+    /// names the producer its answer describes.
     async fn once<M: prost::Message + Default + Send + 'static>(
         &self,
         account: &AccountId,
         key: Option<RequestKey>,
+        about: impl FnOnce(&M) -> Option<Uuid> + Send + 'static,
         write: impl FnOnce(&mut PgConnection) -> Result<M, Error> + Send + 'static,
-    ) -> Result<M, Error> {
-        run_once(&self.db, &self.protection, account, key, write).await
+    ) -> Result<(M, Ran), Error> {
+        run_once(&self.db, &self.protection, account, key, about, write).await
     }
 
     /// The caller of a child RPC, with what the shared child flow needs (each flow checks
@@ -145,13 +148,16 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let data = violations.finish(data)?;
         let account = caller.account.clone();
         let view = ssn_view(&caller);
-        let created = self
-            .once(&caller.account, key, move |conn| {
+        let about = |created: &pb::Producer| created.id.parse().ok();
+        let (created, ran) = self
+            .once(&caller.account, key, about, move |conn| {
                 let created = producers::create(conn, &cx, &account, &data)?;
-                tracing::info!(producer_id = %created.id, "producer created");
                 Ok(producer_message(&created, view))
             })
             .await?;
+        if ran == Ran::Now {
+            tracing::info!(producer_id = %created.id, "producer created");
+        }
         Ok(Response::new(created))
     }
 
@@ -265,8 +271,9 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let patch = request.producer.unwrap_or_default();
         let account = caller.account.clone();
         let today = today();
-        let updated = self
-            .once(&caller.account, key, move |conn| {
+        let about = move |_: &pb::Producer| Some(id.as_uuid());
+        let (updated, _) = self
+            .once(&caller.account, key, about, move |conn| {
                 let updated = producers::update(conn, &cx, &account, id, expected, |current| {
                     // The merge starts from the full SSN so an untouched SSN survives.
                     let stored = producer_message(current, SsnView::Full);
@@ -312,12 +319,18 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let key = retry.key(&mut violations, &self.protection, &caller);
         let id = violations.finish(id)?;
         let account = caller.account.clone();
-        self.once(&caller.account, key, move |conn| {
-            producers::delete(conn, &cx, &account, id, expected)?;
+        // The answer holds nothing of the producer: it outlives it, and a replay succeeds.
+        let (_, ran) = self
+            .once(
+                &caller.account,
+                key,
+                |_| None,
+                move |conn| producers::delete(conn, &cx, &account, id, expected),
+            )
+            .await?;
+        if ran == Ran::Now {
             tracing::info!(producer_id = %id, "producer deleted");
-            Ok(())
-        })
-        .await?;
+        }
         Ok(Response::new(()))
     }
 

@@ -7,6 +7,7 @@ use chrono::{NaiveDate, Utc};
 use diesel::PgConnection;
 use prost::Message;
 use tonic::{Request, Status};
+use uuid::Uuid;
 
 use super::authn::caller;
 use crate::auth::{Caller, Scope};
@@ -14,7 +15,7 @@ use crate::crypto::{Protection, REQUEST_FINGERPRINT_LABEL};
 use crate::domain::producer::SsnView;
 use crate::domain::{AccountId, Error, InvalidValue, RequestId, Violations};
 use crate::storage::Database;
-use crate::storage::request_keys::{self, Once, RequestKey};
+use crate::storage::request_keys::{self, Answer, Once, RequestKey};
 
 /// The caller, after checking it holds `scope`; records the account on the current span.
 pub fn authorize<T>(request: &Request<T>, scope: Scope) -> Result<Caller, Status> {
@@ -105,6 +106,15 @@ impl Retry {
     ) -> Option<RequestKey> {
         let request_id =
             violations.check_optional("request_id", RequestId::parse(&self.request_id))?;
+        let Some(client) = caller.client_id.as_deref() else {
+            // Keys belong to a client: without one, every such caller of the account
+            // would replay the others' answers.
+            violations.add(
+                "request_id",
+                "needs an access token that names its client (client_id or sub)",
+            );
+            return None;
+        };
         let view = match ssn_view(caller) {
             SsnView::Full => "pii",
             SsnView::LastFourOnly => "masked",
@@ -113,41 +123,52 @@ impl Retry {
         let fingerprint = protection
             .hasher
             .hash(&label, caller.account.as_str(), &self.rest);
-        Some(RequestKey::new(
-            caller.client_id.as_deref(),
-            &request_id,
-            fingerprint,
-        ))
+        Some(RequestKey::new(client, &request_id, fingerprint))
     }
+}
+
+/// Whether a mutation ran now, or a retry got the answer of the call that ran before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    Now,
+    Before,
 }
 
 /// Runs a mutation on the database at most once per `key`: without a key it simply
 /// runs; with one already used for the same request it answers what that call answered
-/// (its response, decoded) and changes nothing.
+/// (its response, decoded) and changes nothing. `about` names the producer the answer
+/// describes (deleting it erases the kept answer).
 pub async fn run_once<M>(
     db: &Database,
     protection: &Arc<Protection>,
     account: &AccountId,
     key: Option<RequestKey>,
+    about: impl FnOnce(&M) -> Option<Uuid> + Send + 'static,
     write: impl FnOnce(&mut PgConnection) -> Result<M, Error> + Send + 'static,
-) -> Result<M, Error>
+) -> Result<(M, Ran), Error>
 where
     M: Message + Default + Send + 'static,
 {
     let Some(key) = key else {
-        return db.run(write).await;
+        return Ok((db.run(write).await?, Ran::Now));
     };
     let protection = protection.clone();
     let account = account.clone();
     db.run(move |conn| {
         let outcome = request_keys::once(conn, &protection, &account, &key, |conn| {
             let response = write(conn)?;
-            let answer = response.encode_to_vec();
+            let answer = Answer {
+                bytes: response.encode_to_vec(),
+                producer: about(&response),
+            };
             Ok((response, answer))
         })?;
         match outcome {
-            Once::Applied(response) => Ok(response),
-            Once::Replayed(answer) => decode_answer(&answer),
+            Once::Applied(response) => Ok((response, Ran::Now)),
+            Once::Replayed(answer) => {
+                tracing::info!("a retry: answered as the call that ran before");
+                Ok((decode_answer(&answer)?, Ran::Before))
+            }
         }
     })
     .await

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::page_token::{self, FilterDigest};
 use super::producer_convert::{time_of, timestamp, unknown_enum};
 use super::proto::v1 as pb;
-use super::request::{Retry, authorize, replayed, run_once, traceparent};
+use super::request::{Ran, Retry, authorize, replayed, run_once, traceparent};
 use crate::auth::{Caller, Scope};
 use crate::config::WebhooksConfig;
 use crate::crypto::Protection;
@@ -68,8 +68,9 @@ impl WebhookApi {
         account: &AccountId,
         key: Option<RequestKey>,
         write: impl FnOnce(&mut PgConnection) -> Result<M, Error> + Send + 'static,
-    ) -> Result<M, Error> {
-        run_once(&self.db, &self.protection, account, key, write).await
+    ) -> Result<(M, Ran), Error> {
+        // The answers describe endpoints and deliveries, no producer.
+        run_once(&self.db, &self.protection, account, key, |_| None, write).await
     }
 
     /// Sends the signed verification request; `Ok` on a 2xx. A refused address is a
@@ -299,17 +300,19 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         self.verify(&data.url, id, &secret, "endpoint.url").await?;
         let protection = self.protection.clone();
         let account = caller.account.clone();
-        let created = self
+        let (created, ran) = self
             .once(&caller.account, key, move |conn| {
                 let endpoint =
                     webhook_endpoints::create(conn, &protection, &account, id, &data, &secret)?;
-                tracing::info!(endpoint = %endpoint.id, "webhook endpoint created");
                 Ok(pb::CreateEndpointResponse {
                     endpoint: Some(endpoint_message(&endpoint)),
                     secret: secret.reveal(),
                 })
             })
             .await?;
+        if ran == Ran::Now {
+            tracing::info!(endpoint = %id, "webhook endpoint created");
+        }
         Ok(Response::new(created))
     }
 
@@ -427,7 +430,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         };
         let account = caller.account.clone();
         let settings = self.settings.clone();
-        let updated = self
+        let (updated, _) = self
             .once(&caller.account, key, move |conn| {
                 // Applied again to the locked row: a concurrent update is kept, not lost.
                 let updated = webhook_endpoints::update(conn, &account, id, |fresh| {
@@ -462,7 +465,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let key = retry.key(&mut violations, &self.protection, &caller);
         let id = violations.finish(id)?;
         let account = caller.account.clone();
-        let deleted = self
+        let (deleted, _) = self
             .once(&caller.account, key, move |conn| {
                 webhook_endpoints::delete(conn, &account, id)?;
                 Ok(pb::DeleteEndpointResponse {})
@@ -491,16 +494,18 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let until = Utc::now() + chrono::Duration::hours(self.settings.secret_overlap_hours as i64);
         let protection = self.protection.clone();
         let account = caller.account.clone();
-        let rotated = self
+        let (rotated, ran) = self
             .once(&caller.account, key, move |conn| {
                 webhook_endpoints::rotate_secret(conn, &protection, &account, id, &secret, until)?;
-                tracing::info!(endpoint = %id, "webhook secret rotated");
                 Ok(pb::RotateEndpointSecretResponse {
                     secret: secret.reveal(),
                     previous_secret_expire_time: Some(timestamp(until)),
                 })
             })
             .await?;
+        if ran == Ran::Now {
+            tracing::info!(endpoint = %id, "webhook secret rotated");
+        }
         Ok(Response::new(rotated))
     }
 
@@ -530,7 +535,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let event_id = Uuid::now_v7();
         let sample = payload::sample(webhook_type, event_id, Utc::now());
         let account = caller.account.clone();
-        let delivery = self
+        let (delivery, _) = self
             .once(&caller.account, key, move |conn| {
                 enabled_endpoint(conn, &account, id)?;
                 let test = NewDelivery {
@@ -668,7 +673,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let key = retry.key(&mut violations, &self.protection, &caller);
         let (id, event) = violations.finish(id.zip(event))?;
         let account = caller.account.clone();
-        let delivery = self
+        let (delivery, _) = self
             .once(&caller.account, key, move |conn| {
                 enabled_endpoint(conn, &account, id)?;
                 webhook_deliveries::redeliver(conn, &account, id, event)
@@ -703,7 +708,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let key = retry.key(&mut violations, &self.protection, &caller);
         let (id, since) = violations.finish(id.zip(since))?;
         let account = caller.account.clone();
-        let recovered = self
+        let (recovered, _) = self
             .once(&caller.account, key, move |conn| {
                 enabled_endpoint(conn, &account, id)?;
                 let requeued = webhook_deliveries::recover(conn, &account, id, since)?;

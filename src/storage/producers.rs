@@ -492,8 +492,9 @@ pub fn update(
     })
 }
 
-/// Deletes the producer and its children after checking the caller's expected version.
-/// Records a deleted event for each child, then one for the producer.
+/// Deletes the producer and its children after checking the caller's expected version,
+/// and erases the answers kept for retries about them. Records a deleted event for each
+/// child, then one for the producer.
 pub fn delete(
     conn: &mut PgConnection,
     cx: &WriteContext,
@@ -545,6 +546,8 @@ pub fn delete(
         last.version = Version::new(current.version.get() + changes.len() as i64 + 1);
         changes.push(Change::deleted(ResourceState::Producer(Box::new(last))));
         diesel::delete(producers::table.find((account.as_str(), id.as_uuid()))).execute(conn)?;
+        // Answers kept for retries that show the producer or its children go with it.
+        super::request_keys::erase_answers_about(conn, account, id.as_uuid())?;
         outbox::append(conn, cx, history, changes)?;
         Ok(())
     })

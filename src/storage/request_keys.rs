@@ -9,8 +9,9 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use uuid::Uuid;
 
-use super::schema::request_keys;
+use super::schema::{create_requests, request_keys};
 use crate::crypto::{FieldContext, Protection, SealedValue};
 use crate::domain::{AccountId, Error, RequestId, Violations};
 
@@ -30,13 +31,9 @@ pub struct RequestKey {
 }
 
 impl RequestKey {
-    pub fn new(client: Option<&str>, request_id: &RequestId, fingerprint: [u8; 32]) -> Self {
+    pub fn new(client: &str, request_id: &RequestId, fingerprint: [u8; 32]) -> Self {
         Self {
-            key: format!(
-                "{}\u{1f}{}",
-                client.unwrap_or_default(),
-                request_id.as_str()
-            ),
+            key: format!("{client}\u{1f}{}", request_id.as_str()),
             fingerprint,
         }
     }
@@ -50,6 +47,14 @@ impl RequestKey {
     }
 }
 
+/// What a mutation answered, to keep for its retries.
+pub struct Answer {
+    /// The encoded response.
+    pub bytes: Vec<u8>,
+    /// The producer the answer describes, if any: deleting it erases the answer.
+    pub producer: Option<Uuid>,
+}
+
 /// What a mutation run under a key came to.
 pub enum Once<T> {
     /// The key was new: the mutation ran, and this is its result.
@@ -59,8 +64,8 @@ pub enum Once<T> {
 }
 
 /// Runs `write` at most once per key, in one transaction with the key's claim and the
-/// stored answer. `write` returns its result and the answer to store (the encoded
-/// response). The same key with another request is INVALID_ARGUMENT on `request_id`.
+/// stored answer. `write` returns its result and the answer to keep. The same key with
+/// another request is INVALID_ARGUMENT on `request_id`.
 ///
 /// A second call with a key whose first call is still running waits for it (Postgres
 /// holds the key's row), then replays its answer — or runs, if the first rolled back.
@@ -69,28 +74,43 @@ pub fn once<T>(
     protection: &Protection,
     account: &AccountId,
     key: &RequestKey,
-    write: impl FnOnce(&mut PgConnection) -> Result<(T, Vec<u8>), Error>,
+    write: impl FnOnce(&mut PgConnection) -> Result<(T, Answer), Error>,
 ) -> Result<Once<T>, Error> {
     conn.transaction(|conn| {
-        if !claim(conn, account, key)? {
-            let answer = recorded(conn, protection, account, key)?
-                .ok_or_else(|| Error::Internal("a claimed request key vanished".into()))?;
-            return Ok(Once::Replayed(answer));
+        // Twice at most: a key found taken can be purged before it is read.
+        for _ in 0..2 {
+            if claim(conn, account, key)? {
+                if used_by_previous_release(conn, account, key)? {
+                    return Err(Error::AlreadyExists(
+                        "this request_id was used by a create before this version: that \
+                         create was applied; read the resource instead of retrying"
+                            .into(),
+                    ));
+                }
+                let (result, answer) = write(conn)?;
+                let sealed = protection.cipher.seal(&answer.bytes, &key.context(account));
+                diesel::update(request_keys::table.find((account.as_str(), &key.key)))
+                    .set((
+                        request_keys::response_ciphertext.eq(sealed.bytes),
+                        request_keys::response_key_id.eq(sealed.key_id),
+                        request_keys::producer_id.eq(answer.producer),
+                    ))
+                    .execute(conn)?;
+                return Ok(Once::Applied(result));
+            }
+            if let Some(answer) = recorded(conn, protection, account, key)? {
+                return Ok(Once::Replayed(answer));
+            }
         }
-        let (result, answer) = write(conn)?;
-        let sealed = protection.cipher.seal(&answer, &key.context(account));
-        diesel::update(request_keys::table.find((account.as_str(), &key.key)))
-            .set((
-                request_keys::response_ciphertext.eq(sealed.bytes),
-                request_keys::response_key_id.eq(sealed.key_id),
-            ))
-            .execute(conn)?;
-        Ok(Once::Applied(result))
+        Err(Error::Unavailable(
+            "a request key was claimed and forgotten meanwhile; retry".into(),
+        ))
     })
 }
 
 /// The answer a call with this key stored, if one committed. For mutations with work
 /// before their transaction (a webhook verification request) to skip it on a retry.
+/// An answer erased with the producer it described is NOT_FOUND.
 pub fn recorded(
     conn: &mut PgConnection,
     protection: &Protection,
@@ -105,14 +125,6 @@ pub fn recorded(
     else {
         return Ok(None);
     };
-    let (Some(bytes), Some(key_id)) = (row.response_ciphertext, row.response_key_id) else {
-        // Recorded by a version that kept only the id of the created resource.
-        return Err(Error::AlreadyExists(
-            "this request_id was used by a create before answers were kept: that create \
-             was applied; read the resource instead of retrying"
-                .into(),
-        ));
-    };
     if row.fingerprint != key.fingerprint {
         return Err(Violations::one(
             "request_id",
@@ -120,6 +132,12 @@ pub fn recorded(
         )
         .into());
     }
+    let (Some(bytes), Some(key_id)) = (row.response_ciphertext, row.response_key_id) else {
+        return Err(Error::NotFound(
+            "producer (the call with this request_id was applied, but the producer it \
+             changed was deleted since, and its answer with it)",
+        ));
+    };
     let sealed = SealedValue { key_id, bytes };
     protection
         .cipher
@@ -128,19 +146,57 @@ pub fn recorded(
         .map_err(|e| Error::Internal(format!("a stored answer does not open: {e}")))
 }
 
-/// Forgets keys recorded before `cutoff`, up to `limit` of them; returns how many.
+/// Erases the answers kept about `producer` (its data, an SSN among it, must not outlive
+/// it): a replay of those calls answers NOT_FOUND. Call it in the producer's delete.
+pub fn erase_answers_about(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    producer: Uuid,
+) -> Result<usize, Error> {
+    Ok(diesel::update(
+        request_keys::table
+            .filter(request_keys::account_id.eq(account.as_str()))
+            .filter(request_keys::producer_id.eq(producer)),
+    )
+    .set((
+        request_keys::response_ciphertext.eq(None::<Vec<u8>>),
+        request_keys::response_key_id.eq(None::<String>),
+        request_keys::producer_id.eq(None::<Uuid>),
+    ))
+    .execute(conn)?)
+}
+
+/// Forgets keys recorded before `cutoff` (this release's and the previous one's), up to
+/// `limit` of each; returns how many.
 pub fn purge_before(
     conn: &mut PgConnection,
     cutoff: DateTime<Utc>,
     limit: i64,
 ) -> Result<usize, Error> {
-    Ok(diesel::sql_query(
-        "DELETE FROM request_keys WHERE (account_id, request_id) IN \
-         (SELECT account_id, request_id FROM request_keys WHERE created_at < $1 LIMIT $2)",
-    )
-    .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
-    .bind::<diesel::sql_types::BigInt, _>(limit)
-    .execute(conn)?)
+    let mut purged = 0;
+    for table in ["request_keys", "create_requests"] {
+        purged += diesel::sql_query(format!(
+            "DELETE FROM {table} WHERE (account_id, request_id) IN \
+             (SELECT account_id, request_id FROM {table} WHERE created_at < $1 LIMIT $2)"
+        ))
+        .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .execute(conn)?;
+    }
+    Ok(purged)
+}
+
+/// Whether the previous release recorded this key for a create (in `create_requests`,
+/// which pods of that version still write during a rolling upgrade).
+fn used_by_previous_release(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    key: &RequestKey,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        create_requests::table.find((account.as_str(), &key.key)),
+    ))
+    .get_result(conn)
 }
 
 #[derive(Queryable, Selectable)]

@@ -40,6 +40,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    create_requests (account_id, request_id) {
+        account_id -> Text,
+        request_id -> Text,
+        fingerprint -> Bytea,
+        resource_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     event_log_state (singleton) {
         singleton -> Bool,
         purged_through -> Int8,
@@ -128,10 +138,10 @@ diesel::table! {
         account_id -> Text,
         request_id -> Text,
         fingerprint -> Bytea,
-        resource_id -> Nullable<Uuid>,
-        created_at -> Timestamptz,
         response_ciphertext -> Nullable<Bytea>,
         response_key_id -> Nullable<Text>,
+        producer_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -206,6 +216,7 @@ diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::allow_tables_to_appear_in_same_query!(
     addresses,
     bank_accounts,
+    create_requests,
     event_log_state,
     events,
     insurance_policies,

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use diesel::RunQueryDsl;
 use tonic::Code;
 
 use producer_profile::api::proto::v1 as pb;
@@ -105,29 +106,55 @@ async fn request_ids_are_per_account() {
 }
 
 #[tokio::test]
-async fn replaying_the_create_of_a_since_deleted_producer_answers_as_the_first_call_and_creates_nothing()
- {
+async fn a_deleted_producer_takes_the_answers_kept_about_it_along() {
     let server = TestServer::start().await;
     let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
     let first = client
-        .create_producer(keyed(firm("1"), "req"))
+        .create_producer(keyed(individual("1"), "req"))
         .await
         .unwrap()
         .into_inner();
-    client
-        .delete_producer(pb::DeleteProducerRequest {
-            id: first.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let replay = client
-        .create_producer(keyed(firm("1"), "req"))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(replay, first, "the answer the first call got (AIP-155)");
+    let address = pb::CreateAddressRequest {
+        producer_id: first.id.clone(),
+        address: Some(mailing_address()),
+        request_id: "req-address".into(),
+        ..Default::default()
+    };
+    client.create_address(address.clone()).await.unwrap();
+    let delete = pb::DeleteProducerRequest {
+        id: first.id.clone(),
+        request_id: "req-delete".into(),
+        ..Default::default()
+    };
+    client.delete_producer(delete.clone()).await.unwrap();
+    for replay in [
+        client
+            .create_producer(keyed(individual("1"), "req"))
+            .await
+            .unwrap_err(),
+        client.create_address(address).await.unwrap_err(),
+    ] {
+        assert_eq!(replay.code(), Code::NotFound, "{replay:?}");
+    }
     assert_eq!(count(&mut client).await, 0, "no second producer");
+    client
+        .delete_producer(delete)
+        .await
+        .expect("the delete's own answer holds nothing of the producer and is replayed");
+    let mut conn = server.db.connect();
+    let kept: i64 = diesel::sql_query(
+        "SELECT count(*) AS n FROM request_keys WHERE response_ciphertext IS NOT NULL",
+    )
+    .get_result::<Count>(&mut conn)
+    .unwrap()
+    .n;
+    assert_eq!(kept, 1, "only the delete's answer is still kept");
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
 /// Calls `call` with a fresh request id, then again with the same id and request: the
@@ -747,4 +774,54 @@ async fn keys_past_their_retention_are_forgotten() {
         Code::AlreadyExists,
         "a forgotten key runs as a new request (here: the NPN is taken)"
     );
+}
+
+#[tokio::test]
+async fn a_create_key_the_previous_release_recorded_is_not_applied_again() {
+    let server = TestServer::start().await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let producer = client
+        .create_producer(create(firm("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    // A pod of the previous version recorded this key (client id, unit separator, id)
+    // during a rolling upgrade; the retry reaches a pod of this version.
+    diesel::sql_query(
+        "INSERT INTO create_requests (account_id, request_id, fingerprint, resource_id) \
+         VALUES ('ACME', 'client-1' || chr(31) || 'req-legacy', '\\x00', gen_random_uuid())",
+    )
+    .execute(&mut server.db.connect())
+    .unwrap();
+    let before = server.db.footprint();
+    let retry = client
+        .create_address(pb::CreateAddressRequest {
+            producer_id: producer.id,
+            address: Some(mailing_address()),
+            request_id: "req-legacy".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(retry.code(), Code::AlreadyExists, "{retry:?}");
+    assert_eq!(server.db.footprint(), before, "nothing created twice");
+}
+
+#[tokio::test]
+async fn a_request_id_needs_a_token_that_names_its_client() {
+    let server = TestServer::start_with(|config| config.auth.strict_rfc9068 = false).await;
+    let anonymous = crate::support::TokenSpec::new("ACME", ALL_PRODUCER_SCOPES)
+        .without_claim("sub")
+        .without_claim("client_id")
+        .sign();
+    let mut client = server.client(&anonymous).await;
+    let refused = client
+        .create_producer(keyed(firm("1"), "req"))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&refused), ["request_id"], "{refused:?}");
+    client
+        .create_producer(create(firm("1")))
+        .await
+        .expect("without a request_id it is an ordinary create");
 }

@@ -27,7 +27,9 @@ fn migrations_apply_revert_and_apply_again() {
     let applied = migrations::run_pending(&db.url).unwrap();
     assert!(!applied.is_empty());
     let mut conn = db.connect();
-    assert!(table_exists(&mut conn, "producers") && table_exists(&mut conn, "request_keys"));
+    for table in ["producers", "request_keys", "create_requests"] {
+        assert!(table_exists(&mut conn, table), "{table}");
+    }
 
     let reverted = migrations::revert_all(&mut conn).unwrap();
     assert_eq!(reverted.len(), applied.len());

@@ -14,7 +14,7 @@ use tonic::Status;
 
 use super::page_token::{self, FilterDigest};
 use super::proto::v1 as pb;
-use super::request::{Retry, run_once, today};
+use super::request::{Ran, Retry, run_once, today};
 use crate::auth::{Caller, Scope};
 use crate::domain::child::{Child, ParentTarget, Versioned};
 use crate::domain::ids::ResourceId;
@@ -171,13 +171,15 @@ impl ChildCall<'_> {
             expected,
         };
         let cx = self.cx.clone();
-        let created = self
-            .once(key, move |conn| {
+        let (created, ran) = self
+            .once(key, Some(producer), move |conn| {
                 let created = R::create(conn, &cx, &target, input)?;
                 Ok(R::message(&created.item, created.producer_version))
             })
             .await?;
-        tracing::info!(resource = R::FIELD, %producer, "child created");
+        if ran == Ran::Now {
+            tracing::info!(resource = R::FIELD, %producer, "child created");
+        }
         Ok(created)
     }
 
@@ -277,21 +279,23 @@ impl ChildCall<'_> {
         };
         let cx = self.cx.clone();
         let today = today();
-        self.once(key, move |conn| {
-            let updated = R::update(conn, &cx, &target, id, |current| {
-                let mut merged = R::merge_base(current);
-                for field in &paths {
-                    R::copy_field(&mut merged, &patch, field);
-                }
-                R::parse(&merged, today, Some(current)).map_err(|invalid| {
-                    let mut prefixed = Violations::new();
-                    prefixed.extend_prefixed(R::FIELD, invalid);
-                    Error::from(prefixed)
-                })
-            })?;
-            Ok(R::message(&updated.item, updated.producer_version))
-        })
-        .await
+        let (updated, _) = self
+            .once(key, Some(producer), move |conn| {
+                let updated = R::update(conn, &cx, &target, id, |current| {
+                    let mut merged = R::merge_base(current);
+                    for field in &paths {
+                        R::copy_field(&mut merged, &patch, field);
+                    }
+                    R::parse(&merged, today, Some(current)).map_err(|invalid| {
+                        let mut prefixed = Violations::new();
+                        prefixed.extend_prefixed(R::FIELD, invalid);
+                        Error::from(prefixed)
+                    })
+                })?;
+                Ok(R::message(&updated.item, updated.producer_version))
+            })
+            .await?;
+        Ok(updated)
     }
 
     /// Deletes a child; answers the producer's version after it. Scope `producers:write`.
@@ -315,8 +319,8 @@ impl ChildCall<'_> {
             expected,
         };
         let cx = self.cx.clone();
-        let deleted = self
-            .once(key, move |conn| {
+        let (deleted, ran) = self
+            .once(key, None, move |conn| {
                 let version = R::delete(conn, &cx, &target, id)?.producer_version;
                 Ok(pb::DeleteChildResponse {
                     producer_version: version.get(),
@@ -324,24 +328,23 @@ impl ChildCall<'_> {
                 })
             })
             .await?;
-        tracing::info!(resource = R::FIELD, %producer, "child deleted");
+        if ran == Ran::Now {
+            tracing::info!(resource = R::FIELD, %producer, "child deleted");
+        }
         Ok(deleted)
     }
 
-    /// Runs a child write at most once per idempotency key.
+    /// Runs a child write at most once per idempotency key; `about` is the producer its
+    /// answer describes, when it holds the child (deleting the producer erases it).
     async fn once<M: Message + Default + Send + 'static>(
         &self,
         key: Option<RequestKey>,
+        about: Option<ProducerId>,
         write: impl FnOnce(&mut PgConnection) -> Result<M, Error> + Send + 'static,
-    ) -> Result<M, Status> {
-        Ok(run_once(
-            self.db,
-            &self.cx.protection,
-            &self.caller.account,
-            key,
-            write,
-        )
-        .await?)
+    ) -> Result<(M, Ran), Status> {
+        let about = move |_: &M| about.map(|producer| producer.as_uuid());
+        let account = &self.caller.account;
+        Ok(run_once(self.db, &self.cx.protection, account, key, about, write).await?)
     }
 }
 
