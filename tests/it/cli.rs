@@ -207,6 +207,20 @@ fn secrets_in_the_environment_that_look_like_numbers_or_lists_are_accepted() {
     );
 }
 
+/// The settings `serve` needs against `database_url`, trusting the test issuer, on ports
+/// of its choosing; the `[log]` and later sections are the test's.
+fn serve_settings(database_url: &str) -> String {
+    format!(
+        "listen_addr = \"127.0.0.1:0\"\n\
+         [metrics]\nserve_addr = \"127.0.0.1:0\"\n\
+         [database]\nurl = \"{database_url}\"\n\
+         [auth]\njwks = \"{jwks}\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n\
+         [encryption]\nactive_key_id = \"k\"\nkeys = \"k:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n\
+         blind_index_key = \"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=\"\n",
+        jwks = keys::issuer().jwks_path.display(),
+    )
+}
+
 /// Reads JSON log lines from the child's stdout until `serving gRPC`; returns the address.
 fn wait_for_address(child: &mut Child, log: &mut Vec<String>) -> String {
     let stdout = child.stdout.take().unwrap();
@@ -257,16 +271,9 @@ async fn serve_logs_and_exports_no_ssn_or_account_number_and_exits_cleanly_on_si
     let collector = crate::support::receiver::Receiver::start().await;
     let collector_base = collector.url.trim_end_matches("/webhooks").to_owned();
     let config = format!(
-        "listen_addr = \"127.0.0.1:0\"\n\
-         [metrics]\nserve_addr = \"127.0.0.1:0\"\n\
-         [database]\nurl = \"{url}\"\n\
-         [auth]\njwks = \"{jwks}\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n\
-         [encryption]\nactive_key_id = \"k\"\nkeys = \"k:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n\
-         blind_index_key = \"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=\"\n\
-         [log]\nformat = \"json\"\nfilter = \"debug\"\n\
+        "{}[log]\nformat = \"json\"\nfilter = \"debug\"\n\
          [tracing]\notlp_endpoint = \"{collector_base}\"\n",
-        url = db.url,
-        jwks = keys::issuer().jwks_path.display(),
+        serve_settings(&db.url)
     );
     std::fs::write(dir.join("config.toml"), config).unwrap();
     let mut child = binary(&dir)
@@ -535,17 +542,7 @@ impl Drop for KillOnDrop {
 fn readable_logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
     let db = TestDb::migrated();
     let dir = scratch_dir();
-    let config = format!(
-        "listen_addr = \"127.0.0.1:0\"\n\
-         [metrics]\nserve_addr = \"127.0.0.1:0\"\n\
-         [database]\nurl = \"{url}\"\n\
-         [auth]\njwks = \"{jwks}\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n\
-         [encryption]\nactive_key_id = \"k\"\nkeys = \"k:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n\
-         blind_index_key = \"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=\"\n\
-         [log]\nformat = \"pretty\"\n",
-        url = db.url,
-        jwks = keys::issuer().jwks_path.display(),
-    );
+    let config = format!("{}[log]\nformat = \"pretty\"\n", serve_settings(&db.url));
     std::fs::write(dir.join("config.toml"), config).unwrap();
     let mut child = KillOnDrop(
         binary(&dir)
