@@ -23,11 +23,11 @@ use rdkafka::message::Headers;
 use tokio::sync::{mpsc, watch};
 use tonic::transport::Channel;
 
-use producer_profile::api::proto::{events as ev, v1 as pb};
 use producer_profile::auth::DevSigningKey;
 use producer_profile::config::Config;
 use producer_profile::domain::AccountId;
 use producer_profile::events::kafka::client_config;
+use producer_profile::proto::{events as ev, v1 as pb};
 
 const ACCOUNT: &str = "DEMO";
 /// The webhooks the tour waits for: the producer, its address, its bank account.

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod domain;
 pub mod events;
 pub mod metrics;
+pub mod proto;
 pub mod server;
 pub mod storage;
 pub mod tasks;

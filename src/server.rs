@@ -16,17 +16,18 @@ use tonic_health::server::HealthReporter;
 use crate::api::authn::Authenticate;
 use crate::api::event_feed::{EventFeedApi, WithOldFeedAddress};
 use crate::api::producer_service::ProducerProfileApi;
-use crate::api::proto::events::event_service_server::EventServiceServer;
-use crate::api::proto::v1::webhook_service_server::WebhookServiceServer;
-use crate::api::proto::{self, v1::producer_profile_service_server::ProducerProfileServiceServer};
 use crate::api::webhook_service::WebhookApi;
 use crate::auth::{DevSigningKey, JwksSource, KeySet, TokenVerifier, VerifierSettings};
 use crate::config::{AuthConfig, Config, ConfigError, GrpcConfig};
 use crate::crypto::Protection;
+use crate::events::messages::ProtobufEvents;
 use crate::events::relay::{self, RelaySettings, RelayStatus};
 use crate::metrics::relay::RelayMetrics;
 use crate::metrics::rpc::RpcMetrics;
 use crate::metrics::{Metrics, endpoint};
+use crate::proto::events::event_service_server::EventServiceServer;
+use crate::proto::v1::webhook_service_server::WebhookServiceServer;
+use crate::proto::{self, v1::producer_profile_service_server::ProducerProfileServiceServer};
 use crate::storage::Database;
 use crate::tasks::AbortOnDrop;
 use crate::telemetry::grpc::ObserveCalls;
@@ -169,9 +170,13 @@ pub async fn run(
     );
     let producers = WithOldFeedAddress {
         producers: InterceptedService::new(
-            ProducerProfileServiceServer::new(ProducerProfileApi::new(db, protection))
-                .max_decoding_message_size(limit)
-                .max_encoding_message_size(limit),
+            ProducerProfileServiceServer::new(ProducerProfileApi::new(
+                db,
+                protection,
+                Arc::new(ProtobufEvents),
+            ))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
             Authenticate::new(verifier),
         ),
         feed: feed.clone(),

@@ -12,7 +12,7 @@ use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sql_types::{Bytea, Date, Nullable, Text, Uuid as SqlUuid};
 use uuid::Uuid;
 
-use producer_profile::api::proto::v1 as pb;
+use producer_profile::proto::v1 as pb;
 use producer_profile::storage::outbox::EVENTS_CHANNEL;
 
 use crate::Plan;

@@ -6,7 +6,6 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::proto::events as pb;
 use super::request::{authorize, checked_list};
 use crate::auth::Scope;
 use crate::crypto::Protection;
@@ -14,6 +13,7 @@ use crate::crypto::feed_cursor::{CursorError, CursorSealer};
 use crate::domain::event::EventType;
 use crate::domain::producer::PageSize;
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, Violations};
+use crate::proto::events as pb;
 use crate::storage::Database;
 use crate::storage::outbox::{self, FeedFilter};
 

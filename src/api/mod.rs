@@ -4,11 +4,10 @@
 pub mod authn;
 mod children;
 pub mod event_feed;
-pub mod event_messages;
 mod page_token;
 mod producer_convert;
 pub mod producer_service;
-pub mod proto;
+
 mod request;
 mod status;
 mod update_mask;

@@ -1,18 +1,18 @@
-//! Producer messages ↔ domain types. Input conversion runs every field's parser and
-//! reports every violation at once, with paths relative to the `Producer` message.
+//! Producer messages → domain types. Input conversion runs every field's parser and
+//! reports every violation at once, with paths relative to the `Producer` message (the
+//! way back is `proto::render`).
 
 use chrono::NaiveDate;
 use prost_types::Timestamp;
 
-use super::proto::v1 as pb;
 use crate::domain::dates::DateOfBirth;
 use crate::domain::identifiers::{CrdNumber, Fein, Npn, Ssn, SsnInfo, SsnLast4};
 use crate::domain::producer::{
-    BusinessType, Firm, Gender, Individual, Producer, ProducerData, ProducerDetails, ProducerType,
-    SsnView,
+    BusinessType, Firm, Gender, Individual, ProducerData, ProducerDetails, ProducerType,
 };
 use crate::domain::text::{Email, Name};
 use crate::domain::{InvalidValue, Violations};
+use crate::proto::v1 as pb;
 
 /// Parses an optional text input: empty (after trimming) is "not given".
 pub(crate) fn optional<T>(
@@ -170,20 +170,6 @@ pub fn producer_type(raw: i32) -> Result<Option<ProducerType>, InvalidValue> {
     }
 }
 
-fn text<T>(value: &Option<T>, as_str: fn(&T) -> &str) -> String {
-    value
-        .as_ref()
-        .map(|v| as_str(v).to_owned())
-        .unwrap_or_default()
-}
-
-pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> Timestamp {
-    Timestamp {
-        seconds: time.timestamp(),
-        nanos: time.timestamp_subsec_nanos() as i32,
-    }
-}
-
 /// Seconds of `0001-01-01T00:00:00Z` and `9999-12-31T23:59:59Z`: the range of
 /// `google.protobuf.Timestamp`, which Postgres' `timestamptz` holds whole (it does not
 /// hold every instant chrono does: 4714 BC would reach the database and fail there).
@@ -203,94 +189,11 @@ pub(crate) fn time_of(value: &Timestamp) -> Result<chrono::DateTime<chrono::Utc>
         .ok_or_else(|| InvalidValue::new("must have nanos from 0 to 999,999,999"))
 }
 
-/// The message for a stored producer, with the SSN shown as `view` allows.
-pub fn producer_message(producer: &Producer, view: SsnView) -> pb::Producer {
-    let (producer_type, details) = match &producer.data.details {
-        ProducerDetails::Individual(person) => (
-            pb::ProducerType::Individual,
-            pb::producer::Details::Individual(individual_message(person, view)),
-        ),
-        ProducerDetails::Firm(firm) => (
-            pb::ProducerType::Firm,
-            pb::producer::Details::Firm(pb::Firm {
-                name: firm.name.as_str().to_owned(),
-                business_type: firm
-                    .business_type
-                    .map_or(pb::BusinessType::Unspecified, business_type_message)
-                    as i32,
-                email: text(&firm.email, Email::as_str),
-                fein: text(&firm.fein, Fein::as_str),
-                finra_crd_number: text(&firm.finra_crd_number, CrdNumber::as_str),
-            }),
-        ),
-    };
-    pb::Producer {
-        id: producer.id.to_string(),
-        npn: producer.data.npn.as_str().to_owned(),
-        r#type: producer_type as i32,
-        details: Some(details),
-        version: producer.version.get(),
-        etag: producer.version.etag(),
-        create_time: Some(timestamp(producer.created_at)),
-        update_time: Some(timestamp(producer.updated_at)),
-        ..Default::default()
-    }
-}
-
-fn individual_message(person: &Individual, view: SsnView) -> pb::Individual {
-    let ssn = match view {
-        SsnView::Full => person.ssn.full().map(|s| s.expose_digits().to_owned()),
-        SsnView::LastFourOnly => None,
-    };
-    pb::Individual {
-        first_name: person.first_name.as_str().to_owned(),
-        last_name: person.last_name.as_str().to_owned(),
-        middle_name: text(&person.middle_name, Name::as_str),
-        suffix: text(&person.suffix, Name::as_str),
-        gender: person
-            .gender
-            .map_or(pb::Gender::Unspecified, gender_message) as i32,
-        date_of_birth: person
-            .date_of_birth
-            .map(|d| d.date().format("%Y-%m-%d").to_string())
-            .unwrap_or_default(),
-        ssn: ssn.unwrap_or_default(),
-        ssn_last4: person
-            .ssn
-            .last4()
-            .map(|l| l.as_str().to_owned())
-            .unwrap_or_default(),
-        finra_crd_number: text(&person.finra_crd_number, CrdNumber::as_str),
-        primary_email: text(&person.primary_email, Email::as_str),
-        secondary_email: text(&person.secondary_email, Email::as_str),
-        title: text(&person.title, Name::as_str),
-    }
-}
-
-fn gender_message(gender: Gender) -> pb::Gender {
-    match gender {
-        Gender::Female => pb::Gender::Female,
-        Gender::Male => pb::Gender::Male,
-        Gender::NonBinary => pb::Gender::NonBinary,
-        Gender::Undisclosed => pb::Gender::Undisclosed,
-    }
-}
-
-fn business_type_message(business_type: BusinessType) -> pb::BusinessType {
-    match business_type {
-        BusinessType::Corporation => pb::BusinessType::Corporation,
-        BusinessType::Llc => pb::BusinessType::Llc,
-        BusinessType::Partnership => pb::BusinessType::Partnership,
-        BusinessType::SoleProprietorship => pb::BusinessType::SoleProprietorship,
-        BusinessType::SCorporation => pb::BusinessType::SCorporation,
-        BusinessType::NonProfit => pb::BusinessType::NonProfit,
-        BusinessType::Other => pb::BusinessType::Other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::producer::{Producer, SsnView};
+    use crate::proto::render::{producer as producer_message, timestamp};
     use proptest::prelude::*;
 
     proptest! {

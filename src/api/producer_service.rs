@@ -10,17 +10,13 @@ use uuid::Uuid;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use super::children::ChildCall;
 use super::children::addresses::Addresses;
 use super::children::bank_accounts::BankAccounts;
 use super::children::insurance_policies::InsurancePolicies;
 use super::children::phones::Phones;
-use super::children::{ChildCall, ChildResource};
-use super::event_messages::ProtobufEvents;
 use super::page_token::{self, FilterDigest};
-use super::producer_convert::{
-    producer_data, producer_message, producer_type, time_of, unknown_enum,
-};
-use super::proto::v1 as pb;
+use super::producer_convert::{producer_data, producer_type, time_of, unknown_enum};
 use super::request::{
     Ran, Retry, authorize, checked_list, identify, run_once, ssn_view, today, traceparent,
 };
@@ -31,10 +27,10 @@ use crate::domain::address::UsState;
 use crate::domain::dates::parse_optional_date;
 use crate::domain::event::EventEncoder;
 use crate::domain::identifiers::{Npn, Ssn};
-use crate::domain::producer::{
-    FullProducer, PageRequest, PageSize, ProducerDetails, ProducerFilter, SsnView,
-};
+use crate::domain::producer::{PageRequest, PageSize, ProducerDetails, ProducerFilter, SsnView};
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, Version, Violations};
+use crate::proto::render::{full_producer as full_producer_message, producer as producer_message};
+use crate::proto::v1 as pb;
 use crate::storage::producers;
 use crate::storage::request_keys::RequestKey;
 use crate::storage::{Database, WriteContext};
@@ -46,11 +42,13 @@ pub struct ProducerProfileApi {
 }
 
 impl ProducerProfileApi {
-    pub fn new(db: Database, protection: Arc<Protection>) -> Self {
+    /// The service over `db`; `encoder` turns each write's events into the bytes the
+    /// event log stores (the binary passes the protobuf one from `events`).
+    pub fn new(db: Database, protection: Arc<Protection>, encoder: Arc<dyn EventEncoder>) -> Self {
         Self {
             db,
             protection,
-            encoder: Arc::new(ProtobufEvents),
+            encoder,
         }
     }
 
@@ -93,34 +91,6 @@ fn full_view(raw: i32) -> Result<bool, InvalidValue> {
         Ok(pb::ProducerView::Full) => Ok(true),
         Ok(pb::ProducerView::Basic | pb::ProducerView::Unspecified) => Ok(false),
         Err(_) => Err(unknown_enum()),
-    }
-}
-
-/// The producer message with every child, each carrying the producer's version.
-fn full_producer_message(full: &FullProducer, view: SsnView) -> pb::Producer {
-    let version = full.producer.version;
-    pb::Producer {
-        addresses: full
-            .addresses
-            .iter()
-            .map(|a| Addresses::message(a, version))
-            .collect(),
-        phones: full
-            .phones
-            .iter()
-            .map(|p| Phones::message(p, version))
-            .collect(),
-        bank_accounts: full
-            .bank_accounts
-            .iter()
-            .map(|b| BankAccounts::message(b, version))
-            .collect(),
-        insurance_policies: full
-            .insurance_policies
-            .iter()
-            .map(|p| InsurancePolicies::message(p, version))
-            .collect(),
-        ..producer_message(&full.producer, view)
     }
 }
 

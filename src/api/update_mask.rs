@@ -4,9 +4,9 @@
 
 use prost_types::FieldMask;
 
-use super::proto::v1 as pb;
 use crate::domain::Violations;
 use crate::domain::text::excerpt;
+use crate::proto::v1 as pb;
 use pb::producer::Details;
 
 const MASK: &str = "update_mask";
@@ -58,8 +58,6 @@ pub fn parse(mask: Option<&FieldMask>) -> Result<Vec<MaskPath>, Violations> {
     let mut violations = Violations::new();
     let mut parsed = Vec::with_capacity(paths.len());
     for path in paths {
-        // A field name is valid when copying it between empty blocks succeeds: the copy
-        // functions below are the one list of updatable fields.
         let known = match path.split_once('.') {
             None => match path.as_str() {
                 "*" => Ok(MaskPath::Everything),
@@ -68,14 +66,14 @@ pub fn parse(mask: Option<&FieldMask>) -> Result<Vec<MaskPath>, Violations> {
                 "firm" => Ok(MaskPath::Firm),
                 _ => Err("is not a field of Producer that can be updated".to_owned()),
             },
-            Some(("individual", field)) => {
-                copy_individual_field(&mut Default::default(), &Default::default(), field)
-                    .map(|()| MaskPath::IndividualField(field.to_owned()))
+            Some(("individual", field)) if INDIVIDUAL_FIELDS.contains(&field) => {
+                Ok(MaskPath::IndividualField(field.to_owned()))
             }
-            Some(("firm", field)) => {
-                copy_firm_field(&mut Default::default(), &Default::default(), field)
-                    .map(|()| MaskPath::FirmField(field.to_owned()))
+            Some(("individual", _)) => Err("is not a field of Individual".to_owned()),
+            Some(("firm", field)) if FIRM_FIELDS.contains(&field) => {
+                Ok(MaskPath::FirmField(field.to_owned()))
             }
+            Some(("firm", _)) => Err("is not a field of Firm".to_owned()),
             Some(_) => Err("is not a field of Producer that can be updated".to_owned()),
         };
         match known {

@@ -13,8 +13,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::page_token::{self, FilterDigest};
-use super::producer_convert::{time_of, timestamp, unknown_enum};
-use super::proto::v1 as pb;
+use super::producer_convert::{time_of, unknown_enum};
 use super::request::{Ran, Retry, authorize, replayed, run_once, traceparent};
 use crate::auth::{Caller, Scope};
 use crate::config::WebhooksConfig;
@@ -27,6 +26,8 @@ use crate::domain::webhook::{
     WebhookType,
 };
 use crate::domain::{AccountId, DeliveryId, EndpointId, Error, InvalidValue, Violations};
+use crate::proto::render::timestamp;
+use crate::proto::v1 as pb;
 use crate::storage::Database;
 use crate::storage::request_keys::RequestKey;
 use crate::storage::webhook_deliveries::{self, NewDelivery};

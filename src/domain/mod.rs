@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod bank_account;
+pub mod changes;
 pub mod child;
 pub mod dates;
 pub mod error;

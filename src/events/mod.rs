@@ -2,4 +2,5 @@
 //! outbox) and the Kafka encoding (topic, key, CloudEvents headers).
 
 pub mod kafka;
+pub mod messages;
 pub mod relay;

@@ -26,11 +26,11 @@ use tokio::time::Instant;
 
 use super::payload::webhook_for;
 use super::positions::{INTAKE_GROUP, Positions, assign_partitions, event_id_of};
-use crate::api::proto::events as ev;
 use crate::config::KafkaConfig;
 use crate::domain::Error;
 use crate::events::kafka::{self, client_config};
 use crate::metrics::dispatcher::DispatcherMetrics;
+use crate::proto::events as ev;
 use crate::storage::intake_offsets::{self, Position};
 use crate::storage::session::Session;
 use crate::storage::webhook_deliveries::{self, NewDelivery};

@@ -6,9 +6,9 @@
 use chrono::SecondsFormat;
 use serde_json::{Map, Value, json};
 
-use crate::api::proto::{events as ev, v1 as pb};
 use crate::domain::event::{EventType, ResourceKind};
 use crate::domain::webhook::{Delivery, WebhookType};
+use crate::proto::{events as ev, v1 as pb};
 
 /// A webhook ready to record: its type and exact body.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use tonic::Code;
 
-use producer_profile::api::proto::v1 as pb;
+use producer_profile::proto::v1 as pb;
 
 use crate::support::keys::{issuer, now};
 use crate::support::*;

@@ -1,7 +1,7 @@
 //! Preferred and primary flags: at most one holder, switched in one transaction (both
 //! rows change and the producer's version moves by two), even under concurrent requests.
 
-use producer_profile::api::proto::v1 as pb;
+use producer_profile::proto::v1 as pb;
 
 use crate::support::server::Client;
 use crate::support::*;

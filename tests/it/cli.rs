@@ -13,7 +13,7 @@ use ring::rand::SystemRandom;
 use ring::signature::Ed25519KeyPair;
 use tonic::Code;
 
-use producer_profile::api::proto::v1 as pb;
+use producer_profile::proto::v1 as pb;
 
 use crate::support::database::TestDb;
 use crate::support::keys::{self, AUDIENCE, ISSUER};

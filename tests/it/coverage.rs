@@ -1,7 +1,7 @@
 //! "Is this producer's E&O active on D?" and "which producers are covered on D?", around
 //! the boundaries (effective ≤ D < expiry), and the address-state filter.
 
-use producer_profile::api::proto::v1 as pb;
+use producer_profile::proto::v1 as pb;
 
 use crate::support::server::Client;
 use crate::support::*;

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use prost::Message;
 use prost_types::{DescriptorProto, FileDescriptorSet};
 
-use producer_profile::api::proto::{self, events as ev, v1 as pb};
+use producer_profile::proto::{self, events as ev, v1 as pb};
 
 use crate::support::hooks::{MANAGE, WAIT, deliveries_only, endpoint};
 use crate::support::receiver::Receiver;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use producer_profile::api::proto::{events as ev, v1 as pb};
+use producer_profile::proto::{events as ev, v1 as pb};
 
 use crate::support::kafka::{self, Broker, Record};
 use crate::support::server::{Client, test_config};

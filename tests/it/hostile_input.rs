@@ -11,7 +11,7 @@ use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use prost_types::Timestamp;
 use tonic::{Code, Status};
 
-use producer_profile::api::proto::{events as ev, v1 as pb};
+use producer_profile::proto::{events as ev, v1 as pb};
 
 use crate::support::hooks::{MANAGE, endpoint};
 use crate::support::receiver::Receiver;

@@ -5,7 +5,7 @@ use chrono::{Days, Months, Utc};
 use tonic::Code;
 
 use pb::producer::Details;
-use producer_profile::api::proto::v1 as pb;
+use producer_profile::proto::v1 as pb;
 
 use crate::support::*;
 

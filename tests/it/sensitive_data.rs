@@ -8,7 +8,7 @@ use diesel::sql_types::{Bytea, Nullable, Text};
 use secrecy::SecretString;
 use tonic::Code;
 
-use producer_profile::api::proto::v1 as pb;
+use producer_profile::proto::v1 as pb;
 
 use crate::support::server::test_config;
 use crate::support::*;

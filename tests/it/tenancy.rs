@@ -2,7 +2,7 @@
 
 use tonic::Code;
 
-use producer_profile::api::proto::v1 as pb;
+use producer_profile::proto::v1 as pb;
 
 use crate::support::*;
 

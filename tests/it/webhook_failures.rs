@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tonic::Code;
 
-use producer_profile::api::proto::v1 as pb;
+use producer_profile::proto::v1 as pb;
 
 use crate::support::hooks::*;
 use crate::support::kafka::{self, Broker};

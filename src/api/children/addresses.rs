@@ -3,15 +3,15 @@
 use chrono::NaiveDate;
 use diesel::PgConnection;
 
-use super::super::producer_convert::timestamp;
-use super::super::proto::v1 as pb;
-use super::{ChildResource, date_text, optional_text, required_enum, unknown_enum};
+use super::{ChildResource, required_enum, unknown_enum};
 use crate::domain::address::{AddressData, AddressType, Location, check_move_in_date};
 use crate::domain::child::{ParentTarget, Versioned};
 use crate::domain::dates::parse_optional_date;
 use crate::domain::producer::{Page, PageRequest};
 use crate::domain::text::Name;
 use crate::domain::{AccountId, AddressId, Error, InvalidValue, ProducerId, Version, Violations};
+use crate::proto::render;
+use crate::proto::v1 as pb;
 use crate::storage::WriteContext;
 use crate::storage::addresses::{self, Address};
 
@@ -24,15 +24,6 @@ fn address_type(raw: i32) -> Result<AddressType, InvalidValue> {
         pb::AddressType::Business => Ok(AddressType::Business),
         pb::AddressType::Residence => Ok(AddressType::Residence),
         pb::AddressType::Billing => Ok(AddressType::Billing),
-    }
-}
-
-fn address_type_message(value: AddressType) -> pb::AddressType {
-    match value {
-        AddressType::Mailing => pb::AddressType::Mailing,
-        AddressType::Business => pb::AddressType::Business,
-        AddressType::Residence => pb::AddressType::Residence,
-        AddressType::Billing => pb::AddressType::Billing,
     }
 }
 
@@ -115,25 +106,7 @@ impl ChildResource for Addresses {
     }
 
     fn message(stored: &Address, producer_version: Version) -> pb::Address {
-        let data = &stored.data;
-        pb::Address {
-            id: stored.id.to_string(),
-            producer_id: stored.producer_id.to_string(),
-            r#type: address_type_message(data.address_type) as i32,
-            preferred: data.preferred,
-            address_line1: data.line1.as_str().to_owned(),
-            address_line2: optional_text(&data.line2),
-            city: data.city.as_str().to_owned(),
-            state: data.location.state().unwrap_or_default().to_owned(),
-            zip: data.location.zip().unwrap_or_default().to_owned(),
-            country: data.location.country().as_str().to_owned(),
-            county: optional_text(&data.county),
-            move_in_date: data.move_in_date.map(date_text).unwrap_or_default(),
-            producer_version: producer_version.get(),
-            producer_etag: producer_version.etag(),
-            create_time: Some(timestamp(stored.created_at)),
-            update_time: Some(timestamp(stored.updated_at)),
-        }
+        render::address(stored, producer_version)
     }
 
     fn create(

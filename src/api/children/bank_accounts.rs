@@ -5,9 +5,7 @@
 use chrono::NaiveDate;
 use diesel::PgConnection;
 
-use super::super::producer_convert::timestamp;
-use super::super::proto::v1 as pb;
-use super::{ChildResource, optional_text, required_enum, unknown_enum};
+use super::{ChildResource, required_enum, unknown_enum};
 use crate::domain::bank_account::{
     AccountNumber, BankAccountData, BankAccountType, MAX_NICKNAME_CHARS, RoutingNumber,
 };
@@ -17,6 +15,8 @@ use crate::domain::text::Name;
 use crate::domain::{
     AccountId, BankAccountId, Error, InvalidValue, ProducerId, Version, Violations,
 };
+use crate::proto::render;
+use crate::proto::v1 as pb;
 use crate::storage::WriteContext;
 use crate::storage::bank_accounts::{self, BankAccount};
 
@@ -27,13 +27,6 @@ fn account_type(raw: i32) -> Result<BankAccountType, InvalidValue> {
         pb::BankAccountType::Unspecified => Err(required_enum()),
         pb::BankAccountType::Checking => Ok(BankAccountType::Checking),
         pb::BankAccountType::Savings => Ok(BankAccountType::Savings),
-    }
-}
-
-fn account_type_message(value: BankAccountType) -> pb::BankAccountType {
-    match value {
-        BankAccountType::Checking => pb::BankAccountType::Checking,
-        BankAccountType::Savings => pb::BankAccountType::Savings,
     }
 }
 
@@ -116,23 +109,7 @@ impl ChildResource for BankAccounts {
     }
 
     fn message(stored: &BankAccount, producer_version: Version) -> pb::BankAccount {
-        let data = &stored.data;
-        pb::BankAccount {
-            id: stored.id.to_string(),
-            producer_id: stored.producer_id.to_string(),
-            bank_name: data.bank_name.as_str().to_owned(),
-            holder_name: data.holder_name.as_str().to_owned(),
-            routing_number: data.routing_number.as_str().to_owned(),
-            number: data.number_last4.masked(),
-            r#type: account_type_message(data.account_type) as i32,
-            nickname: optional_text(&data.nickname),
-            primary_account: data.primary_account,
-            name: data.name(),
-            producer_version: producer_version.get(),
-            producer_etag: producer_version.etag(),
-            create_time: Some(timestamp(stored.created_at)),
-            update_time: Some(timestamp(stored.updated_at)),
-        }
+        render::bank_account(stored, producer_version)
     }
 
     /// The masked number is not an input: an update replaces the number only when the

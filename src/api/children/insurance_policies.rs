@@ -4,13 +4,8 @@ use chrono::NaiveDate;
 use diesel::PgConnection;
 use tonic::Status;
 
-use super::super::producer_convert::timestamp;
-use super::super::proto::v1 as pb;
 use super::super::request::today;
-use super::{
-    ChildCall, ChildResource, date_text, optional, optional_text, required_date, required_enum,
-    unknown_enum,
-};
+use super::{ChildCall, ChildResource, optional, required_date, required_enum, unknown_enum};
 use crate::auth::Scope;
 use crate::domain::child::{ParentTarget, Versioned};
 use crate::domain::dates::parse_optional_date;
@@ -20,6 +15,8 @@ use crate::domain::insurance_policy::{
 use crate::domain::producer::{Page, PageRequest};
 use crate::domain::text::Name;
 use crate::domain::{AccountId, Error, InvalidValue, PolicyId, ProducerId, Version, Violations};
+use crate::proto::render;
+use crate::proto::v1 as pb;
 use crate::storage::WriteContext;
 use crate::storage::insurance_policies::{self, InsurancePolicy};
 
@@ -30,13 +27,6 @@ fn policy_type(raw: i32) -> Result<PolicyType, InvalidValue> {
         pb::PolicyType::Unspecified => Err(required_enum()),
         pb::PolicyType::Individual => Ok(PolicyType::Individual),
         pb::PolicyType::Firm => Ok(PolicyType::Firm),
-    }
-}
-
-fn policy_type_message(value: PolicyType) -> pb::PolicyType {
-    match value {
-        PolicyType::Individual => pb::PolicyType::Individual,
-        PolicyType::Firm => pb::PolicyType::Firm,
     }
 }
 
@@ -116,23 +106,7 @@ impl ChildResource for InsurancePolicies {
     }
 
     fn message(stored: &InsurancePolicy, producer_version: Version) -> pb::InsurancePolicy {
-        let data = &stored.data;
-        pb::InsurancePolicy {
-            id: stored.id.to_string(),
-            producer_id: stored.producer_id.to_string(),
-            carrier: data.carrier.as_str().to_owned(),
-            policy_number: data.policy_number.as_str().to_owned(),
-            certificate_number: optional_text(&data.certificate_number),
-            r#type: policy_type_message(data.policy_type) as i32,
-            total_limit: data.total_limit.map(|l| l.to_string()).unwrap_or_default(),
-            effective_date: date_text(data.period.effective()),
-            expiry: date_text(data.period.expiry()),
-            name: data.name(),
-            producer_version: producer_version.get(),
-            producer_etag: producer_version.etag(),
-            create_time: Some(timestamp(stored.created_at)),
-            update_time: Some(timestamp(stored.updated_at)),
-        }
+        render::insurance_policy(stored, producer_version)
     }
 
     fn create(
@@ -176,7 +150,7 @@ impl ChildCall<'_> {
             .await?;
         Ok(pb::CheckCoverageResponse {
             active: !active.item.is_empty(),
-            date: date_text(day),
+            date: render::date_text(day),
             active_policies: active
                 .item
                 .iter()

@@ -13,7 +13,6 @@ use prost_types::FieldMask;
 use tonic::Status;
 
 use super::page_token::{self, FilterDigest};
-use super::proto::v1 as pb;
 use super::request::{Ran, Retry, run_once, today};
 use crate::auth::{Caller, Scope};
 use crate::domain::child::{Child, ParentTarget, Versioned};
@@ -21,6 +20,7 @@ use crate::domain::ids::ResourceId;
 use crate::domain::producer::{Page, PageRequest, PageSize};
 use crate::domain::text::excerpt;
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, Version, Violations};
+use crate::proto::v1 as pb;
 use crate::storage::request_keys::RequestKey;
 use crate::storage::{Database, WriteContext};
 
@@ -395,16 +395,4 @@ fn required_enum() -> InvalidValue {
 /// Parses a required `YYYY-MM-DD` date.
 fn required_date(raw: &str) -> Result<NaiveDate, InvalidValue> {
     crate::domain::dates::parse_optional_date(raw)?.ok_or_else(|| InvalidValue::new("is required"))
-}
-
-/// An optional text field's wire form: empty when not set.
-fn optional_text(value: &Option<crate::domain::text::Name>) -> String {
-    value
-        .as_ref()
-        .map(|v| v.as_str().to_owned())
-        .unwrap_or_default()
-}
-
-fn date_text(date: NaiveDate) -> String {
-    date.format("%Y-%m-%d").to_string()
 }

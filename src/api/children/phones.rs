@@ -3,13 +3,13 @@
 use chrono::NaiveDate;
 use diesel::PgConnection;
 
-use super::super::producer_convert::timestamp;
-use super::super::proto::v1 as pb;
 use super::{ChildResource, required_enum, unknown_enum};
 use crate::domain::child::{ParentTarget, Versioned};
 use crate::domain::phone::{Extension, PhoneData, PhoneNumber, PhoneType};
 use crate::domain::producer::{Page, PageRequest};
 use crate::domain::{AccountId, Error, InvalidValue, PhoneId, ProducerId, Version, Violations};
+use crate::proto::render;
+use crate::proto::v1 as pb;
 use crate::storage::WriteContext;
 use crate::storage::phones::{self, Phone};
 
@@ -22,15 +22,6 @@ fn phone_type(raw: i32) -> Result<PhoneType, InvalidValue> {
         pb::PhoneType::Business => Ok(PhoneType::Business),
         pb::PhoneType::Home => Ok(PhoneType::Home),
         pb::PhoneType::Fax => Ok(PhoneType::Fax),
-    }
-}
-
-fn phone_type_message(value: PhoneType) -> pb::PhoneType {
-    match value {
-        PhoneType::Cell => pb::PhoneType::Cell,
-        PhoneType::Business => pb::PhoneType::Business,
-        PhoneType::Home => pb::PhoneType::Home,
-        PhoneType::Fax => pb::PhoneType::Fax,
     }
 }
 
@@ -76,23 +67,7 @@ impl ChildResource for Phones {
     }
 
     fn message(stored: &Phone, producer_version: Version) -> pb::Phone {
-        let data = &stored.data;
-        pb::Phone {
-            id: stored.id.to_string(),
-            producer_id: stored.producer_id.to_string(),
-            number: data.number.as_str().to_owned(),
-            r#type: phone_type_message(data.phone_type) as i32,
-            extension: data
-                .extension
-                .as_ref()
-                .map(|e| e.as_str().to_owned())
-                .unwrap_or_default(),
-            preferred: data.preferred,
-            producer_version: producer_version.get(),
-            producer_etag: producer_version.etag(),
-            create_time: Some(timestamp(stored.created_at)),
-            update_time: Some(timestamp(stored.updated_at)),
-        }
+        render::phone(stored, producer_version)
     }
 
     fn create(

@@ -4,7 +4,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use pb::producer::Details;
-use producer_profile::api::proto::v1 as pb;
+use producer_profile::proto::v1 as pb;
 
 /// A valid individual with a full SSN.
 pub fn individual(npn: &str) -> pb::Producer {

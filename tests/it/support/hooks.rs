@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use producer_profile::api::proto::v1 as pb;
+use producer_profile::proto::v1 as pb;
 
 use super::fixtures::{change_npn, create, firm};
 use super::receiver::Received;

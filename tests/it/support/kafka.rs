@@ -9,7 +9,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use producer_profile::api::proto::events as pb;
+use producer_profile::proto::events as pb;
 
 /// One record as read from the topic.
 #[derive(Debug, Clone)]

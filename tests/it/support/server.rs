@@ -19,10 +19,10 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use producer_profile::api::proto::events::event_service_client::EventServiceClient;
-use producer_profile::api::proto::v1::producer_profile_service_client::ProducerProfileServiceClient;
-use producer_profile::api::proto::v1::webhook_service_client::WebhookServiceClient;
 use producer_profile::config::Config;
+use producer_profile::proto::events::event_service_client::EventServiceClient;
+use producer_profile::proto::v1::producer_profile_service_client::ProducerProfileServiceClient;
+use producer_profile::proto::v1::webhook_service_client::WebhookServiceClient;
 use producer_profile::server::{self, ServeError};
 
 use super::database::TestDb;

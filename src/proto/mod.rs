@@ -1,8 +1,12 @@
-//! Code generated from `proto/` by `build.rs`: prost messages and tonic services. The
-//! modules mirror the proto packages (the generated code refers across them by path).
+//! The protobuf types: the code `build.rs` generates from `proto/` (prost messages,
+//! tonic services), its descriptor set, and the rendering of domain values as messages.
+//! The one place the wire types are defined; `api` and `events` both use it.
 
-#![allow(clippy::all, missing_docs)]
+pub mod render;
 
+/// The generated modules mirror the proto packages (the generated code refers across
+/// them by path).
+#[allow(clippy::all, missing_docs)]
 pub mod producerprofile {
     pub mod v1 {
         tonic::include_proto!("producerprofile.v1");
