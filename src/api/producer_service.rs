@@ -4,17 +4,12 @@
 
 use std::sync::Arc;
 
-use diesel::PgConnection;
 use uuid::Uuid;
 
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use super::children::ChildCall;
-use super::children::addresses::Addresses;
-use super::children::bank_accounts::BankAccounts;
-use super::children::insurance_policies::InsurancePolicies;
-use super::children::phones::Phones;
 use super::page_token::{self, FilterDigest};
 use super::producer_convert::{producer_data, producer_type, time_of, unknown_enum};
 use super::request::{
@@ -33,7 +28,7 @@ use crate::proto::render::{full_producer as full_producer_message, producer as p
 use crate::proto::v1 as pb;
 use crate::storage::producers;
 use crate::storage::request_keys::RequestKey;
-use crate::storage::{Database, WriteContext};
+use crate::storage::{Database, Work, WriteContext};
 
 pub struct ProducerProfileApi {
     db: Database,
@@ -69,7 +64,7 @@ impl ProducerProfileApi {
         account: &AccountId,
         key: Option<RequestKey>,
         about: impl FnOnce(&M) -> Option<Uuid> + Send + 'static,
-        write: impl FnOnce(&mut PgConnection) -> Result<M, Error> + Send + 'static,
+        write: impl Work<M>,
     ) -> Result<(M, Ran), Error> {
         run_once(&self.db, &self.protection, account, key, about, write).await
     }
@@ -304,7 +299,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         Ok(Response::new(()))
     }
 
-    // The children: each RPC unpacks its request and runs the shared flow.
+    // The children: every RPC is the shared flow over its request.
 
     #[instrument(name = "CreateAddress", skip_all, fields(account))]
     async fn create_address(
@@ -312,12 +307,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::CreateAddressRequest>,
     ) -> Result<Response<pb::Address>, Status> {
         let call = self.child_call(&request)?;
-        let mut r = request.into_inner();
-        let retry = Retry::new("CreateAddress", std::mem::take(&mut r.request_id), &r);
-        let created = call
-            .create::<Addresses>(&r.producer_id, r.address, &r.producer_etag, retry)
-            .await?;
-        Ok(Response::new(created))
+        Ok(Response::new(call.create(request.into_inner()).await?))
     }
 
     #[instrument(name = "GetAddress", skip_all, fields(account))]
@@ -326,10 +316,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::GetAddressRequest>,
     ) -> Result<Response<pb::Address>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
-        Ok(Response::new(
-            call.get::<Addresses>(&r.producer_id, &r.address_id).await?,
-        ))
+        Ok(Response::new(call.get(request.into_inner()).await?))
     }
 
     #[instrument(name = "ListAddresses", skip_all, fields(account))]
@@ -338,10 +325,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::ListAddressesRequest>,
     ) -> Result<Response<pb::ListAddressesResponse>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
-        let (addresses, next_page_token) = call
-            .list::<Addresses>(&r.producer_id, r.page_size, &r.page_token)
-            .await?;
+        let (addresses, next_page_token) = call.list(request.into_inner()).await?;
         Ok(Response::new(pb::ListAddressesResponse {
             addresses,
             next_page_token,
@@ -354,19 +338,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::UpdateAddressRequest>,
     ) -> Result<Response<pb::Address>, Status> {
         let call = self.child_call(&request)?;
-        let mut r = request.into_inner();
-        let retry = Retry::new("UpdateAddress", std::mem::take(&mut r.request_id), &r);
-        let updated = call
-            .update::<Addresses>(
-                &r.producer_id,
-                &r.address_id,
-                r.address,
-                r.update_mask.as_ref(),
-                &r.producer_etag,
-                retry,
-            )
-            .await?;
-        Ok(Response::new(updated))
+        Ok(Response::new(call.update(request.into_inner()).await?))
     }
 
     #[instrument(name = "DeleteAddress", skip_all, fields(account))]
@@ -375,12 +347,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::DeleteAddressRequest>,
     ) -> Result<Response<pb::DeleteChildResponse>, Status> {
         let call = self.child_call(&request)?;
-        let mut r = request.into_inner();
-        let retry = Retry::new("DeleteAddress", std::mem::take(&mut r.request_id), &r);
-        Ok(Response::new(
-            call.delete::<Addresses>(&r.producer_id, &r.address_id, &r.producer_etag, retry)
-                .await?,
-        ))
+        Ok(Response::new(call.delete(request.into_inner()).await?))
     }
 
     #[instrument(name = "CreatePhone", skip_all, fields(account))]
@@ -389,12 +356,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::CreatePhoneRequest>,
     ) -> Result<Response<pb::Phone>, Status> {
         let call = self.child_call(&request)?;
-        let mut r = request.into_inner();
-        let retry = Retry::new("CreatePhone", std::mem::take(&mut r.request_id), &r);
-        let created = call
-            .create::<Phones>(&r.producer_id, r.phone, &r.producer_etag, retry)
-            .await?;
-        Ok(Response::new(created))
+        Ok(Response::new(call.create(request.into_inner()).await?))
     }
 
     #[instrument(name = "GetPhone", skip_all, fields(account))]
@@ -403,10 +365,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::GetPhoneRequest>,
     ) -> Result<Response<pb::Phone>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
-        Ok(Response::new(
-            call.get::<Phones>(&r.producer_id, &r.phone_id).await?,
-        ))
+        Ok(Response::new(call.get(request.into_inner()).await?))
     }
 
     #[instrument(name = "ListPhones", skip_all, fields(account))]
@@ -415,10 +374,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::ListPhonesRequest>,
     ) -> Result<Response<pb::ListPhonesResponse>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
-        let (phones, next_page_token) = call
-            .list::<Phones>(&r.producer_id, r.page_size, &r.page_token)
-            .await?;
+        let (phones, next_page_token) = call.list(request.into_inner()).await?;
         Ok(Response::new(pb::ListPhonesResponse {
             phones,
             next_page_token,
@@ -431,19 +387,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::UpdatePhoneRequest>,
     ) -> Result<Response<pb::Phone>, Status> {
         let call = self.child_call(&request)?;
-        let mut r = request.into_inner();
-        let retry = Retry::new("UpdatePhone", std::mem::take(&mut r.request_id), &r);
-        let updated = call
-            .update::<Phones>(
-                &r.producer_id,
-                &r.phone_id,
-                r.phone,
-                r.update_mask.as_ref(),
-                &r.producer_etag,
-                retry,
-            )
-            .await?;
-        Ok(Response::new(updated))
+        Ok(Response::new(call.update(request.into_inner()).await?))
     }
 
     #[instrument(name = "DeletePhone", skip_all, fields(account))]
@@ -452,12 +396,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::DeletePhoneRequest>,
     ) -> Result<Response<pb::DeleteChildResponse>, Status> {
         let call = self.child_call(&request)?;
-        let mut r = request.into_inner();
-        let retry = Retry::new("DeletePhone", std::mem::take(&mut r.request_id), &r);
-        Ok(Response::new(
-            call.delete::<Phones>(&r.producer_id, &r.phone_id, &r.producer_etag, retry)
-                .await?,
-        ))
+        Ok(Response::new(call.delete(request.into_inner()).await?))
     }
 
     #[instrument(name = "CreateBankAccount", skip_all, fields(account))]
@@ -466,12 +405,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::CreateBankAccountRequest>,
     ) -> Result<Response<pb::BankAccount>, Status> {
         let call = self.child_call(&request)?;
-        let mut r = request.into_inner();
-        let retry = Retry::new("CreateBankAccount", std::mem::take(&mut r.request_id), &r);
-        let created = call
-            .create::<BankAccounts>(&r.producer_id, r.bank_account, &r.producer_etag, retry)
-            .await?;
-        Ok(Response::new(created))
+        Ok(Response::new(call.create(request.into_inner()).await?))
     }
 
     #[instrument(name = "GetBankAccount", skip_all, fields(account))]
@@ -480,11 +414,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::GetBankAccountRequest>,
     ) -> Result<Response<pb::BankAccount>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
-        Ok(Response::new(
-            call.get::<BankAccounts>(&r.producer_id, &r.bank_account_id)
-                .await?,
-        ))
+        Ok(Response::new(call.get(request.into_inner()).await?))
     }
 
     #[instrument(name = "ListBankAccounts", skip_all, fields(account))]
@@ -493,10 +423,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::ListBankAccountsRequest>,
     ) -> Result<Response<pb::ListBankAccountsResponse>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
-        let (bank_accounts, next_page_token) = call
-            .list::<BankAccounts>(&r.producer_id, r.page_size, &r.page_token)
-            .await?;
+        let (bank_accounts, next_page_token) = call.list(request.into_inner()).await?;
         Ok(Response::new(pb::ListBankAccountsResponse {
             bank_accounts,
             next_page_token,
@@ -509,19 +436,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::UpdateBankAccountRequest>,
     ) -> Result<Response<pb::BankAccount>, Status> {
         let call = self.child_call(&request)?;
-        let mut r = request.into_inner();
-        let retry = Retry::new("UpdateBankAccount", std::mem::take(&mut r.request_id), &r);
-        let updated = call
-            .update::<BankAccounts>(
-                &r.producer_id,
-                &r.bank_account_id,
-                r.bank_account,
-                r.update_mask.as_ref(),
-                &r.producer_etag,
-                retry,
-            )
-            .await?;
-        Ok(Response::new(updated))
+        Ok(Response::new(call.update(request.into_inner()).await?))
     }
 
     #[instrument(name = "DeleteBankAccount", skip_all, fields(account))]
@@ -530,17 +445,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::DeleteBankAccountRequest>,
     ) -> Result<Response<pb::DeleteChildResponse>, Status> {
         let call = self.child_call(&request)?;
-        let mut r = request.into_inner();
-        let retry = Retry::new("DeleteBankAccount", std::mem::take(&mut r.request_id), &r);
-        Ok(Response::new(
-            call.delete::<BankAccounts>(
-                &r.producer_id,
-                &r.bank_account_id,
-                &r.producer_etag,
-                retry,
-            )
-            .await?,
-        ))
+        Ok(Response::new(call.delete(request.into_inner()).await?))
     }
 
     #[instrument(name = "CreateInsurancePolicy", skip_all, fields(account))]
@@ -549,21 +454,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::CreateInsurancePolicyRequest>,
     ) -> Result<Response<pb::InsurancePolicy>, Status> {
         let call = self.child_call(&request)?;
-        let mut r = request.into_inner();
-        let retry = Retry::new(
-            "CreateInsurancePolicy",
-            std::mem::take(&mut r.request_id),
-            &r,
-        );
-        let created = call
-            .create::<InsurancePolicies>(
-                &r.producer_id,
-                r.insurance_policy,
-                &r.producer_etag,
-                retry,
-            )
-            .await?;
-        Ok(Response::new(created))
+        Ok(Response::new(call.create(request.into_inner()).await?))
     }
 
     #[instrument(name = "GetInsurancePolicy", skip_all, fields(account))]
@@ -572,11 +463,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::GetInsurancePolicyRequest>,
     ) -> Result<Response<pb::InsurancePolicy>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
-        Ok(Response::new(
-            call.get::<InsurancePolicies>(&r.producer_id, &r.insurance_policy_id)
-                .await?,
-        ))
+        Ok(Response::new(call.get(request.into_inner()).await?))
     }
 
     #[instrument(name = "ListInsurancePolicies", skip_all, fields(account))]
@@ -585,10 +472,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::ListInsurancePoliciesRequest>,
     ) -> Result<Response<pb::ListInsurancePoliciesResponse>, Status> {
         let call = self.child_call(&request)?;
-        let r = request.into_inner();
-        let (insurance_policies, next_page_token) = call
-            .list::<InsurancePolicies>(&r.producer_id, r.page_size, &r.page_token)
-            .await?;
+        let (insurance_policies, next_page_token) = call.list(request.into_inner()).await?;
         Ok(Response::new(pb::ListInsurancePoliciesResponse {
             insurance_policies,
             next_page_token,
@@ -601,23 +485,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::UpdateInsurancePolicyRequest>,
     ) -> Result<Response<pb::InsurancePolicy>, Status> {
         let call = self.child_call(&request)?;
-        let mut r = request.into_inner();
-        let retry = Retry::new(
-            "UpdateInsurancePolicy",
-            std::mem::take(&mut r.request_id),
-            &r,
-        );
-        let updated = call
-            .update::<InsurancePolicies>(
-                &r.producer_id,
-                &r.insurance_policy_id,
-                r.insurance_policy,
-                r.update_mask.as_ref(),
-                &r.producer_etag,
-                retry,
-            )
-            .await?;
-        Ok(Response::new(updated))
+        Ok(Response::new(call.update(request.into_inner()).await?))
     }
 
     #[instrument(name = "DeleteInsurancePolicy", skip_all, fields(account))]
@@ -626,21 +494,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         request: Request<pb::DeleteInsurancePolicyRequest>,
     ) -> Result<Response<pb::DeleteChildResponse>, Status> {
         let call = self.child_call(&request)?;
-        let mut r = request.into_inner();
-        let retry = Retry::new(
-            "DeleteInsurancePolicy",
-            std::mem::take(&mut r.request_id),
-            &r,
-        );
-        Ok(Response::new(
-            call.delete::<InsurancePolicies>(
-                &r.producer_id,
-                &r.insurance_policy_id,
-                &r.producer_etag,
-                retry,
-            )
-            .await?,
-        ))
+        Ok(Response::new(call.delete(request.into_inner()).await?))
     }
 
     #[instrument(name = "CheckCoverage", skip_all, fields(account))]

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
-use diesel::PgConnection;
 use prost::Message;
 use tonic::{Request, Status};
 use uuid::Uuid;
@@ -14,8 +13,8 @@ use crate::auth::{Caller, Scope};
 use crate::crypto::{Protection, REQUEST_FINGERPRINT_LABEL};
 use crate::domain::producer::SsnView;
 use crate::domain::{AccountId, Error, InvalidValue, RequestId, Violations};
-use crate::storage::Database;
-use crate::storage::request_keys::{self, Answer, Once, RequestKey};
+use crate::storage::request_keys::{Answer, Once, RequestKey};
+use crate::storage::{Database, Work};
 
 /// The caller, after checking it holds `scope`; records the account on the current span.
 pub fn authorize<T>(request: &Request<T>, scope: Scope) -> Result<Caller, Status> {
@@ -144,34 +143,22 @@ pub async fn run_once<M>(
     account: &AccountId,
     key: Option<RequestKey>,
     about: impl FnOnce(&M) -> Option<Uuid> + Send + 'static,
-    write: impl FnOnce(&mut PgConnection) -> Result<M, Error> + Send + 'static,
+    write: impl Work<M>,
 ) -> Result<(M, Ran), Error>
 where
     M: Message + Default + Send + 'static,
 {
-    let Some(key) = key else {
-        return Ok((db.run(write).await?, Ran::Now));
+    let answer = move |response: &M| Answer {
+        bytes: response.encode_to_vec(),
+        producer: about(response),
     };
-    let protection = protection.clone();
-    let account = account.clone();
-    db.run(move |conn| {
-        let outcome = request_keys::once(conn, &protection, &account, &key, |conn| {
-            let response = write(conn)?;
-            let answer = Answer {
-                bytes: response.encode_to_vec(),
-                producer: about(&response),
-            };
-            Ok((response, answer))
-        })?;
-        match outcome {
-            Once::Applied(response) => Ok((response, Ran::Now)),
-            Once::Replayed(answer) => {
-                tracing::info!("a retry: answered as the call that ran before");
-                Ok((decode_answer(&answer)?, Ran::Before))
-            }
+    match db.run_once(protection, account, key, write, answer).await? {
+        Once::Applied(response) => Ok((response, Ran::Now)),
+        Once::Replayed(answer) => {
+            tracing::info!("a retry: answered as the call that ran before");
+            Ok((decode_answer(&answer)?, Ran::Before))
         }
-    })
-    .await
+    }
 }
 
 /// The answer a committed call with `key` stored, if there is one: for mutations that
@@ -186,12 +173,10 @@ pub async fn replayed<M>(
 where
     M: Message + Default + Send + 'static,
 {
-    let Some(key) = key.cloned() else {
+    let Some(key) = key else {
         return Ok(None);
     };
-    let protection = protection.clone();
-    let account = account.clone();
-    db.run(move |conn| request_keys::recorded(conn, &protection, &account, &key))
+    db.replayed(protection, account, key)
         .await?
         .map(|answer| decode_answer(&answer))
         .transpose()

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use diesel::PgConnection;
 use serde_json::json;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -28,7 +27,7 @@ use crate::domain::webhook::{
 use crate::domain::{AccountId, DeliveryId, EndpointId, Error, InvalidValue, Violations};
 use crate::proto::render::timestamp;
 use crate::proto::v1 as pb;
-use crate::storage::Database;
+use crate::storage::{Database, Work};
 use crate::storage::request_keys::RequestKey;
 use crate::storage::webhook_deliveries::{self, NewDelivery};
 use crate::storage::webhook_endpoints;
@@ -68,7 +67,7 @@ impl WebhookApi {
         &self,
         account: &AccountId,
         key: Option<RequestKey>,
-        write: impl FnOnce(&mut PgConnection) -> Result<M, Error> + Send + 'static,
+        write: impl Work<M>,
     ) -> Result<(M, Ran), Error> {
         // The answers describe endpoints and deliveries, no producer.
         run_once(&self.db, &self.protection, account, key, |_| None, write).await
@@ -148,21 +147,6 @@ fn endpoint_violations(invalid: Violations) -> Error {
     let mut prefixed = Violations::new();
     prefixed.extend_prefixed("endpoint", invalid);
     Error::from(prefixed)
-}
-
-/// The caller's endpoint, which must be enabled for anything to be sent to it.
-fn enabled_endpoint(
-    conn: &mut diesel::PgConnection,
-    account: &AccountId,
-    id: EndpointId,
-) -> Result<Endpoint, Error> {
-    let endpoint = webhook_endpoints::find(conn, account, id)?;
-    if !endpoint.data.enabled {
-        return Err(Error::FailedPrecondition(
-            "the endpoint is disabled: enable it (UpdateEndpoint) before sending to it".into(),
-        ));
-    }
-    Ok(endpoint)
 }
 
 fn caller_of<T>(request: &Request<T>) -> Result<Caller, Status> {
@@ -538,7 +522,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let (delivery, _) = self
             .once(&caller.account, key, move |conn| {
-                enabled_endpoint(conn, &account, id)?;
+                webhook_endpoints::find_enabled(conn, &account, id)?;
                 let test = NewDelivery {
                     endpoint_id: id,
                     event_id,
@@ -676,7 +660,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let (delivery, _) = self
             .once(&caller.account, key, move |conn| {
-                enabled_endpoint(conn, &account, id)?;
+                webhook_endpoints::find_enabled(conn, &account, id)?;
                 webhook_deliveries::redeliver(conn, &account, id, event)
                     .map(|delivery| delivery_message(&delivery))
             })
@@ -711,7 +695,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let (recovered, _) = self
             .once(&caller.account, key, move |conn| {
-                enabled_endpoint(conn, &account, id)?;
+                webhook_endpoints::find_enabled(conn, &account, id)?;
                 let requeued = webhook_deliveries::recover(conn, &account, id, since)?;
                 Ok(pb::RecoverEndpointResponse {
                     requeued: requeued as i64,

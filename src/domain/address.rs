@@ -10,6 +10,33 @@ use super::text::Name;
 /// A stored address.
 pub type Address = super::child::Child<super::ids::AddressId, AddressData>;
 
+/// The address collection of a producer.
+pub struct Addresses;
+
+impl super::child::ChildKind for Addresses {
+    type Id = super::ids::AddressId;
+    type Data = AddressData;
+    type Secret = super::child::NoSecret;
+
+    const NAME: &'static str = "address";
+
+    fn state(child: Address) -> super::event::ResourceState {
+        super::event::ResourceState::Address(child)
+    }
+
+    /// The preferred address of each type.
+    fn holds_flag(data: &AddressData) -> bool {
+        data.preferred
+    }
+
+    fn with_flag(data: &AddressData) -> AddressData {
+        AddressData {
+            preferred: true,
+            ..data.clone()
+        }
+    }
+}
+
 /// An ISO 3166-1 alpha-2 country code, upper case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CountryCode([u8; 2]);

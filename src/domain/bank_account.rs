@@ -9,6 +9,35 @@ use super::text::Name;
 /// A stored bank account.
 pub type BankAccount = super::child::Child<super::ids::BankAccountId, BankAccountData>;
 
+/// The bank accounts of a producer; the number is the secret a write carries.
+pub struct BankAccounts;
+
+impl super::child::ChildKind for BankAccounts {
+    type Id = super::ids::BankAccountId;
+    type Data = BankAccountData;
+    type Secret = AccountNumber;
+
+    const NAME: &'static str = "bank account";
+
+    fn state(child: BankAccount) -> super::event::ResourceState {
+        super::event::ResourceState::BankAccount(child)
+    }
+
+    const SECRET_FIELD: &'static str = "number";
+
+    /// The primary account.
+    fn holds_flag(data: &BankAccountData) -> bool {
+        data.primary_account
+    }
+
+    fn with_flag(data: &BankAccountData) -> BankAccountData {
+        BankAccountData {
+            primary_account: true,
+            ..data.clone()
+        }
+    }
+}
+
 /// An ABA routing transit number: 9 digits whose weighted sum
 /// 3·(d1+d4+d7) + 7·(d2+d5+d8) + (d3+d6+d9) is a multiple of 10.
 #[derive(Debug, Clone, PartialEq, Eq)]

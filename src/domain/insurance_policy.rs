@@ -10,6 +10,21 @@ use super::text::Name;
 /// A stored insurance policy.
 pub type InsurancePolicy = super::child::Child<super::ids::PolicyId, InsurancePolicyData>;
 
+/// The E&O policies of a producer.
+pub struct InsurancePolicies;
+
+impl super::child::ChildKind for InsurancePolicies {
+    type Id = super::ids::PolicyId;
+    type Data = InsurancePolicyData;
+    type Secret = super::child::NoSecret;
+
+    const NAME: &'static str = "insurance policy";
+
+    fn state(child: InsurancePolicy) -> super::event::ResourceState {
+        super::event::ResourceState::InsurancePolicy(child)
+    }
+}
+
 /// A coverage limit: an exact amount of dollars and cents from 1.00 to 10,000,000.00.
 /// Held as whole cents, never as a float; written `1000000`, `1000000.5` or `1000000.50`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

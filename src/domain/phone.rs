@@ -10,6 +10,33 @@ use super::error::InvalidValue;
 /// A stored phone.
 pub type Phone = super::child::Child<super::ids::PhoneId, PhoneData>;
 
+/// The phone collection of a producer.
+pub struct Phones;
+
+impl super::child::ChildKind for Phones {
+    type Id = super::ids::PhoneId;
+    type Data = PhoneData;
+    type Secret = super::child::NoSecret;
+
+    const NAME: &'static str = "phone";
+
+    fn state(child: Phone) -> super::event::ResourceState {
+        super::event::ResourceState::Phone(child)
+    }
+
+    /// The preferred phone.
+    fn holds_flag(data: &PhoneData) -> bool {
+        data.preferred
+    }
+
+    fn with_flag(data: &PhoneData) -> PhoneData {
+        PhoneData {
+            preferred: true,
+            ..data.clone()
+        }
+    }
+}
+
 /// A phone number in E.164 form: `+`, a country code and subscriber number, 8–15 digits
 /// in all (the country code never starts with 0). +1 numbers are NANP numbers: area
 /// code and exchange start with 2–9.

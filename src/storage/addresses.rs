@@ -6,19 +6,14 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::in_producer_lock;
+use super::children::{ChildKey, ChildTable};
 use super::codes;
 use super::outbox::WriteContext;
 use super::schema::addresses;
-pub use crate::domain::address::Address;
-use crate::domain::address::{AddressData, AddressType, Location};
-use crate::domain::child::{Child, ParentTarget, Versioned};
-use crate::domain::event::{Change, ResourceState};
-use crate::domain::producer::{Page, PageRequest};
+use crate::domain::address::{Address, AddressData, Addresses, Location};
+use crate::domain::child::{Child, NoSecret};
 use crate::domain::text::Name;
 use crate::domain::{AccountId, AddressId, Error, InvalidValue, ProducerId};
-
-child_queries!(table: addresses, row: AddressRow, id: AddressId, item: Address, name: "address", state: ResourceState::Address);
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = addresses, check_for_backend(diesel::pg::Pg))]
@@ -108,111 +103,116 @@ impl AddressRow {
     }
 }
 
-/// Clears the preferred flag of the producer's other addresses of `address_type`;
-/// returns how many changed.
-fn clear_preferred(
-    conn: &mut PgConnection,
-    account: &AccountId,
-    producer: ProducerId,
-    address_type: AddressType,
-    except: AddressId,
-) -> Result<Vec<Change>, Error> {
-    let cleared = diesel::update(
-        addresses::table
+impl ChildTable for Addresses {
+    fn select(
+        conn: &mut PgConnection,
+        key: &ChildKey<'_, AddressId>,
+        lock: bool,
+    ) -> Result<Option<Address>, Error> {
+        let query = addresses::table
+            .find(key.columns())
+            .select(AddressRow::as_select());
+        let row = if lock {
+            query.for_update().first(conn)
+        } else {
+            query.first(conn)
+        };
+        row.optional()?.map(AddressRow::into_domain).transpose()
+    }
+
+    fn select_page(
+        conn: &mut PgConnection,
+        account: &AccountId,
+        producer: ProducerId,
+        after: Option<AddressId>,
+        limit: Option<i64>,
+    ) -> Result<Vec<Address>, Error> {
+        let mut query = addresses::table
             .filter(addresses::account_id.eq(account.as_str()))
             .filter(addresses::producer_id.eq(producer.as_uuid()))
-            .filter(addresses::address_type.eq(codes::address_type(address_type)))
-            .filter(addresses::preferred)
-            .filter(addresses::id.ne(except.as_uuid())),
-    )
-    .set((
-        addresses::preferred.eq(false),
-        addresses::updated_at.eq(now),
-    ))
-    .returning(AddressRow::as_returning())
-    .get_results::<AddressRow>(conn)?;
-    cleared
-        .into_iter()
-        .map(|row| {
-            let after = row.into_domain()?;
-            let mut before = after.clone();
-            before.data.preferred = true;
-            Ok(Change::updated(
-                ResourceState::Address(before),
-                ResourceState::Address(after),
-            ))
-        })
-        .collect()
-}
+            .select(AddressRow::as_select())
+            .order(addresses::id.asc())
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(addresses::id.gt(after.as_uuid()));
+        }
+        if let Some(limit) = limit {
+            query = query.limit(limit);
+        }
+        let rows = query.load(conn)?;
+        rows.into_iter().map(AddressRow::into_domain).collect()
+    }
 
-/// Adds an address to the producer.
-pub fn create(
-    conn: &mut PgConnection,
-    cx: &WriteContext,
-    parent: &ParentTarget,
-    data: &AddressData,
-) -> Result<Versioned<Address>, Error> {
-    let (account, producer) = (&parent.account, parent.producer);
-    let id = AddressId::generate();
-    in_producer_lock(conn, cx, parent, |conn| {
-        let cleared = if data.preferred {
-            clear_preferred(conn, account, producer, data.address_type, id)?
-        } else {
-            Vec::new()
-        };
-        let row = diesel::insert_into(addresses::table)
+    fn insert(
+        conn: &mut PgConnection,
+        _cx: &WriteContext,
+        key: &ChildKey<'_, AddressId>,
+        data: &AddressData,
+        _secret: Option<&NoSecret>,
+    ) -> Result<Address, Error> {
+        let (account_id, producer_id, id) = key.columns();
+        diesel::insert_into(addresses::table)
             .values((
-                addresses::account_id.eq(account.as_str()),
-                addresses::producer_id.eq(producer.as_uuid()),
-                addresses::id.eq(id.as_uuid()),
+                addresses::account_id.eq(account_id),
+                addresses::producer_id.eq(producer_id),
+                addresses::id.eq(id),
                 AddressValues::from(data),
             ))
             .returning(AddressRow::as_returning())
-            .get_result(conn)?;
-        let created = row.into_domain()?;
-        // The flag leaves its previous holder first: applied in order, the events
-        // never show two holders at once.
-        let mut changes = cleared;
-        changes.push(Change::created(ResourceState::Address(created.clone())));
-        Ok((created, changes))
-    })
-}
+            .get_result::<AddressRow>(conn)?
+            .into_domain()
+    }
 
-/// Replaces the address's data with what `change` derives from it. Unchanged data
-/// writes nothing and keeps the producer's version.
-pub fn update(
-    conn: &mut PgConnection,
-    cx: &WriteContext,
-    parent: &ParentTarget,
-    id: AddressId,
-    change: impl FnOnce(&Address) -> Result<AddressData, Error>,
-) -> Result<Versioned<Address>, Error> {
-    let (account, producer) = (&parent.account, parent.producer);
-    in_producer_lock(conn, cx, parent, |conn| {
-        let current = load(conn, account, producer, id, true)?;
-        let data = change(&current)?;
-        if data == current.data {
-            return Ok((current, Vec::new()));
-        }
-        let cleared = if data.preferred {
-            clear_preferred(conn, account, producer, data.address_type, id)?
-        } else {
-            Vec::new()
-        };
-        let row = diesel::update(addresses::table.find((
-            account.as_str(),
-            producer.as_uuid(),
-            id.as_uuid(),
-        )))
-        .set((AddressValues::from(&data), addresses::updated_at.eq(now)))
+    fn update(
+        conn: &mut PgConnection,
+        _cx: &WriteContext,
+        key: &ChildKey<'_, AddressId>,
+        data: &AddressData,
+        _secret: Option<&NoSecret>,
+    ) -> Result<Address, Error> {
+        diesel::update(addresses::table.find(key.columns()))
+            .set((AddressValues::from(data), addresses::updated_at.eq(now)))
+            .returning(AddressRow::as_returning())
+            .get_result::<AddressRow>(conn)?
+            .into_domain()
+    }
+
+    fn delete(
+        conn: &mut PgConnection,
+        key: &ChildKey<'_, AddressId>,
+    ) -> Result<Option<Address>, Error> {
+        diesel::delete(addresses::table.find(key.columns()))
+            .returning(AddressRow::as_returning())
+            .get_result::<AddressRow>(conn)
+            .optional()?
+            .map(AddressRow::into_domain)
+            .transpose()
+    }
+
+    /// The flag is per address type: the preferred mailing address, the preferred
+    /// business address, …
+    fn clear_flag(
+        conn: &mut PgConnection,
+        key: &ChildKey<'_, AddressId>,
+        data: &AddressData,
+    ) -> Result<Vec<Address>, Error> {
+        let (account_id, producer_id, except) = key.columns();
+        diesel::update(
+            addresses::table
+                .filter(addresses::account_id.eq(account_id))
+                .filter(addresses::producer_id.eq(producer_id))
+                .filter(addresses::address_type.eq(codes::address_type(data.address_type)))
+                .filter(addresses::preferred)
+                .filter(addresses::id.ne(except)),
+        )
+        .set((
+            addresses::preferred.eq(false),
+            addresses::updated_at.eq(now),
+        ))
         .returning(AddressRow::as_returning())
-        .get_result(conn)?;
-        let updated = row.into_domain()?;
-        let mut changes = cleared;
-        changes.push(Change::updated(
-            ResourceState::Address(current),
-            ResourceState::Address(updated.clone()),
-        ));
-        Ok((updated, changes))
-    })
+        .get_results::<AddressRow>(conn)?
+        .into_iter()
+        .map(AddressRow::into_domain)
+        .collect()
+    }
 }

@@ -7,20 +7,17 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::in_producer_lock;
+use super::children::{ChildKey, ChildTable};
 use super::codes;
 use super::outbox::WriteContext;
 use super::schema::bank_accounts;
 use crate::crypto::{FieldContext, Protection};
-pub use crate::domain::bank_account::BankAccount;
-use crate::domain::bank_account::{AccountNumber, BankAccountData, Last4, RoutingNumber};
-use crate::domain::child::{Child, ParentTarget, Versioned};
-use crate::domain::event::{Change, ResourceState};
-use crate::domain::producer::{Page, PageRequest};
+use crate::domain::bank_account::{
+    AccountNumber, BankAccount, BankAccountData, BankAccounts, Last4, RoutingNumber,
+};
+use crate::domain::child::Child;
 use crate::domain::text::Name;
 use crate::domain::{AccountId, BankAccountId, Error, ProducerId};
-
-child_queries!(table: bank_accounts, row: BankAccountRow, id: BankAccountId, item: BankAccount, name: "bank account", state: ResourceState::BankAccount);
 
 /// Column name bound into the account number's associated data.
 const NUMBER_FIELD: &str = "bank_account.number";
@@ -78,13 +75,12 @@ struct SealedNumber {
 impl SealedNumber {
     fn new(
         protection: &Protection,
-        account: &AccountId,
-        id: BankAccountId,
+        key: &ChildKey<'_, BankAccountId>,
         number: &AccountNumber,
     ) -> Self {
-        let owner = id.to_string();
+        let owner = key.id.to_string();
         let context = FieldContext {
-            account_id: account.as_str(),
+            account_id: key.account.as_str(),
             owner_id: &owner,
             field: NUMBER_FIELD,
         };
@@ -127,121 +123,123 @@ impl BankAccountRow {
     }
 }
 
-/// Clears the primary flag of the producer's other accounts; returns how many changed.
-fn clear_primary(
-    conn: &mut PgConnection,
-    account: &AccountId,
-    producer: ProducerId,
-    except: BankAccountId,
-) -> Result<Vec<Change>, Error> {
-    let cleared = diesel::update(
-        bank_accounts::table
+impl ChildTable for BankAccounts {
+    fn select(
+        conn: &mut PgConnection,
+        key: &ChildKey<'_, BankAccountId>,
+        lock: bool,
+    ) -> Result<Option<BankAccount>, Error> {
+        let query = bank_accounts::table
+            .find(key.columns())
+            .select(BankAccountRow::as_select());
+        let row = if lock {
+            query.for_update().first(conn)
+        } else {
+            query.first(conn)
+        };
+        row.optional()?.map(BankAccountRow::into_domain).transpose()
+    }
+
+    fn select_page(
+        conn: &mut PgConnection,
+        account: &AccountId,
+        producer: ProducerId,
+        after: Option<BankAccountId>,
+        limit: Option<i64>,
+    ) -> Result<Vec<BankAccount>, Error> {
+        let mut query = bank_accounts::table
             .filter(bank_accounts::account_id.eq(account.as_str()))
             .filter(bank_accounts::producer_id.eq(producer.as_uuid()))
-            .filter(bank_accounts::primary_account)
-            .filter(bank_accounts::id.ne(except.as_uuid())),
-    )
-    .set((
-        bank_accounts::primary_account.eq(false),
-        bank_accounts::updated_at.eq(now),
-    ))
-    .returning(BankAccountRow::as_returning())
-    .get_results::<BankAccountRow>(conn)?;
-    cleared
-        .into_iter()
-        .map(|row| {
-            let after = row.into_domain()?;
-            let mut before = after.clone();
-            before.data.primary_account = true;
-            Ok(Change::updated(
-                ResourceState::BankAccount(before),
-                ResourceState::BankAccount(after),
-            ))
-        })
-        .collect()
-}
+            .select(BankAccountRow::as_select())
+            .order(bank_accounts::id.asc())
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(bank_accounts::id.gt(after.as_uuid()));
+        }
+        if let Some(limit) = limit {
+            query = query.limit(limit);
+        }
+        let rows = query.load(conn)?;
+        rows.into_iter().map(BankAccountRow::into_domain).collect()
+    }
 
-/// Adds a bank account to the producer; `number` is encrypted before it is written.
-pub fn create(
-    conn: &mut PgConnection,
-    cx: &WriteContext,
-    parent: &ParentTarget,
-    data: &BankAccountData,
-    number: &AccountNumber,
-) -> Result<Versioned<BankAccount>, Error> {
-    let (account, producer) = (&parent.account, parent.producer);
-    let id = BankAccountId::generate();
-    in_producer_lock(conn, cx, parent, |conn| {
-        let cleared = if data.primary_account {
-            clear_primary(conn, account, producer, id)?
-        } else {
-            Vec::new()
-        };
-        let row = diesel::insert_into(bank_accounts::table)
+    /// The number is encrypted before it is written.
+    fn insert(
+        conn: &mut PgConnection,
+        cx: &WriteContext,
+        key: &ChildKey<'_, BankAccountId>,
+        data: &BankAccountData,
+        number: Option<&AccountNumber>,
+    ) -> Result<BankAccount, Error> {
+        let number =
+            number.ok_or_else(|| Error::Internal("a new bank account without a number".into()))?;
+        let (account_id, producer_id, id) = key.columns();
+        diesel::insert_into(bank_accounts::table)
             .values((
-                bank_accounts::account_id.eq(account.as_str()),
-                bank_accounts::producer_id.eq(producer.as_uuid()),
-                bank_accounts::id.eq(id.as_uuid()),
+                bank_accounts::account_id.eq(account_id),
+                bank_accounts::producer_id.eq(producer_id),
+                bank_accounts::id.eq(id),
                 BankAccountValues::from(data),
-                SealedNumber::new(&cx.protection, account, id, number),
+                SealedNumber::new(&cx.protection, key, number),
             ))
             .returning(BankAccountRow::as_returning())
-            .get_result(conn)?;
-        let created = row.into_domain()?;
-        // The flag leaves its previous holder first: applied in order, the events
-        // never show two holders at once.
-        let mut changes = cleared;
-        changes.push(Change::created(ResourceState::BankAccount(created.clone())));
-        Ok((created, changes))
-    })
-}
+            .get_result::<BankAccountRow>(conn)?
+            .into_domain()
+    }
 
-/// Replaces the account's data with what `change` derives from it; a new number comes
-/// with it (`Some`) or the stored one stays (`None`). Unchanged data writes nothing.
-pub fn update(
-    conn: &mut PgConnection,
-    cx: &WriteContext,
-    parent: &ParentTarget,
-    id: BankAccountId,
-    change: impl FnOnce(&BankAccount) -> Result<(BankAccountData, Option<AccountNumber>), Error>,
-) -> Result<Versioned<BankAccount>, Error> {
-    let (account, producer) = (&parent.account, parent.producer);
-    in_producer_lock(conn, cx, parent, |conn| {
-        let current = load(conn, account, producer, id, true)?;
-        let (data, number) = change(&current)?;
-        if data == current.data && number.is_none() {
-            return Ok((current, Vec::new()));
-        }
-        let cleared = if data.primary_account {
-            clear_primary(conn, account, producer, id)?
-        } else {
-            Vec::new()
-        };
-        let number_changed = number.is_some();
-        let sealed = number.map(|number| SealedNumber::new(&cx.protection, account, id, &number));
-        let row = diesel::update(bank_accounts::table.find((
-            account.as_str(),
-            producer.as_uuid(),
-            id.as_uuid(),
-        )))
+    /// A new number replaces the stored one; without one it stays.
+    fn update(
+        conn: &mut PgConnection,
+        cx: &WriteContext,
+        key: &ChildKey<'_, BankAccountId>,
+        data: &BankAccountData,
+        number: Option<&AccountNumber>,
+    ) -> Result<BankAccount, Error> {
+        let sealed = number.map(|number| SealedNumber::new(&cx.protection, key, number));
+        diesel::update(bank_accounts::table.find(key.columns()))
+            .set((
+                BankAccountValues::from(data),
+                sealed,
+                bank_accounts::updated_at.eq(now),
+            ))
+            .returning(BankAccountRow::as_returning())
+            .get_result::<BankAccountRow>(conn)?
+            .into_domain()
+    }
+
+    fn delete(
+        conn: &mut PgConnection,
+        key: &ChildKey<'_, BankAccountId>,
+    ) -> Result<Option<BankAccount>, Error> {
+        diesel::delete(bank_accounts::table.find(key.columns()))
+            .returning(BankAccountRow::as_returning())
+            .get_result::<BankAccountRow>(conn)
+            .optional()?
+            .map(BankAccountRow::into_domain)
+            .transpose()
+    }
+
+    fn clear_flag(
+        conn: &mut PgConnection,
+        key: &ChildKey<'_, BankAccountId>,
+        _data: &BankAccountData,
+    ) -> Result<Vec<BankAccount>, Error> {
+        let (account_id, producer_id, except) = key.columns();
+        diesel::update(
+            bank_accounts::table
+                .filter(bank_accounts::account_id.eq(account_id))
+                .filter(bank_accounts::producer_id.eq(producer_id))
+                .filter(bank_accounts::primary_account)
+                .filter(bank_accounts::id.ne(except)),
+        )
         .set((
-            BankAccountValues::from(&data),
-            sealed,
+            bank_accounts::primary_account.eq(false),
             bank_accounts::updated_at.eq(now),
         ))
         .returning(BankAccountRow::as_returning())
-        .get_result(conn)?;
-        let updated = row.into_domain()?;
-        let mut change = Change::updated(
-            ResourceState::BankAccount(current),
-            ResourceState::BankAccount(updated.clone()),
-        );
-        if number_changed {
-            // A new number may end in the same four digits: say so explicitly.
-            change.hidden_changes.push("number");
-        }
-        let mut changes = cleared;
-        changes.push(change);
-        Ok((updated, changes))
-    })
+        .get_results::<BankAccountRow>(conn)?
+        .into_iter()
+        .map(BankAccountRow::into_domain)
+        .collect()
+    }
 }

@@ -8,19 +8,16 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::{in_producer_lock, producer_version};
+use super::children::{ChildKey, ChildTable, producer_version};
 use super::codes;
 use super::outbox::WriteContext;
 use super::schema::insurance_policies;
-use crate::domain::child::{Child, ParentTarget, Versioned};
-use crate::domain::event::{Change, ResourceState};
-pub use crate::domain::insurance_policy::InsurancePolicy;
-use crate::domain::insurance_policy::{CoveragePeriod, InsurancePolicyData, TotalLimit};
-use crate::domain::producer::{Page, PageRequest};
+use crate::domain::child::{Child, NoSecret, Versioned};
+use crate::domain::insurance_policy::{
+    CoveragePeriod, InsurancePolicies, InsurancePolicy, InsurancePolicyData, TotalLimit,
+};
 use crate::domain::text::Name;
 use crate::domain::{AccountId, Error, PolicyId, ProducerId};
-
-child_queries!(table: insurance_policies, row: PolicyRow, id: PolicyId, item: InsurancePolicy, name: "insurance policy", state: ResourceState::InsurancePolicy);
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = insurance_policies, check_for_backend(diesel::pg::Pg))]
@@ -114,65 +111,94 @@ impl PolicyRow {
     }
 }
 
-/// Adds a policy to the producer.
-pub fn create(
-    conn: &mut PgConnection,
-    cx: &WriteContext,
-    parent: &ParentTarget,
-    data: &InsurancePolicyData,
-) -> Result<Versioned<InsurancePolicy>, Error> {
-    let (account, producer) = (&parent.account, parent.producer);
-    let id = PolicyId::generate();
-    in_producer_lock(conn, cx, parent, |conn| {
-        let row = diesel::insert_into(insurance_policies::table)
+impl ChildTable for InsurancePolicies {
+    fn select(
+        conn: &mut PgConnection,
+        key: &ChildKey<'_, PolicyId>,
+        lock: bool,
+    ) -> Result<Option<InsurancePolicy>, Error> {
+        let query = insurance_policies::table
+            .find(key.columns())
+            .select(PolicyRow::as_select());
+        let row = if lock {
+            query.for_update().first(conn)
+        } else {
+            query.first(conn)
+        };
+        row.optional()?.map(PolicyRow::into_domain).transpose()
+    }
+
+    fn select_page(
+        conn: &mut PgConnection,
+        account: &AccountId,
+        producer: ProducerId,
+        after: Option<PolicyId>,
+        limit: Option<i64>,
+    ) -> Result<Vec<InsurancePolicy>, Error> {
+        let mut query = insurance_policies::table
+            .filter(insurance_policies::account_id.eq(account.as_str()))
+            .filter(insurance_policies::producer_id.eq(producer.as_uuid()))
+            .select(PolicyRow::as_select())
+            .order(insurance_policies::id.asc())
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(insurance_policies::id.gt(after.as_uuid()));
+        }
+        if let Some(limit) = limit {
+            query = query.limit(limit);
+        }
+        let rows = query.load(conn)?;
+        rows.into_iter().map(PolicyRow::into_domain).collect()
+    }
+
+    fn insert(
+        conn: &mut PgConnection,
+        _cx: &WriteContext,
+        key: &ChildKey<'_, PolicyId>,
+        data: &InsurancePolicyData,
+        _secret: Option<&NoSecret>,
+    ) -> Result<InsurancePolicy, Error> {
+        let (account_id, producer_id, id) = key.columns();
+        diesel::insert_into(insurance_policies::table)
             .values((
-                insurance_policies::account_id.eq(account.as_str()),
-                insurance_policies::producer_id.eq(producer.as_uuid()),
-                insurance_policies::id.eq(id.as_uuid()),
+                insurance_policies::account_id.eq(account_id),
+                insurance_policies::producer_id.eq(producer_id),
+                insurance_policies::id.eq(id),
                 PolicyValues::from(data),
             ))
             .returning(PolicyRow::as_returning())
-            .get_result(conn)?;
-        let created = row.into_domain()?;
-        Ok((
-            created.clone(),
-            vec![Change::created(ResourceState::InsurancePolicy(created))],
-        ))
-    })
-}
+            .get_result::<PolicyRow>(conn)?
+            .into_domain()
+    }
 
-/// Replaces the policy's data with what `change` derives from it. Unchanged data writes
-/// nothing and keeps the producer's version.
-pub fn update(
-    conn: &mut PgConnection,
-    cx: &WriteContext,
-    parent: &ParentTarget,
-    id: PolicyId,
-    change: impl FnOnce(&InsurancePolicy) -> Result<InsurancePolicyData, Error>,
-) -> Result<Versioned<InsurancePolicy>, Error> {
-    let (account, producer) = (&parent.account, parent.producer);
-    in_producer_lock(conn, cx, parent, |conn| {
-        let current = load(conn, account, producer, id, true)?;
-        let data = change(&current)?;
-        if data == current.data {
-            return Ok((current, Vec::new()));
-        }
-        let target =
-            insurance_policies::table.find((account.as_str(), producer.as_uuid(), id.as_uuid()));
-        let row = diesel::update(target)
+    fn update(
+        conn: &mut PgConnection,
+        _cx: &WriteContext,
+        key: &ChildKey<'_, PolicyId>,
+        data: &InsurancePolicyData,
+        _secret: Option<&NoSecret>,
+    ) -> Result<InsurancePolicy, Error> {
+        diesel::update(insurance_policies::table.find(key.columns()))
             .set((
-                PolicyValues::from(&data),
+                PolicyValues::from(data),
                 insurance_policies::updated_at.eq(now),
             ))
             .returning(PolicyRow::as_returning())
-            .get_result(conn)?;
-        let updated = row.into_domain()?;
-        let change = Change::updated(
-            ResourceState::InsurancePolicy(current),
-            ResourceState::InsurancePolicy(updated.clone()),
-        );
-        Ok((updated, vec![change]))
-    })
+            .get_result::<PolicyRow>(conn)?
+            .into_domain()
+    }
+
+    fn delete(
+        conn: &mut PgConnection,
+        key: &ChildKey<'_, PolicyId>,
+    ) -> Result<Option<InsurancePolicy>, Error> {
+        diesel::delete(insurance_policies::table.find(key.columns()))
+            .returning(PolicyRow::as_returning())
+            .get_result::<PolicyRow>(conn)
+            .optional()?
+            .map(PolicyRow::into_domain)
+            .transpose()
+    }
 }
 
 /// The producer's policies whose coverage is active on `day` (effective ≤ day < expiry),

@@ -2,10 +2,9 @@
 //! table with functions taking `&mut PgConnection`, the pool and its async bridge, and the
 //! mapping of database errors to domain errors.
 
-#[macro_use]
-mod children;
 pub mod addresses;
 pub mod bank_accounts;
+pub mod children;
 mod codes;
 pub mod error;
 pub mod insurance_policies;
@@ -22,7 +21,7 @@ pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 
 pub use outbox::WriteContext;
-pub use pool::Database;
+pub use pool::{Database, Work};
 
 use crate::domain::Error;
 use crate::domain::producer::{Page, PageSize};

@@ -6,18 +6,13 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::in_producer_lock;
+use super::children::{ChildKey, ChildTable};
 use super::codes;
 use super::outbox::WriteContext;
 use super::schema::phones;
-use crate::domain::child::{Child, ParentTarget, Versioned};
-use crate::domain::event::{Change, ResourceState};
-pub use crate::domain::phone::Phone;
-use crate::domain::phone::{Extension, PhoneData, PhoneNumber};
-use crate::domain::producer::{Page, PageRequest};
+use crate::domain::child::{Child, NoSecret};
+use crate::domain::phone::{Extension, Phone, PhoneData, PhoneNumber, Phones};
 use crate::domain::{AccountId, Error, PhoneId, ProducerId};
-
-child_queries!(table: phones, row: PhoneRow, id: PhoneId, item: Phone, name: "phone", state: ResourceState::Phone);
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = phones, check_for_backend(diesel::pg::Pg))]
@@ -74,105 +69,110 @@ impl PhoneRow {
     }
 }
 
-/// Clears the preferred flag of the producer's other phones; returns how many changed.
-fn clear_preferred(
-    conn: &mut PgConnection,
-    account: &AccountId,
-    producer: ProducerId,
-    except: PhoneId,
-) -> Result<Vec<Change>, Error> {
-    let cleared = diesel::update(
-        phones::table
+impl ChildTable for Phones {
+    fn select(
+        conn: &mut PgConnection,
+        key: &ChildKey<'_, PhoneId>,
+        lock: bool,
+    ) -> Result<Option<Phone>, Error> {
+        let query = phones::table
+            .find(key.columns())
+            .select(PhoneRow::as_select());
+        let row = if lock {
+            query.for_update().first(conn)
+        } else {
+            query.first(conn)
+        };
+        row.optional()?.map(PhoneRow::into_domain).transpose()
+    }
+
+    fn select_page(
+        conn: &mut PgConnection,
+        account: &AccountId,
+        producer: ProducerId,
+        after: Option<PhoneId>,
+        limit: Option<i64>,
+    ) -> Result<Vec<Phone>, Error> {
+        let mut query = phones::table
             .filter(phones::account_id.eq(account.as_str()))
             .filter(phones::producer_id.eq(producer.as_uuid()))
-            .filter(phones::preferred)
-            .filter(phones::id.ne(except.as_uuid())),
-    )
-    .set((phones::preferred.eq(false), phones::updated_at.eq(now)))
-    .returning(PhoneRow::as_returning())
-    .get_results::<PhoneRow>(conn)?;
-    cleared
-        .into_iter()
-        .map(|row| {
-            let after = row.into_domain()?;
-            let mut before = after.clone();
-            before.data.preferred = true;
-            Ok(Change::updated(
-                ResourceState::Phone(before),
-                ResourceState::Phone(after),
-            ))
-        })
-        .collect()
-}
+            .select(PhoneRow::as_select())
+            .order(phones::id.asc())
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(phones::id.gt(after.as_uuid()));
+        }
+        if let Some(limit) = limit {
+            query = query.limit(limit);
+        }
+        let rows = query.load(conn)?;
+        rows.into_iter().map(PhoneRow::into_domain).collect()
+    }
 
-/// Adds a phone to the producer.
-pub fn create(
-    conn: &mut PgConnection,
-    cx: &WriteContext,
-    parent: &ParentTarget,
-    data: &PhoneData,
-) -> Result<Versioned<Phone>, Error> {
-    let (account, producer) = (&parent.account, parent.producer);
-    let id = PhoneId::generate();
-    in_producer_lock(conn, cx, parent, |conn| {
-        let cleared = if data.preferred {
-            clear_preferred(conn, account, producer, id)?
-        } else {
-            Vec::new()
-        };
-        let row = diesel::insert_into(phones::table)
+    fn insert(
+        conn: &mut PgConnection,
+        _cx: &WriteContext,
+        key: &ChildKey<'_, PhoneId>,
+        data: &PhoneData,
+        _secret: Option<&NoSecret>,
+    ) -> Result<Phone, Error> {
+        let (account_id, producer_id, id) = key.columns();
+        diesel::insert_into(phones::table)
             .values((
-                phones::account_id.eq(account.as_str()),
-                phones::producer_id.eq(producer.as_uuid()),
-                phones::id.eq(id.as_uuid()),
+                phones::account_id.eq(account_id),
+                phones::producer_id.eq(producer_id),
+                phones::id.eq(id),
                 PhoneValues::from(data),
             ))
             .returning(PhoneRow::as_returning())
-            .get_result(conn)?;
-        let created = row.into_domain()?;
-        // The flag leaves its previous holder first: applied in order, the events
-        // never show two holders at once.
-        let mut changes = cleared;
-        changes.push(Change::created(ResourceState::Phone(created.clone())));
-        Ok((created, changes))
-    })
-}
+            .get_result::<PhoneRow>(conn)?
+            .into_domain()
+    }
 
-/// Replaces the phone's data with what `change` derives from it. Unchanged data writes
-/// nothing and keeps the producer's version.
-pub fn update(
-    conn: &mut PgConnection,
-    cx: &WriteContext,
-    parent: &ParentTarget,
-    id: PhoneId,
-    change: impl FnOnce(&Phone) -> Result<PhoneData, Error>,
-) -> Result<Versioned<Phone>, Error> {
-    let (account, producer) = (&parent.account, parent.producer);
-    in_producer_lock(conn, cx, parent, |conn| {
-        let current = load(conn, account, producer, id, true)?;
-        let data = change(&current)?;
-        if data == current.data {
-            return Ok((current, Vec::new()));
-        }
-        let cleared = if data.preferred {
-            clear_preferred(conn, account, producer, id)?
-        } else {
-            Vec::new()
-        };
-        let row = diesel::update(phones::table.find((
-            account.as_str(),
-            producer.as_uuid(),
-            id.as_uuid(),
-        )))
-        .set((PhoneValues::from(&data), phones::updated_at.eq(now)))
+    fn update(
+        conn: &mut PgConnection,
+        _cx: &WriteContext,
+        key: &ChildKey<'_, PhoneId>,
+        data: &PhoneData,
+        _secret: Option<&NoSecret>,
+    ) -> Result<Phone, Error> {
+        diesel::update(phones::table.find(key.columns()))
+            .set((PhoneValues::from(data), phones::updated_at.eq(now)))
+            .returning(PhoneRow::as_returning())
+            .get_result::<PhoneRow>(conn)?
+            .into_domain()
+    }
+
+    fn delete(
+        conn: &mut PgConnection,
+        key: &ChildKey<'_, PhoneId>,
+    ) -> Result<Option<Phone>, Error> {
+        diesel::delete(phones::table.find(key.columns()))
+            .returning(PhoneRow::as_returning())
+            .get_result::<PhoneRow>(conn)
+            .optional()?
+            .map(PhoneRow::into_domain)
+            .transpose()
+    }
+
+    fn clear_flag(
+        conn: &mut PgConnection,
+        key: &ChildKey<'_, PhoneId>,
+        _data: &PhoneData,
+    ) -> Result<Vec<Phone>, Error> {
+        let (account_id, producer_id, except) = key.columns();
+        diesel::update(
+            phones::table
+                .filter(phones::account_id.eq(account_id))
+                .filter(phones::producer_id.eq(producer_id))
+                .filter(phones::preferred)
+                .filter(phones::id.ne(except)),
+        )
+        .set((phones::preferred.eq(false), phones::updated_at.eq(now)))
         .returning(PhoneRow::as_returning())
-        .get_result(conn)?;
-        let updated = row.into_domain()?;
-        let mut changes = cleared;
-        changes.push(Change::updated(
-            ResourceState::Phone(current),
-            ResourceState::Phone(updated.clone()),
-        ));
-        Ok((updated, changes))
-    })
+        .get_results::<PhoneRow>(conn)?
+        .into_iter()
+        .map(PhoneRow::into_domain)
+        .collect()
+    }
 }

@@ -14,6 +14,12 @@ use crate::domain::Error;
 
 type PgPool = Pool<ConnectionManager<PgConnection>>;
 
+/// A unit of work on one connection: a closure that calls storage functions. Callers
+/// above storage write the closure and never name the connection's type.
+pub trait Work<T>: FnOnce(&mut PgConnection) -> Result<T, Error> + Send + 'static {}
+
+impl<T, F: FnOnce(&mut PgConnection) -> Result<T, Error> + Send + 'static> Work<T> for F {}
+
 /// A pooled Postgres database.
 #[derive(Clone)]
 pub struct Database {
@@ -46,11 +52,7 @@ impl Database {
     ///
     /// No free connection within the configured timeout (or no database) is
     /// [`Error::Unavailable`]; a panic in `work` is [`Error::Internal`].
-    pub async fn run<T, F>(&self, work: F) -> Result<T, Error>
-    where
-        F: FnOnce(&mut PgConnection) -> Result<T, Error> + Send + 'static,
-        T: Send + 'static,
-    {
+    pub async fn run<T: Send + 'static>(&self, work: impl Work<T>) -> Result<T, Error> {
         Self::run_on(&self.pool, work).await
     }
 

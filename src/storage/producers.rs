@@ -9,15 +9,19 @@ use diesel::dsl::{exists, now};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::children::{deletions, list_all};
 use super::codes;
 use super::outbox::{self, History, WriteContext};
 use super::schema::{self, producers};
-use super::{addresses, bank_accounts, insurance_policies, phones};
 use crate::crypto::{FieldContext, Protection, SSN_INDEX_LABEL, SealedValue};
+use crate::domain::address::Addresses;
 use crate::domain::address::CountryCode;
+use crate::domain::bank_account::BankAccounts;
 use crate::domain::dates::DateOfBirth;
 use crate::domain::event::{Change, ResourceState};
 use crate::domain::identifiers::{CrdNumber, Fein, Npn, Ssn, SsnInfo, SsnLast4};
+use crate::domain::insurance_policy::InsurancePolicies;
+use crate::domain::phone::Phones;
 use crate::domain::producer::{
     Firm, FullProducer, Individual, Page, PageRequest, Producer, ProducerData, ProducerDetails,
     ProducerFilter, ProducerType, SsnBlindIndex, SsnView,
@@ -336,10 +340,10 @@ pub fn find_full(
     super::in_snapshot(conn, |conn| {
         Ok(FullProducer {
             producer: find(conn, protection, account, id, view)?,
-            addresses: super::addresses::list_all(conn, account, id)?,
-            phones: super::phones::list_all(conn, account, id)?,
-            bank_accounts: super::bank_accounts::list_all(conn, account, id)?,
-            insurance_policies: super::insurance_policies::list_all(conn, account, id)?,
+            addresses: list_all::<Addresses>(conn, account, id)?,
+            phones: list_all::<Phones>(conn, account, id)?,
+            bank_accounts: list_all::<BankAccounts>(conn, account, id)?,
+            insurance_policies: list_all::<InsurancePolicies>(conn, account, id)?,
         })
     })
 }
@@ -514,27 +518,11 @@ pub fn delete(
         )?
         .ok_or(Error::NotFound("producer"))?;
         Version::ensure_current(expected, current.version)?;
-        let mut changes: Vec<Change> = Vec::new();
-        changes.extend(
-            addresses::list_all(conn, account, id)?
-                .into_iter()
-                .map(|a| Change::deleted(ResourceState::Address(a))),
-        );
-        changes.extend(
-            phones::list_all(conn, account, id)?
-                .into_iter()
-                .map(|p| Change::deleted(ResourceState::Phone(p))),
-        );
-        changes.extend(
-            bank_accounts::list_all(conn, account, id)?
-                .into_iter()
-                .map(|b| Change::deleted(ResourceState::BankAccount(b))),
-        );
-        changes.extend(
-            insurance_policies::list_all(conn, account, id)?
-                .into_iter()
-                .map(|p| Change::deleted(ResourceState::InsurancePolicy(p))),
-        );
+        // Children first, so a consumer never sees a child outlive its producer.
+        let mut changes = deletions::<Addresses>(conn, account, id)?;
+        changes.extend(deletions::<Phones>(conn, account, id)?);
+        changes.extend(deletions::<BankAccounts>(conn, account, id)?);
+        changes.extend(deletions::<InsurancePolicies>(conn, account, id)?);
         let history = History {
             account,
             producer: id,

@@ -7,9 +7,13 @@
 //! account and key): for a caller with the PII scope an answer holds an SSN, a
 //! CreateEndpoint answer holds a signing secret.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
+
+use super::pool::Work;
 
 use super::schema::{create_requests, request_keys};
 use crate::crypto::{FieldContext, Protection, SealedValue};
@@ -63,13 +67,52 @@ pub enum Once<T> {
     Replayed(Vec<u8>),
 }
 
+impl super::Database {
+    /// Runs `write` on a pooled connection, at most once per `key` when there is one
+    /// (see [`once`]). `answer` is what a retry with the key will be told; it is only
+    /// computed when there is a key, so requests without one pay nothing for it.
+    pub async fn run_once<T: Send + 'static>(
+        &self,
+        protection: &Arc<Protection>,
+        account: &AccountId,
+        key: Option<RequestKey>,
+        write: impl Work<T>,
+        answer: impl FnOnce(&T) -> Answer + Send + 'static,
+    ) -> Result<Once<T>, Error> {
+        let Some(key) = key else {
+            return Ok(Once::Applied(self.run(write).await?));
+        };
+        let (protection, account) = (protection.clone(), account.clone());
+        self.run(move |conn| {
+            once(conn, &protection, &account, &key, |conn| {
+                let result = write(conn)?;
+                let kept = answer(&result);
+                Ok((result, kept))
+            })
+        })
+        .await
+    }
+
+    /// The answer a committed call with `key` stored, if there is one.
+    pub async fn replayed(
+        &self,
+        protection: &Arc<Protection>,
+        account: &AccountId,
+        key: &RequestKey,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let (protection, account, key) = (protection.clone(), account.clone(), key.clone());
+        self.run(move |conn| recorded(conn, &protection, &account, &key))
+            .await
+    }
+}
+
 /// Runs `write` at most once per key, in one transaction with the key's claim and the
 /// stored answer. `write` returns its result and the answer to keep. The same key with
 /// another request is INVALID_ARGUMENT on `request_id`.
 ///
 /// A second call with a key whose first call is still running waits for it (Postgres
 /// holds the key's row), then replays its answer — or runs, if the first rolled back.
-pub fn once<T>(
+fn once<T>(
     conn: &mut PgConnection,
     protection: &Protection,
     account: &AccountId,
@@ -111,7 +154,7 @@ pub fn once<T>(
 /// The answer a call with this key stored, if one committed. For mutations with work
 /// before their transaction (a webhook verification request) to skip it on a retry.
 /// An answer erased with the producer it described is NOT_FOUND.
-pub fn recorded(
+fn recorded(
     conn: &mut PgConnection,
     protection: &Protection,
     account: &AccountId,

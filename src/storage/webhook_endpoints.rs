@@ -159,6 +159,21 @@ pub fn find(
         .into_domain()
 }
 
+/// The caller's endpoint, which must be enabled for anything to be sent to it.
+pub fn find_enabled(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    id: EndpointId,
+) -> Result<Endpoint, Error> {
+    let endpoint = find(conn, account, id)?;
+    if !endpoint.data.enabled {
+        return Err(Error::FailedPrecondition(
+            "the endpoint is disabled: enable it (UpdateEndpoint) before sending to it".into(),
+        ));
+    }
+    Ok(endpoint)
+}
+
 pub fn list(
     conn: &mut PgConnection,
     account: &AccountId,

@@ -1,21 +1,17 @@
 //! Addresses over the API: message ↔ domain and the storage calls.
 
 use chrono::NaiveDate;
-use diesel::PgConnection;
 
 use super::{ChildResource, required_enum, unknown_enum};
-use crate::domain::address::{AddressData, AddressType, Location, check_move_in_date};
-use crate::domain::child::{ParentTarget, Versioned};
+use crate::domain::address::{
+    Address, AddressData, AddressType, Addresses, Location, check_move_in_date,
+};
+use crate::domain::child::NoSecret;
 use crate::domain::dates::parse_optional_date;
-use crate::domain::producer::{Page, PageRequest};
 use crate::domain::text::Name;
-use crate::domain::{AccountId, AddressId, Error, InvalidValue, ProducerId, Version, Violations};
+use crate::domain::{InvalidValue, Version, Violations};
 use crate::proto::render;
 use crate::proto::v1 as pb;
-use crate::storage::WriteContext;
-use crate::storage::addresses::{self, Address};
-
-pub struct Addresses;
 
 fn address_type(raw: i32) -> Result<AddressType, InvalidValue> {
     match pb::AddressType::try_from(raw).map_err(|_| unknown_enum())? {
@@ -28,10 +24,7 @@ fn address_type(raw: i32) -> Result<AddressType, InvalidValue> {
 }
 
 impl ChildResource for Addresses {
-    type Id = AddressId;
     type Message = pb::Address;
-    type Input = AddressData;
-    type Data = AddressData;
 
     const FIELD: &'static str = "address";
     const ID_FIELD: &'static str = "address_id";
@@ -69,7 +62,7 @@ impl ChildResource for Addresses {
         message: &pb::Address,
         today: NaiveDate,
         _current: Option<&Address>,
-    ) -> Result<AddressData, Violations> {
+    ) -> Result<(AddressData, Option<NoSecret>), Violations> {
         let mut v = Violations::new();
         let address_type = v.check("type", address_type(message.r#type));
         let line1 = v.check("address_line1", Name::parse(&message.address_line1));
@@ -100,7 +93,7 @@ impl ChildResource for Addresses {
             })
         })();
         match data {
-            Some(data) if v.is_empty() => Ok(data),
+            Some(data) if v.is_empty() => Ok((data, None)),
             _ => Err(v),
         }
     }
@@ -108,27 +101,6 @@ impl ChildResource for Addresses {
     fn message(stored: &Address, producer_version: Version) -> pb::Address {
         render::address(stored, producer_version)
     }
-
-    fn create(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        target: &ParentTarget,
-        input: AddressData,
-    ) -> Result<Versioned<Address>, Error> {
-        addresses::create(conn, cx, target, &input)
-    }
-
-    fn update(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        target: &ParentTarget,
-        id: AddressId,
-        change: impl FnOnce(&Address) -> Result<AddressData, Error>,
-    ) -> Result<Versioned<Address>, Error> {
-        addresses::update(conn, cx, target, id, change)
-    }
-
-    storage_reads_and_delete!(addresses);
 }
 
 #[cfg(test)]

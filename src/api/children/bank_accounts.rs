@@ -3,24 +3,16 @@
 //! responses carry `****` and the last four digits.
 
 use chrono::NaiveDate;
-use diesel::PgConnection;
 
 use super::{ChildResource, required_enum, unknown_enum};
 use crate::domain::bank_account::{
-    AccountNumber, BankAccountData, BankAccountType, MAX_NICKNAME_CHARS, RoutingNumber,
+    AccountNumber, BankAccount, BankAccountData, BankAccountType, BankAccounts, MAX_NICKNAME_CHARS,
+    RoutingNumber,
 };
-use crate::domain::child::{ParentTarget, Versioned};
-use crate::domain::producer::{Page, PageRequest};
 use crate::domain::text::Name;
-use crate::domain::{
-    AccountId, BankAccountId, Error, InvalidValue, ProducerId, Version, Violations,
-};
+use crate::domain::{InvalidValue, Version, Violations};
 use crate::proto::render;
 use crate::proto::v1 as pb;
-use crate::storage::WriteContext;
-use crate::storage::bank_accounts::{self, BankAccount};
-
-pub struct BankAccounts;
 
 fn account_type(raw: i32) -> Result<BankAccountType, InvalidValue> {
     match pb::BankAccountType::try_from(raw).map_err(|_| unknown_enum())? {
@@ -31,11 +23,7 @@ fn account_type(raw: i32) -> Result<BankAccountType, InvalidValue> {
 }
 
 impl ChildResource for BankAccounts {
-    type Id = BankAccountId;
     type Message = pb::BankAccount;
-    /// The readable data, and the number when one was sent.
-    type Input = (BankAccountData, Option<AccountNumber>);
-    type Data = BankAccountData;
 
     const FIELD: &'static str = "bank_account";
     const ID_FIELD: &'static str = "bank_account_id";
@@ -120,29 +108,6 @@ impl ChildResource for BankAccounts {
             ..Self::message(stored, Version::FIRST)
         }
     }
-
-    fn create(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        target: &ParentTarget,
-        (data, number): (BankAccountData, Option<AccountNumber>),
-    ) -> Result<Versioned<BankAccount>, Error> {
-        let number =
-            number.ok_or_else(|| Error::Internal("a new bank account without a number".into()))?;
-        bank_accounts::create(conn, cx, target, &data, &number)
-    }
-
-    fn update(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        target: &ParentTarget,
-        id: BankAccountId,
-        change: impl FnOnce(&BankAccount) -> Result<(BankAccountData, Option<AccountNumber>), Error>,
-    ) -> Result<Versioned<BankAccount>, Error> {
-        bank_accounts::update(conn, cx, target, id, change)
-    }
-
-    storage_reads_and_delete!(bank_accounts);
 }
 
 #[cfg(test)]

@@ -1,26 +1,21 @@
 //! E&O policies over the API: message ↔ domain, the storage calls, and the coverage check.
 
 use chrono::NaiveDate;
-use diesel::PgConnection;
 use tonic::Status;
 
 use super::super::request::today;
 use super::{ChildCall, ChildResource, optional, required_date, required_enum, unknown_enum};
 use crate::auth::Scope;
-use crate::domain::child::{ParentTarget, Versioned};
+use crate::domain::child::NoSecret;
 use crate::domain::dates::parse_optional_date;
 use crate::domain::insurance_policy::{
-    CoveragePeriod, InsurancePolicyData, PolicyType, TotalLimit,
+    CoveragePeriod, InsurancePolicies, InsurancePolicy, InsurancePolicyData, PolicyType, TotalLimit,
 };
-use crate::domain::producer::{Page, PageRequest};
 use crate::domain::text::Name;
-use crate::domain::{AccountId, Error, InvalidValue, PolicyId, ProducerId, Version, Violations};
+use crate::domain::{InvalidValue, ProducerId, Version, Violations};
 use crate::proto::render;
 use crate::proto::v1 as pb;
-use crate::storage::WriteContext;
-use crate::storage::insurance_policies::{self, InsurancePolicy};
-
-pub struct InsurancePolicies;
+use crate::storage::insurance_policies;
 
 fn policy_type(raw: i32) -> Result<PolicyType, InvalidValue> {
     match pb::PolicyType::try_from(raw).map_err(|_| unknown_enum())? {
@@ -31,10 +26,7 @@ fn policy_type(raw: i32) -> Result<PolicyType, InvalidValue> {
 }
 
 impl ChildResource for InsurancePolicies {
-    type Id = PolicyId;
     type Message = pb::InsurancePolicy;
-    type Input = InsurancePolicyData;
-    type Data = InsurancePolicyData;
 
     const FIELD: &'static str = "insurance_policy";
     const ID_FIELD: &'static str = "insurance_policy_id";
@@ -68,7 +60,7 @@ impl ChildResource for InsurancePolicies {
         message: &pb::InsurancePolicy,
         _today: NaiveDate,
         _current: Option<&InsurancePolicy>,
-    ) -> Result<InsurancePolicyData, Violations> {
+    ) -> Result<(InsurancePolicyData, Option<NoSecret>), Violations> {
         let mut v = Violations::new();
         let carrier = v.check("carrier", Name::parse(&message.carrier));
         let policy_number = v.check("policy_number", Name::parse(&message.policy_number));
@@ -100,7 +92,7 @@ impl ChildResource for InsurancePolicies {
             })
         })();
         match data {
-            Some(data) if v.is_empty() => Ok(data),
+            Some(data) if v.is_empty() => Ok((data, None)),
             _ => Err(v),
         }
     }
@@ -108,27 +100,6 @@ impl ChildResource for InsurancePolicies {
     fn message(stored: &InsurancePolicy, producer_version: Version) -> pb::InsurancePolicy {
         render::insurance_policy(stored, producer_version)
     }
-
-    fn create(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        target: &ParentTarget,
-        input: InsurancePolicyData,
-    ) -> Result<Versioned<InsurancePolicy>, Error> {
-        insurance_policies::create(conn, cx, target, &input)
-    }
-
-    fn update(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        target: &ParentTarget,
-        id: PolicyId,
-        change: impl FnOnce(&InsurancePolicy) -> Result<InsurancePolicyData, Error>,
-    ) -> Result<Versioned<InsurancePolicy>, Error> {
-        insurance_policies::update(conn, cx, target, id, change)
-    }
-
-    storage_reads_and_delete!(insurance_policies);
 }
 
 impl ChildCall<'_> {

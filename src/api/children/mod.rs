@@ -3,40 +3,30 @@
 //! the producer's etag), so the flow is written once here, over [`ChildResource`], and
 //! each resource module supplies its conversions and its storage calls.
 
-use std::fmt::Display;
-use std::str::FromStr;
-
 use chrono::NaiveDate;
-use diesel::PgConnection;
 use prost::Message;
 use prost_types::FieldMask;
 use tonic::Status;
 
+use self::requests::{ChildArgs, ChildRequest};
 use super::page_token::{self, FilterDigest};
 use super::request::{Ran, Retry, run_once, today};
 use crate::auth::{Caller, Scope};
-use crate::domain::child::{Child, ParentTarget, Versioned};
+use crate::domain::child::{ParentTarget, Stored};
 use crate::domain::ids::ResourceId;
-use crate::domain::producer::{Page, PageRequest, PageSize};
+use crate::domain::producer::{PageRequest, PageSize};
 use crate::domain::text::excerpt;
-use crate::domain::{AccountId, Error, InvalidValue, ProducerId, Version, Violations};
+use crate::domain::{Error, InvalidValue, ProducerId, Version, Violations};
 use crate::proto::v1 as pb;
+use crate::storage::children::{self, ChildTable};
 use crate::storage::request_keys::RequestKey;
-use crate::storage::{Database, WriteContext};
+use crate::storage::{Database, Work, WriteContext};
 
-/// A stored child of resource `R`.
-pub type Stored<R> = Child<<R as ChildResource>::Id, <R as ChildResource>::Data>;
-
-/// One child collection, as the API sees it.
-pub trait ChildResource: Send + Sync + 'static {
-    /// The child's id type.
-    type Id: ResourceId + FromStr<Err = InvalidValue> + Display + Send + 'static;
+/// One child collection, as the API sees it: its messages, how they parse, and which
+/// fields an update may name. The statements are the storage table's ([`ChildTable`]).
+pub trait ChildResource: ChildTable {
     /// The proto message.
     type Message: Message + Default + Clone + PartialEq + Send + 'static;
-    /// What a create or update parses into.
-    type Input: Send + 'static;
-    /// The stored child's data.
-    type Data: Send + 'static;
 
     /// The request field holding the message, e.g. `address` (violations are named
     /// `address.state`, …).
@@ -51,83 +41,19 @@ pub trait ChildResource: Send + Sync + 'static {
 
     /// Copies one updatable field from `source` to `target`.
     fn copy_field(target: &mut Self::Message, source: &Self::Message, field: &str);
-    /// Parses a message (paths relative to it); `current` is the stored child on update.
+    /// Parses a message (paths relative to it) into the data and, for a kind with one,
+    /// the secret; `current` is the stored child on update.
     fn parse(
         message: &Self::Message,
         today: NaiveDate,
         current: Option<&Stored<Self>>,
-    ) -> Result<Self::Input, Violations>;
+    ) -> Result<(Self::Data, Option<Self::Secret>), Violations>;
     /// The message for a stored child and the producer's version.
     fn message(stored: &Stored<Self>, producer_version: Version) -> Self::Message;
     /// The message an update's mask is applied to: by default what a read returns.
     fn merge_base(stored: &Stored<Self>) -> Self::Message {
         Self::message(stored, Version::FIRST)
     }
-
-    fn create(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        target: &ParentTarget,
-        input: Self::Input,
-    ) -> Result<Versioned<Stored<Self>>, Error>;
-    fn find(
-        conn: &mut PgConnection,
-        account: &AccountId,
-        producer: ProducerId,
-        id: Self::Id,
-    ) -> Result<Versioned<Stored<Self>>, Error>;
-    fn list(
-        conn: &mut PgConnection,
-        account: &AccountId,
-        producer: ProducerId,
-        page: PageRequest<Self::Id>,
-    ) -> Result<Versioned<Page<Stored<Self>>>, Error>;
-    fn update(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        target: &ParentTarget,
-        id: Self::Id,
-        change: impl FnOnce(&Stored<Self>) -> Result<Self::Input, Error>,
-    ) -> Result<Versioned<Stored<Self>>, Error>;
-    fn delete(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        target: &ParentTarget,
-        id: Self::Id,
-    ) -> Result<Versioned<()>, Error>;
-}
-
-/// Implements the [`ChildResource`] reads and the delete by calling the storage module
-/// of the same name (they have one shape for every child table).
-macro_rules! storage_reads_and_delete {
-    ($storage:ident) => {
-        fn find(
-            conn: &mut PgConnection,
-            account: &AccountId,
-            producer: ProducerId,
-            id: Self::Id,
-        ) -> Result<Versioned<super::Stored<Self>>, Error> {
-            $storage::find(conn, account, producer, id)
-        }
-
-        fn list(
-            conn: &mut PgConnection,
-            account: &AccountId,
-            producer: ProducerId,
-            page: PageRequest<Self::Id>,
-        ) -> Result<Versioned<Page<super::Stored<Self>>>, Error> {
-            $storage::list(conn, account, producer, page)
-        }
-
-        fn delete(
-            conn: &mut PgConnection,
-            cx: &WriteContext,
-            target: &ParentTarget,
-            id: Self::Id,
-        ) -> Result<Versioned<()>, Error> {
-            $storage::delete(conn, cx, target, id)
-        }
-    };
 }
 
 /// What every child handler needs: the database, the write context (keys, event
@@ -136,6 +62,15 @@ pub struct ChildCall<'a> {
     pub db: &'a Database,
     pub cx: WriteContext,
     pub caller: Caller,
+}
+
+/// A mutation's parts, and its idempotency input: the request without its `request_id`.
+fn split<Q: ChildRequest>(
+    mut request: Q,
+) -> (ChildArgs<<Q::Resource as ChildResource>::Message>, Retry) {
+    let request_id = request.request_id().map(std::mem::take).unwrap_or_default();
+    let retry = Retry::new(Q::RPC, request_id, &request);
+    (request.into_args(), retry)
 }
 
 fn producer_id(raw: &str, violations: &mut Violations) -> Option<ProducerId> {
@@ -148,18 +83,17 @@ fn expected_version(raw: &str, violations: &mut Violations) -> Option<Option<Ver
 
 impl ChildCall<'_> {
     /// Creates a child. Scope `producers:write`.
-    pub async fn create<R: ChildResource>(
-        &self,
-        producer_raw: &str,
-        message: Option<R::Message>,
-        etag_raw: &str,
-        retry: Retry,
-    ) -> Result<R::Message, Status> {
+    pub async fn create<Q, R>(&self, request: Q) -> Result<R::Message, Status>
+    where
+        Q: ChildRequest<Resource = R>,
+        R: ChildResource,
+    {
         self.caller.require(Scope::ProducersWrite)?;
-        let message = message.unwrap_or_default();
+        let (args, retry) = split(request);
+        let message = args.child.unwrap_or_default();
         let mut violations = Violations::new();
-        let producer = producer_id(producer_raw, &mut violations);
-        let expected = expected_version(etag_raw, &mut violations);
+        let producer = producer_id(&args.producer_id, &mut violations);
+        let expected = expected_version(&args.producer_etag, &mut violations);
         let input = R::parse(&message, today(), None)
             .map_err(|invalid| violations.extend_prefixed(R::FIELD, invalid))
             .ok();
@@ -171,9 +105,10 @@ impl ChildCall<'_> {
             expected,
         };
         let cx = self.cx.clone();
+        let (data, secret) = input;
         let (created, ran) = self
             .once(key, Some(producer), move |conn| {
-                let created = R::create(conn, &cx, &target, input)?;
+                let created = children::create::<R>(conn, &cx, &target, &data, secret.as_ref())?;
                 Ok(R::message(&created.item, created.producer_version))
             })
             .await?;
@@ -184,40 +119,42 @@ impl ChildCall<'_> {
     }
 
     /// Reads one child. Scope `producers:read`.
-    pub async fn get<R: ChildResource>(
-        &self,
-        producer_raw: &str,
-        id_raw: &str,
-    ) -> Result<R::Message, Status> {
+    pub async fn get<Q, R>(&self, request: Q) -> Result<R::Message, Status>
+    where
+        Q: ChildRequest<Resource = R>,
+        R: ChildResource,
+    {
         self.caller.require(Scope::ProducersRead)?;
+        let args = request.into_args();
         let mut violations = Violations::new();
-        let producer = producer_id(producer_raw, &mut violations);
-        let id = violations.check(R::ID_FIELD, id_raw.parse::<R::Id>());
+        let producer = producer_id(&args.producer_id, &mut violations);
+        let id = violations.check(R::ID_FIELD, args.child_id.parse::<R::Id>());
         let (producer, id) = violations.finish(producer.zip(id))?;
         let account = self.caller.account.clone();
         let found = self
             .db
-            .run(move |conn| R::find(conn, &account, producer, id))
+            .run(move |conn| children::find::<R>(conn, &account, producer, id))
             .await?;
         Ok(R::message(&found.item, found.producer_version))
     }
 
-    /// Lists one page of a producer's children. Scope `producers:read`.
-    pub async fn list<R: ChildResource>(
-        &self,
-        producer_raw: &str,
-        page_size: i32,
-        token: &str,
-    ) -> Result<(Vec<R::Message>, String), Status> {
+    /// Lists one page of a producer's children, and the next page's token. Scope
+    /// `producers:read`.
+    pub async fn list<Q, R>(&self, request: Q) -> Result<(Vec<R::Message>, String), Status>
+    where
+        Q: ChildRequest<Resource = R>,
+        R: ChildResource,
+    {
         self.caller.require(Scope::ProducersRead)?;
+        let args = request.into_args();
         let mut violations = Violations::new();
-        let producer = producer_id(producer_raw, &mut violations);
-        let size = violations.check("page_size", PageSize::parse(page_size));
+        let producer = producer_id(&args.producer_id, &mut violations);
+        let size = violations.check("page_size", PageSize::parse(args.page_size));
         // A token belongs to one listing: this resource of this producer.
         let digest = FilterDigest::default()
             .add(R::FIELD.as_bytes())
-            .add(producer_raw.trim().as_bytes());
-        let after = violations.check("page_token", page_token::decode(token, &digest));
+            .add(args.producer_id.trim().as_bytes());
+        let after = violations.check("page_token", page_token::decode(&args.page_token, &digest));
         let (producer, size) = violations.finish(producer.zip(size))?;
         let page = PageRequest {
             size,
@@ -226,7 +163,7 @@ impl ChildCall<'_> {
         let account = self.caller.account.clone();
         let found = self
             .db
-            .run(move |conn| R::list(conn, &account, producer, page))
+            .run(move |conn| children::list::<R>(conn, &account, producer, page))
             .await?;
         let next = match found.item.items.last() {
             Some(last) if found.item.has_more => page_token::encode(last.id.as_uuid(), &digest),
@@ -242,25 +179,24 @@ impl ChildCall<'_> {
     }
 
     /// Updates the fields an update mask names. Scope `producers:write`.
-    pub async fn update<R: ChildResource>(
-        &self,
-        producer_raw: &str,
-        id_raw: &str,
-        patch: Option<R::Message>,
-        mask: Option<&FieldMask>,
-        etag_raw: &str,
-        retry: Retry,
-    ) -> Result<R::Message, Status> {
+    pub async fn update<Q, R>(&self, request: Q) -> Result<R::Message, Status>
+    where
+        Q: ChildRequest<Resource = R>,
+        R: ChildResource,
+    {
         self.caller.require(Scope::ProducersWrite)?;
+        let (args, retry) = split(request);
         let mut violations = Violations::new();
-        let producer = producer_id(producer_raw, &mut violations);
-        let id = violations.check(R::ID_FIELD, id_raw.parse::<R::Id>());
-        let expected = expected_version(etag_raw, &mut violations);
-        let paths = mask_paths::<R>(mask).map_err(|v| violations.extend(v)).ok();
+        let producer = producer_id(&args.producer_id, &mut violations);
+        let id = violations.check(R::ID_FIELD, args.child_id.parse::<R::Id>());
+        let expected = expected_version(&args.producer_etag, &mut violations);
+        let paths = mask_paths::<R>(args.update_mask.as_ref())
+            .map_err(|v| violations.extend(v))
+            .ok();
         let key = retry.key(&mut violations, &self.cx.protection, &self.caller);
         let (((producer, id), expected), paths) =
             violations.finish(producer.zip(id).zip(expected).zip(paths))?;
-        let patch = patch.unwrap_or_default();
+        let patch = args.child.unwrap_or_default();
         for field in paths.iter().filter(|f| R::WRITE_ONLY.contains(f)) {
             let mut probe = R::Message::default();
             R::copy_field(&mut probe, &patch, field);
@@ -281,7 +217,7 @@ impl ChildCall<'_> {
         let today = today();
         let (updated, _) = self
             .once(key, Some(producer), move |conn| {
-                let updated = R::update(conn, &cx, &target, id, |current| {
+                let updated = children::update::<R>(conn, &cx, &target, id, |current| {
                     let mut merged = R::merge_base(current);
                     for field in &paths {
                         R::copy_field(&mut merged, &patch, field);
@@ -299,18 +235,17 @@ impl ChildCall<'_> {
     }
 
     /// Deletes a child; answers the producer's version after it. Scope `producers:write`.
-    pub async fn delete<R: ChildResource>(
-        &self,
-        producer_raw: &str,
-        id_raw: &str,
-        etag_raw: &str,
-        retry: Retry,
-    ) -> Result<pb::DeleteChildResponse, Status> {
+    pub async fn delete<Q, R>(&self, request: Q) -> Result<pb::DeleteChildResponse, Status>
+    where
+        Q: ChildRequest<Resource = R>,
+        R: ChildResource,
+    {
         self.caller.require(Scope::ProducersWrite)?;
+        let (args, retry) = split(request);
         let mut violations = Violations::new();
-        let producer = producer_id(producer_raw, &mut violations);
-        let id = violations.check(R::ID_FIELD, id_raw.parse::<R::Id>());
-        let expected = expected_version(etag_raw, &mut violations);
+        let producer = producer_id(&args.producer_id, &mut violations);
+        let id = violations.check(R::ID_FIELD, args.child_id.parse::<R::Id>());
+        let expected = expected_version(&args.producer_etag, &mut violations);
         let key = retry.key(&mut violations, &self.cx.protection, &self.caller);
         let ((producer, id), expected) = violations.finish(producer.zip(id).zip(expected))?;
         let target = ParentTarget {
@@ -321,7 +256,7 @@ impl ChildCall<'_> {
         let cx = self.cx.clone();
         let (deleted, ran) = self
             .once(key, None, move |conn| {
-                let version = R::delete(conn, &cx, &target, id)?.producer_version;
+                let version = children::delete::<R>(conn, &cx, &target, id)?.producer_version;
                 Ok(pb::DeleteChildResponse {
                     producer_version: version.get(),
                     producer_etag: version.etag(),
@@ -340,7 +275,7 @@ impl ChildCall<'_> {
         &self,
         key: Option<RequestKey>,
         about: Option<ProducerId>,
-        write: impl FnOnce(&mut PgConnection) -> Result<M, Error> + Send + 'static,
+        write: impl Work<M>,
     ) -> Result<(M, Ran), Status> {
         let about = move |_: &M| about.map(|producer| producer.as_uuid());
         let account = &self.caller.account;
@@ -379,11 +314,11 @@ fn mask_paths<R: ChildResource>(mask: Option<&FieldMask>) -> Result<Vec<&'static
     violations.into_result(|| fields)
 }
 
-// After the macro above, which they use.
-pub mod addresses;
-pub mod bank_accounts;
-pub mod insurance_policies;
-pub mod phones;
+mod addresses;
+mod bank_accounts;
+mod insurance_policies;
+mod phones;
+mod requests;
 
 use super::producer_convert::{optional, unknown_enum};
 

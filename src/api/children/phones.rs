@@ -1,19 +1,13 @@
 //! Phones over the API: message ↔ domain and the storage calls.
 
 use chrono::NaiveDate;
-use diesel::PgConnection;
 
 use super::{ChildResource, required_enum, unknown_enum};
-use crate::domain::child::{ParentTarget, Versioned};
-use crate::domain::phone::{Extension, PhoneData, PhoneNumber, PhoneType};
-use crate::domain::producer::{Page, PageRequest};
-use crate::domain::{AccountId, Error, InvalidValue, PhoneId, ProducerId, Version, Violations};
+use crate::domain::child::NoSecret;
+use crate::domain::phone::{Extension, Phone, PhoneData, PhoneNumber, PhoneType, Phones};
+use crate::domain::{InvalidValue, Version, Violations};
 use crate::proto::render;
 use crate::proto::v1 as pb;
-use crate::storage::WriteContext;
-use crate::storage::phones::{self, Phone};
-
-pub struct Phones;
 
 fn phone_type(raw: i32) -> Result<PhoneType, InvalidValue> {
     match pb::PhoneType::try_from(raw).map_err(|_| unknown_enum())? {
@@ -26,10 +20,7 @@ fn phone_type(raw: i32) -> Result<PhoneType, InvalidValue> {
 }
 
 impl ChildResource for Phones {
-    type Id = PhoneId;
     type Message = pb::Phone;
-    type Input = PhoneData;
-    type Data = PhoneData;
 
     const FIELD: &'static str = "phone";
     const ID_FIELD: &'static str = "phone_id";
@@ -50,18 +41,21 @@ impl ChildResource for Phones {
         message: &pb::Phone,
         _today: NaiveDate,
         _current: Option<&Phone>,
-    ) -> Result<PhoneData, Violations> {
+    ) -> Result<(PhoneData, Option<NoSecret>), Violations> {
         let mut v = Violations::new();
         let number = v.check("number", PhoneNumber::parse(&message.number));
         let phone_type = v.check("type", phone_type(message.r#type));
         let extension = v.check("extension", Extension::parse_optional(&message.extension));
         match (number, phone_type, extension) {
-            (Some(number), Some(phone_type), Some(extension)) if v.is_empty() => Ok(PhoneData {
-                number,
-                phone_type,
-                extension,
-                preferred: message.preferred,
-            }),
+            (Some(number), Some(phone_type), Some(extension)) if v.is_empty() => {
+                let data = PhoneData {
+                    number,
+                    phone_type,
+                    extension,
+                    preferred: message.preferred,
+                };
+                Ok((data, None))
+            }
             _ => Err(v),
         }
     }
@@ -69,27 +63,6 @@ impl ChildResource for Phones {
     fn message(stored: &Phone, producer_version: Version) -> pb::Phone {
         render::phone(stored, producer_version)
     }
-
-    fn create(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        target: &ParentTarget,
-        input: PhoneData,
-    ) -> Result<Versioned<Phone>, Error> {
-        phones::create(conn, cx, target, &input)
-    }
-
-    fn update(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        target: &ParentTarget,
-        id: PhoneId,
-        change: impl FnOnce(&Phone) -> Result<PhoneData, Error>,
-    ) -> Result<Versioned<Phone>, Error> {
-        phones::update(conn, cx, target, id, change)
-    }
-
-    storage_reads_and_delete!(phones);
 }
 
 #[cfg(test)]
