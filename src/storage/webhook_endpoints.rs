@@ -6,7 +6,8 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::schema::{webhook_deliveries, webhook_endpoints};
+use super::schema::webhook_endpoints;
+use super::webhook_deliveries;
 use crate::crypto::webhook_signing::WebhookSecret;
 use crate::crypto::{FieldContext, Protection, SealedValue};
 use crate::domain::producer::{Page, PageRequest};
@@ -221,7 +222,7 @@ pub fn update(
                 .execute(conn)?;
         }
         if current.data.enabled && !data.enabled {
-            fail_pending(conn, id)?;
+            webhook_deliveries::fail_pending(conn, id)?;
         }
         Ok(updated)
     })
@@ -397,7 +398,7 @@ pub fn note_outcome(
                 .set(webhook_endpoints::failing_since.eq(None::<DateTime<Utc>>))
                 .execute(conn)?;
         if recovered > 0 {
-            super::webhook_deliveries::retry_now(conn, id)?;
+            webhook_deliveries::retry_now(conn, id)?;
         }
         return Ok(false);
     }
@@ -429,21 +430,6 @@ pub fn disable(conn: &mut PgConnection, id: EndpointId, reason: &str) -> Result<
                 webhook_endpoints::updated_at.eq(now),
             ))
             .execute(conn)?;
-        fail_pending(conn, id)
+        webhook_deliveries::fail_pending(conn, id)
     })
-}
-
-fn fail_pending(conn: &mut PgConnection, id: EndpointId) -> Result<(), Error> {
-    diesel::update(
-        webhook_deliveries::table
-            .filter(webhook_deliveries::endpoint_id.eq(id.as_uuid()))
-            .filter(webhook_deliveries::status.eq("pending")),
-    )
-    .set((
-        webhook_deliveries::status.eq("failed"),
-        webhook_deliveries::leased_until.eq(None::<DateTime<Utc>>),
-        webhook_deliveries::updated_at.eq(now),
-    ))
-    .execute(conn)?;
-    Ok(())
 }
