@@ -188,35 +188,19 @@ pub fn claim_due(
     .load(conn)?)
 }
 
-/// What happens to a delivery after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    Succeeded,
-    RetryAt(DateTime<Utc>),
-    Failed,
-}
-
-/// What became of an attempt's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// Logged, and the delivery moved on.
-    Applied,
-    /// Logged only: the claim had lapsed or the delivery was redelivered, disabled or
-    /// taken over meanwhile, so its current state stands.
-    Superseded,
-    /// The delivery is gone (its endpoint was deleted): nothing to record.
-    Gone,
-}
-
-/// Logs an attempt and, while `lease_token` still holds the delivery, moves it on and
-/// releases it.
-pub fn finish_attempt(
+/// Logs an attempt and, while `lease_token` still holds the delivery, moves it to `status`
+/// (a pending one due again at `retry_at`) and releases it (a lapsed claim, or a delivery
+/// redelivered, disabled or taken over meanwhile, keeps its state); then runs `then`, the
+/// effects on its endpoint, in the same transaction. `None`: the delivery is gone (its
+/// endpoint was deleted) and nothing is recorded.
+pub fn finish_attempt<T>(
     conn: &mut PgConnection,
     attempt: &Attempt,
     endpoint_id: EndpointId,
     lease_token: Uuid,
-    next: Next,
-) -> Result<Recorded, Error> {
+    (status, retry_at): (DeliveryStatus, Option<DateTime<Utc>>),
+    then: impl FnOnce(&mut PgConnection) -> Result<T, Error>,
+) -> Result<Option<T>, Error> {
     conn.transaction(|conn| {
         let delivery = webhook_deliveries::table.find(attempt.delivery_id.as_uuid());
         let exists = delivery
@@ -226,7 +210,7 @@ pub fn finish_attempt(
             .optional()?
             .is_some();
         if !exists {
-            return Ok(Recorded::Gone);
+            return Ok(None);
         }
         diesel::insert_into(webhook_attempts::table)
             .values((
@@ -240,12 +224,7 @@ pub fn finish_attempt(
                 webhook_attempts::response_body.eq(storable_text(&attempt.response_body)),
             ))
             .execute(conn)?;
-        let (status, retry_at) = match next {
-            Next::Succeeded => (DeliveryStatus::Succeeded, None),
-            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-            Next::Failed => (DeliveryStatus::Failed, None),
-        };
-        let moved = diesel::update(
+        diesel::update(
             delivery
                 .filter(webhook_deliveries::lease_token.eq(lease_token))
                 .filter(webhook_deliveries::status.eq(PENDING)),
@@ -263,11 +242,7 @@ pub fn finish_attempt(
             webhook_deliveries::updated_at.eq(now),
         ))
         .execute(conn)?;
-        Ok(if moved == 1 {
-            Recorded::Applied
-        } else {
-            Recorded::Superseded
-        })
+        then(conn).map(Some)
     })
 }
 

@@ -36,11 +36,6 @@ impl Outcome {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
 
-    /// 410 Gone: the receiver asks never to be called again.
-    pub fn gone(&self) -> bool {
-        self.status == Some(410)
-    }
-
     /// An attempt that was not made: the target is not allowed.
     pub fn refused(reason: String) -> Self {
         Self {
@@ -244,8 +239,7 @@ mod tests {
 
     #[tokio::test]
     async fn private_and_plain_http_targets_are_refused_before_any_request() {
-        let deliverer =
-            Deliverer::build(Duration::from_secs(1), AddressPolicy::PublicOnly).unwrap();
+        let deliverer = Deliverer::new(Duration::from_secs(1), AddressPolicy::PublicOnly).unwrap();
         let secret = WebhookSecret::generate();
         for url in [
             "http://example.com/hook",
