@@ -115,13 +115,6 @@ mod tests {
             parse_policy_type(policy_type(PolicyType::Firm)),
             Some(PolicyType::Firm)
         );
-        for value in [
-            DeliveryStatus::Pending,
-            DeliveryStatus::Succeeded,
-            DeliveryStatus::Failed,
-        ] {
-            assert_eq!(parse_delivery_status(delivery_status(value)), Some(value));
-        }
         assert_eq!(parse_producer_type("individual"), None, "codes are exact");
     }
 }

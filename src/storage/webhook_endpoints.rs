@@ -7,7 +7,6 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::webhook_endpoints;
-use super::webhook_deliveries;
 use crate::crypto::webhook_signing::WebhookSecret;
 use crate::crypto::{FieldContext, Protection, SealedValue};
 use crate::domain::producer::{Page, PageRequest};
@@ -222,7 +221,7 @@ pub fn update(
                 .execute(conn)?;
         }
         if current.data.enabled && !data.enabled {
-            webhook_deliveries::fail_pending(conn, id)?;
+            super::webhook_deliveries::fail_pending(conn, id)?;
         }
         Ok(updated)
     })
@@ -398,7 +397,7 @@ pub fn note_outcome(
                 .set(webhook_endpoints::failing_since.eq(None::<DateTime<Utc>>))
                 .execute(conn)?;
         if recovered > 0 {
-            webhook_deliveries::retry_now(conn, id)?;
+            super::webhook_deliveries::retry_now(conn, id)?;
         }
         return Ok(false);
     }
@@ -430,6 +429,6 @@ pub fn disable(conn: &mut PgConnection, id: EndpointId, reason: &str) -> Result<
                 webhook_endpoints::updated_at.eq(now),
             ))
             .execute(conn)?;
-        webhook_deliveries::fail_pending(conn, id)
+        super::webhook_deliveries::fail_pending(conn, id)
     })
 }
