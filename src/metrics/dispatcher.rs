@@ -12,12 +12,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 
 use super::{Metrics, seconds_buckets};
+use crate::webhooks::delivery::{Decision, DisableReason};
 
-/// What became of an attempt.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum AttemptOutcome {
+/// The `outcome` label of an attempt: what its [`Decision`] did to the delivery.
+#[derive(Clone, Copy)]
+enum AttemptOutcome {
     Succeeded,
-    /// Failed; another attempt is scheduled.
+    /// Another attempt is scheduled.
     Retried,
     /// Failed for good (out of retries, 410).
     Failed,
@@ -26,12 +27,28 @@ pub enum AttemptOutcome {
 impl AttemptOutcome {
     const ALL: [AttemptOutcome; 3] = [Self::Succeeded, Self::Retried, Self::Failed];
 
+    fn of(decision: &Decision) -> Self {
+        match decision {
+            Decision::Succeeded => Self::Succeeded,
+            Decision::Retry { .. } => Self::Retried,
+            Decision::Failed { .. } | Decision::EndpointGone => Self::Failed,
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Self::Succeeded => "succeeded",
             Self::Retried => "retried",
             Self::Failed => "failed",
         }
+    }
+}
+
+/// The `reason` label of a disablement.
+fn reason_label(reason: DisableReason) -> &'static str {
+    match reason {
+        DisableReason::Gone => "gone",
+        DisableReason::Failing => "failing",
     }
 }
 
@@ -43,26 +60,6 @@ struct OutcomeLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
-}
-
-/// Why the dispatcher disabled an endpoint.
-#[derive(Clone, Copy, Debug)]
-pub enum DisableReason {
-    /// It answered 410 Gone.
-    Gone,
-    /// Every attempt failed for `webhooks.disable_after_hours`.
-    Failing,
-}
-
-impl DisableReason {
-    const ALL: [DisableReason; 2] = [Self::Gone, Self::Failing];
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Gone => "gone",
-            Self::Failing => "failing",
-        }
-    }
 }
 
 #[derive(Clone)]
@@ -157,17 +154,18 @@ impl DispatcherMetrics {
             let _ = this.attempts.get_or_create(&labels);
             let _ = this.attempt_seconds.get_or_create(&labels);
         }
-        for reason in DisableReason::ALL {
+        for reason in [DisableReason::Gone, DisableReason::Failing] {
             let _ = this.endpoints_disabled.get_or_create(&ReasonLabels {
-                reason: reason.label(),
+                reason: reason_label(reason),
             });
         }
         this
     }
 
-    pub fn attempt(&self, outcome: AttemptOutcome, seconds: f64) {
+    /// Counts an attempt by what it was decided to mean, with its latency.
+    pub fn attempt(&self, decision: &Decision, seconds: f64) {
         let labels = OutcomeLabels {
-            outcome: outcome.label(),
+            outcome: AttemptOutcome::of(decision).label(),
         };
         self.attempts.get_or_create(&labels).inc();
         self.attempt_seconds.get_or_create(&labels).observe(seconds);
@@ -176,7 +174,7 @@ impl DispatcherMetrics {
     pub fn endpoint_disabled(&self, reason: DisableReason) {
         self.endpoints_disabled
             .get_or_create(&ReasonLabels {
-                reason: reason.label(),
+                reason: reason_label(reason),
             })
             .inc();
     }

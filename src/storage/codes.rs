@@ -6,16 +6,19 @@ use crate::domain::bank_account::BankAccountType;
 use crate::domain::insurance_policy::PolicyType;
 use crate::domain::phone::PhoneType;
 use crate::domain::producer::{BusinessType, Gender, ProducerType};
+use crate::domain::webhook::DeliveryStatus;
 
 /// Declares the pair of functions that write an enum as its code and read it back.
 macro_rules! stored_codes {
     ($write:ident, $read:ident, $type:ident { $($variant:ident => $code:literal),+ $(,)? }) => {
-        pub fn $write(value: $type) -> &'static str {
+        #[doc = concat!("The code a [`", stringify!($type), "`] is stored as.")]
+        pub const fn $write(value: $type) -> &'static str {
             match value {
                 $($type::$variant => $code),+
             }
         }
 
+        #[doc = concat!("The [`", stringify!($type), "`] stored as `code`.")]
         pub fn $read(code: &str) -> Option<$type> {
             match code {
                 $($code => Some($type::$variant),)+
@@ -69,6 +72,12 @@ stored_codes!(bank_account_type, parse_bank_account_type, BankAccountType {
 stored_codes!(policy_type, parse_policy_type, PolicyType {
     Individual => "INDIVIDUAL",
     Firm => "FIRM",
+});
+
+stored_codes!(delivery_status, parse_delivery_status, DeliveryStatus {
+    Pending => "pending",
+    Succeeded => "succeeded",
+    Failed => "failed",
 });
 
 #[cfg(test)]

@@ -8,11 +8,16 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
 use uuid::Uuid;
 
+use super::codes;
 use super::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints};
 use super::webhook_endpoints::SealedSecrets;
 use crate::domain::producer::{Page, PageRequest};
 use crate::domain::webhook::{Attempt, Delivery, DeliveryStatus};
 use crate::domain::{AccountId, DeliveryId, EndpointId, Error};
+
+/// The stored codes the queries here filter on.
+const PENDING: &str = codes::delivery_status(DeliveryStatus::Pending);
+const FAILED: &str = codes::delivery_status(DeliveryStatus::Failed);
 
 /// A delivery to record.
 pub struct NewDelivery {
@@ -53,7 +58,7 @@ impl DeliveryRow {
             producer_id: self.producer_id,
             sequence: self.sequence,
             webhook_type: self.webhook_type,
-            status: DeliveryStatus::parse(&self.status).ok_or_else(|| {
+            status: codes::parse_delivery_status(&self.status).ok_or_else(|| {
                 Error::Internal(format!("delivery {} has status {}", self.id, self.status))
             })?,
             attempts: self.attempts,
@@ -83,7 +88,7 @@ pub fn record(
                 webhook_deliveries::webhook_type.eq(&delivery.webhook_type),
                 webhook_deliveries::body.eq(&delivery.body),
                 webhook_deliveries::traceparent.eq(delivery.traceparent.as_deref()),
-                webhook_deliveries::status.eq(if delivery.failed { "failed" } else { "pending" }),
+                webhook_deliveries::status.eq(if delivery.failed { FAILED } else { PENDING }),
             ))
             .on_conflict_do_nothing()
             .execute(conn)?;
@@ -145,7 +150,7 @@ pub fn claim_due(
 ) -> Result<Vec<DueDelivery>, Error> {
     let busy_ids: Vec<Uuid> = in_flight.iter().map(|e| e.endpoint_id).collect();
     let busy_counts: Vec<i32> = in_flight.iter().map(|e| e.count).collect();
-    Ok(diesel::sql_query(
+    Ok(diesel::sql_query(format!(
         "WITH due AS ( \
            SELECT d.id, d.next_attempt_at \
            FROM webhook_endpoints e \
@@ -153,13 +158,13 @@ pub fn claim_due(
              ON here.endpoint_id = e.id \
            CROSS JOIN LATERAL ( \
              SELECT d.id, d.next_attempt_at FROM webhook_deliveries d \
-             WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now() \
+             WHERE d.endpoint_id = e.id AND d.status = '{PENDING}' AND d.next_attempt_at <= now() \
                AND (d.leased_until IS NULL OR d.leased_until < now()) \
                AND NOT EXISTS ( \
                  SELECT 1 FROM webhook_deliveries earlier \
                  WHERE earlier.endpoint_id = d.endpoint_id \
                    AND earlier.producer_id = d.producer_id \
-                   AND earlier.status = 'pending' AND earlier.sequence < d.sequence) \
+                   AND earlier.status = '{PENDING}' AND earlier.sequence < d.sequence) \
              ORDER BY d.next_attempt_at \
              LIMIT GREATEST($4 - COALESCE(here.in_flight, 0), 0) \
              FOR UPDATE OF d SKIP LOCKED) d \
@@ -174,7 +179,7 @@ pub fn claim_due(
                    e.rate_limit_per_second, d.lease_token, e.account_id, e.secret_ciphertext, \
                    e.secret_key_id, e.previous_secret_ciphertext, e.previous_secret_key_id, \
                    e.previous_secret_expires_at",
-    )
+    ))
     .bind::<BigInt, _>(limit)
     .bind::<diesel::sql_types::Array<SqlUuid>, _>(busy_ids)
     .bind::<diesel::sql_types::Array<diesel::sql_types::Integer>, _>(busy_counts)
@@ -183,35 +188,19 @@ pub fn claim_due(
     .load(conn)?)
 }
 
-/// What happens to a delivery after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    Succeeded,
-    RetryAt(DateTime<Utc>),
-    Failed,
-}
-
-/// What became of an attempt's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// Logged, and the delivery moved on.
-    Applied,
-    /// Logged only: the claim had lapsed or the delivery was redelivered, disabled or
-    /// taken over meanwhile, so its current state stands.
-    Superseded,
-    /// The delivery is gone (its endpoint was deleted): nothing to record.
-    Gone,
-}
-
-/// Logs an attempt and, while `lease_token` still holds the delivery, moves it on and
-/// releases it.
-pub fn finish_attempt(
+/// Logs an attempt and, while `lease_token` still holds the delivery, moves it to `status`
+/// (a pending one due again at `retry_at`) and releases it (a lapsed claim, or a delivery
+/// redelivered, disabled or taken over meanwhile, keeps its state); then runs `then`, the
+/// effects on its endpoint, in the same transaction. `None`: the delivery is gone (its
+/// endpoint was deleted) and nothing is recorded.
+pub fn finish_attempt<T>(
     conn: &mut PgConnection,
     attempt: &Attempt,
     endpoint_id: EndpointId,
     lease_token: Uuid,
-    next: Next,
-) -> Result<Recorded, Error> {
+    (status, retry_at): (DeliveryStatus, Option<DateTime<Utc>>),
+    then: impl FnOnce(&mut PgConnection) -> Result<T, Error>,
+) -> Result<Option<T>, Error> {
     conn.transaction(|conn| {
         let delivery = webhook_deliveries::table.find(attempt.delivery_id.as_uuid());
         let exists = delivery
@@ -221,7 +210,7 @@ pub fn finish_attempt(
             .optional()?
             .is_some();
         if !exists {
-            return Ok(Recorded::Gone);
+            return Ok(None);
         }
         diesel::insert_into(webhook_attempts::table)
             .values((
@@ -235,18 +224,13 @@ pub fn finish_attempt(
                 webhook_attempts::response_body.eq(storable_text(&attempt.response_body)),
             ))
             .execute(conn)?;
-        let (status, retry_at) = match next {
-            Next::Succeeded => ("succeeded", None),
-            Next::RetryAt(at) => ("pending", Some(at)),
-            Next::Failed => ("failed", None),
-        };
-        let moved = diesel::update(
+        diesel::update(
             delivery
                 .filter(webhook_deliveries::lease_token.eq(lease_token))
-                .filter(webhook_deliveries::status.eq("pending")),
+                .filter(webhook_deliveries::status.eq(PENDING)),
         )
         .set((
-            webhook_deliveries::status.eq(status),
+            webhook_deliveries::status.eq(codes::delivery_status(status)),
             webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
             webhook_deliveries::next_attempt_at.eq(diesel::dsl::sql::<
                 diesel::sql_types::Timestamptz,
@@ -258,11 +242,7 @@ pub fn finish_attempt(
             webhook_deliveries::updated_at.eq(now),
         ))
         .execute(conn)?;
-        Ok(if moved == 1 {
-            Recorded::Applied
-        } else {
-            Recorded::Superseded
-        })
+        then(conn).map(Some)
     })
 }
 
@@ -298,12 +278,29 @@ pub fn retry_now(conn: &mut PgConnection, endpoint: EndpointId) -> Result<usize,
     Ok(diesel::update(
         webhook_deliveries::table
             .filter(webhook_deliveries::endpoint_id.eq(endpoint.as_uuid()))
-            .filter(webhook_deliveries::status.eq("pending"))
+            .filter(webhook_deliveries::status.eq(PENDING))
             .filter(webhook_deliveries::next_attempt_at.gt(now))
             .filter(not_in_flight()),
     )
     .set(webhook_deliveries::next_attempt_at.eq(now))
     .execute(conn)?)
+}
+
+/// Fails the endpoint's pending deliveries (it was disabled): RecoverEndpoint replays
+/// them once it is enabled again.
+pub fn fail_pending(conn: &mut PgConnection, endpoint: EndpointId) -> Result<(), Error> {
+    diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::endpoint_id.eq(endpoint.as_uuid()))
+            .filter(webhook_deliveries::status.eq(PENDING)),
+    )
+    .set((
+        webhook_deliveries::status.eq(FAILED),
+        webhook_deliveries::leased_until.eq(None::<DateTime<Utc>>),
+        webhook_deliveries::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// A page of an endpoint's deliveries, newest first, optionally of one status.
@@ -322,7 +319,7 @@ pub fn list(
         .limit(page.size.get() as i64 + 1)
         .into_boxed();
     if let Some(status) = status {
-        query = query.filter(webhook_deliveries::status.eq(status.as_str()));
+        query = query.filter(webhook_deliveries::status.eq(codes::delivery_status(status)));
     }
     if let Some(before) = page.after {
         query = query.filter(webhook_deliveries::id.lt(before.as_uuid()));
@@ -441,7 +438,7 @@ pub fn recover(
         webhook_deliveries::table
             .filter(webhook_deliveries::account_id.eq(account.as_str()))
             .filter(webhook_deliveries::endpoint_id.eq(endpoint.as_uuid()))
-            .filter(webhook_deliveries::status.eq("failed"))
+            .filter(webhook_deliveries::status.eq(FAILED))
             .filter(webhook_deliveries::updated_at.ge(since))
             .filter(not_in_flight()),
     )
@@ -456,12 +453,12 @@ pub fn purge_finished(
     before: DateTime<Utc>,
     batch: i64,
 ) -> Result<usize, Error> {
-    Ok(diesel::sql_query(
+    Ok(diesel::sql_query(format!(
         "DELETE FROM webhook_deliveries WHERE id IN ( \
            SELECT id FROM webhook_deliveries \
-           WHERE status <> 'pending' AND updated_at < $1 \
+           WHERE status <> '{PENDING}' AND updated_at < $1 \
            LIMIT $2)",
-    )
+    ))
     .bind::<diesel::sql_types::Timestamptz, _>(before)
     .bind::<BigInt, _>(batch)
     .execute(conn)?)
@@ -478,7 +475,7 @@ pub fn pending_summary(conn: &mut PgConnection) -> Result<(i64, Option<DateTime<
         #[diesel(sql_type = Nullable<diesel::sql_types::Timestamptz>)]
         oldest_due: Option<DateTime<Utc>>,
     }
-    let summary: Summary = diesel::sql_query(
+    let summary: Summary = diesel::sql_query(format!(
         "SELECT count(*) AS pending, \
                 min(d.next_attempt_at) FILTER (WHERE \
                   d.next_attempt_at <= now() AND e.enabled \
@@ -488,11 +485,11 @@ pub fn pending_summary(conn: &mut PgConnection) -> Result<(i64, Option<DateTime<
                     SELECT 1 FROM webhook_deliveries earlier \
                     WHERE earlier.endpoint_id = d.endpoint_id \
                       AND earlier.producer_id = d.producer_id \
-                      AND earlier.status = 'pending' AND earlier.sequence < d.sequence)) \
+                      AND earlier.status = '{PENDING}' AND earlier.sequence < d.sequence)) \
                 AS oldest_due \
          FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-         WHERE d.status = 'pending'",
-    )
+         WHERE d.status = '{PENDING}'",
+    ))
     .get_result(conn)?;
     Ok((summary.pending, summary.oldest_due))
 }
@@ -518,7 +515,7 @@ type Requeue = (
 
 fn requeue() -> Requeue {
     (
-        webhook_deliveries::status.eq("pending"),
+        webhook_deliveries::status.eq(PENDING),
         webhook_deliveries::attempts.eq(0),
         webhook_deliveries::next_attempt_at.eq(now),
         webhook_deliveries::leased_until.eq(None::<DateTime<Utc>>),

@@ -6,7 +6,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::schema::{webhook_deliveries, webhook_endpoints};
+use super::schema::webhook_endpoints;
 use crate::crypto::webhook_signing::WebhookSecret;
 use crate::crypto::{FieldContext, Protection, SealedValue};
 use crate::domain::producer::{Page, PageRequest};
@@ -236,7 +236,7 @@ pub fn update(
                 .execute(conn)?;
         }
         if current.data.enabled && !data.enabled {
-            fail_pending(conn, id)?;
+            super::webhook_deliveries::fail_pending(conn, id)?;
         }
         Ok(updated)
     })
@@ -444,21 +444,6 @@ pub fn disable(conn: &mut PgConnection, id: EndpointId, reason: &str) -> Result<
                 webhook_endpoints::updated_at.eq(now),
             ))
             .execute(conn)?;
-        fail_pending(conn, id)
+        super::webhook_deliveries::fail_pending(conn, id)
     })
-}
-
-fn fail_pending(conn: &mut PgConnection, id: EndpointId) -> Result<(), Error> {
-    diesel::update(
-        webhook_deliveries::table
-            .filter(webhook_deliveries::endpoint_id.eq(id.as_uuid()))
-            .filter(webhook_deliveries::status.eq("pending")),
-    )
-    .set((
-        webhook_deliveries::status.eq("failed"),
-        webhook_deliveries::leased_until.eq(None::<DateTime<Utc>>),
-        webhook_deliveries::updated_at.eq(now),
-    ))
-    .execute(conn)?;
-    Ok(())
 }

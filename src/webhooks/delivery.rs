@@ -1,6 +1,6 @@
 //! The delivery loop: claims due deliveries from Postgres (several dispatchers share
-//! them: `SKIP LOCKED` and a lease), attempts each one, and records the outcome — success,
-//! a retry at the next time of the schedule (or the receiver's `Retry-After`), or failure.
+//! them: `SKIP LOCKED` and a lease), then takes each through `send`, [`decide`] (what the
+//! answer means: a [`Decision`]) and `record`.
 //!
 //! A slow or failing endpoint cannot slow the others: each endpoint has a small in-flight
 //! limit here, endpoints at their limit are left out of the next claim, and every attempt
@@ -10,8 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use diesel::Connection as _;
+use chrono::{DateTime, Utc};
 use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -20,11 +19,11 @@ use uuid::Uuid;
 
 use super::http::{Deliverer, Outcome};
 use crate::crypto::Protection;
-use crate::domain::webhook::{Attempt, Delivery, RetrySchedule};
+use crate::domain::webhook::{Attempt, Delivery, DeliveryStatus, RetrySchedule};
 use crate::domain::{DeliveryId, EndpointId, Error};
-use crate::metrics::dispatcher::{AttemptOutcome, DisableReason, DispatcherMetrics};
+use crate::metrics::dispatcher::DispatcherMetrics;
 use crate::storage::Database;
-use crate::storage::webhook_deliveries::{self, DueDelivery, InFlight, Next, Recorded};
+use crate::storage::webhook_deliveries::{self, DueDelivery, InFlight};
 use crate::storage::webhook_endpoints;
 use crate::telemetry::trace_context::{continue_trace, trace_id_of, traceparent_of};
 
@@ -220,18 +219,55 @@ async fn attempt(context: &Context, due: DueDelivery) {
 
 /// The attempt, sending `traceparent` (the attempt's own span) to the receiver.
 async fn attempt_in_trace(context: &Context, due: DueDelivery, traceparent: Option<String>) {
+    let Some((attempted_at, outcome)) = send(context, &due, traceparent.as_deref()).await else {
+        return;
+    };
+    let schedule = &context.settings.schedule;
+    let decision = decide(&outcome, due.attempts, schedule, random_unit(), Utc::now());
+    tracing::info!(
+        delivery = %DeliveryId::from_uuid(due.id),
+        endpoint = %EndpointId::from_uuid(due.endpoint_id),
+        status = outcome.status,
+        latency_ms = outcome.latency.as_millis() as u64,
+        error = outcome.error.as_deref().unwrap_or(""),
+        next = ?decision,
+        traceparent = traceparent.as_deref().unwrap_or(""),
+        "webhook attempt"
+    );
+    let seconds = outcome.latency.as_secs_f64();
+    context.settings.metrics.attempt(&decision, seconds);
+    let attempt = Attempt {
+        id: Uuid::now_v7(),
+        delivery_id: DeliveryId::from_uuid(due.id),
+        attempted_at,
+        status_code: outcome.status,
+        latency_ms: outcome.latency.as_millis() as i64,
+        error: outcome.error,
+        response_body: outcome.body_excerpt,
+    };
+    record(context, &due, attempt, decision).await;
+}
+
+/// Signs and sends the delivery once its endpoint's rate limit allows: when the request
+/// went out, and what came of it. `None`: the endpoint's secrets cannot be opened; the
+/// claim is released and the delivery stays due.
+async fn send(
+    context: &Context,
+    due: &DueDelivery,
+    traceparent: Option<&str>,
+) -> Option<(DateTime<Utc>, Outcome)> {
     let delivery = DeliveryId::from_uuid(due.id);
     let endpoint = EndpointId::from_uuid(due.endpoint_id);
-    let lease_token = due.lease_token;
-    let secrets = match due.secrets.open(&context.protection, endpoint) {
+    let secrets = match due.secrets.clone().open(&context.protection, endpoint) {
         Ok(secrets) => secrets,
         Err(error) => {
             tracing::warn!(%error, %delivery, "cannot open the endpoint's secrets; the delivery stays due");
+            let lease_token = due.lease_token;
             let _ = context
                 .db
                 .run(move |conn| webhook_deliveries::release(conn, delivery, lease_token))
                 .await;
-            return;
+            return None;
         }
     };
     wait_for_slot(context, due.endpoint_id, due.rate_limit_per_second).await;
@@ -240,136 +276,15 @@ async fn attempt_in_trace(context: &Context, due: DueDelivery, traceparent: Opti
         Ok(url) => {
             let secrets: Vec<_> = secrets.iter().collect();
             let webhook_id = Delivery::webhook_id(due.event_id);
+            let body = &due.body;
             context
                 .deliverer
-                .send(
-                    &url,
-                    &webhook_id,
-                    &due.body,
-                    &secrets,
-                    traceparent.as_deref(),
-                )
+                .send(&url, &webhook_id, body, &secrets, traceparent)
                 .await
         }
         Err(error) => Outcome::refused(format!("invalid endpoint URL: {error}")),
     };
-    let next = next_step(
-        &outcome,
-        due.attempts,
-        &context.settings.schedule,
-        random_unit(),
-    );
-    tracing::info!(
-        %delivery,
-        %endpoint,
-        status = outcome.status,
-        latency_ms = outcome.latency.as_millis() as u64,
-        error = outcome.error.as_deref().unwrap_or(""),
-        next = ?next,
-        traceparent = traceparent.as_deref().unwrap_or(""),
-        "webhook attempt"
-    );
-    let counted_as = match next {
-        Next::Succeeded => AttemptOutcome::Succeeded,
-        Next::RetryAt(_) => AttemptOutcome::Retried,
-        Next::Failed => AttemptOutcome::Failed,
-    };
-    context
-        .settings
-        .metrics
-        .attempt(counted_as, outcome.latency.as_secs_f64());
-    let record = Attempt {
-        id: Uuid::now_v7(),
-        delivery_id: delivery,
-        attempted_at,
-        status_code: outcome.status,
-        latency_ms: outcome.latency.as_millis() as i64,
-        error: outcome.error.clone(),
-        response_body: outcome.body_excerpt.clone(),
-    };
-    let outcome_effects = OutcomeEffects {
-        gone: outcome.gone(),
-        succeeded: outcome.succeeded(),
-        paused_until: outcome
-            .retry_after
-            .and_then(|wait| chrono::Duration::from_std(wait).ok())
-            .map(|wait| Utc::now() + wait),
-    };
-    // A failed write is retried a few times: otherwise the attempt is lost and, once the
-    // lease runs out, the same webhook is sent again.
-    for try_number in 1..=RECORD_TRIES {
-        let record = record.clone();
-        let effects = outcome_effects;
-        let disable_after = context.settings.disable_after;
-        let stored = context
-            .db
-            .run(move |conn| {
-                // One transaction: whoever sees the attempt also sees its effects (a pause,
-                // a disable).
-                conn.transaction(|conn| {
-                    let recorded = webhook_deliveries::finish_attempt(
-                        conn,
-                        &record,
-                        endpoint,
-                        lease_token,
-                        next,
-                    )?;
-                    if recorded == Recorded::Gone {
-                        return Ok(None);
-                    }
-                    effects.apply(conn, endpoint, disable_after)
-                })
-            })
-            .await;
-        match stored {
-            Ok(Some(reason)) => {
-                context.settings.metrics.endpoint_disabled(reason);
-                return tracing::warn!(%endpoint, ?reason, "endpoint disabled");
-            }
-            Ok(None) => return,
-            Err(error) if try_number < RECORD_TRIES => {
-                tracing::warn!(%error, %delivery, "recording the attempt failed; trying again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(error) => {
-                tracing::error!(%error, %delivery, "recording the attempt failed; the lease will expire and it is retried")
-            }
-        }
-    }
-}
-
-/// How often an attempt's record is tried before the attempt is given up.
-const RECORD_TRIES: u32 = 3;
-
-/// What an attempt's outcome means for its endpoint.
-#[derive(Debug, Clone, Copy)]
-struct OutcomeEffects {
-    /// 410: disable it.
-    gone: bool,
-    succeeded: bool,
-    /// `Retry-After`: hold all its deliveries until then.
-    paused_until: Option<chrono::DateTime<Utc>>,
-}
-
-impl OutcomeEffects {
-    /// Applies them; why the endpoint was disabled, if it was.
-    fn apply(
-        self,
-        conn: &mut diesel::PgConnection,
-        endpoint: EndpointId,
-        disable_after: chrono::Duration,
-    ) -> Result<Option<DisableReason>, Error> {
-        if self.gone {
-            webhook_endpoints::disable(conn, endpoint, "the endpoint answered 410 Gone")?;
-            return Ok(Some(DisableReason::Gone));
-        }
-        if let Some(until) = self.paused_until {
-            webhook_endpoints::pause(conn, endpoint, until)?;
-        }
-        let disabled =
-            webhook_endpoints::note_outcome(conn, endpoint, self.succeeded, disable_after)?;
-        Ok(disabled.then_some(DisableReason::Failing))
-    }
+    Some((attempted_at, outcome))
 }
 
 /// Waits until the endpoint's rate limit allows another attempt.
@@ -388,30 +303,135 @@ async fn wait_for_slot(context: &Context, endpoint: Uuid, per_second: Option<i32
     tokio::time::sleep_until(start.into()).await;
 }
 
-/// What follows an attempt: success; a retry after the schedule's next delay, or later
-/// when the receiver's `Retry-After` asks for more (never sooner: a `Retry-After: 0`
-/// must not burn the schedule in seconds); failure when out of retries or the endpoint
-/// is gone.
-pub fn next_step(
+/// What an attempt's answer means for its delivery and its endpoint: decided once, by
+/// [`decide`]; the record, the log line and the metrics all follow from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// A 2xx: delivered; the endpoint's failing run, if any, ends.
+    Succeeded,
+    /// Failed; tried again at `at`.
+    Retry {
+        /// When the delivery is due again.
+        at: DateTime<Utc>,
+        /// The receiver's `Retry-After`, which is about the endpoint, not one request:
+        /// every delivery to it waits until then.
+        pause_until: Option<DateTime<Utc>>,
+    },
+    /// Failed for good: out of retries.
+    Failed {
+        /// As for [`Decision::Retry`].
+        pause_until: Option<DateTime<Utc>>,
+    },
+    /// 410 Gone: failed, and the endpoint is disabled (the receiver asks never to be
+    /// called again).
+    EndpointGone,
+}
+
+impl Decision {
+    /// The delivery's stored status from now on, and when a pending one is due again.
+    fn next(self) -> (DeliveryStatus, Option<DateTime<Utc>>) {
+        match self {
+            Decision::Succeeded => (DeliveryStatus::Succeeded, None),
+            Decision::Retry { at, .. } => (DeliveryStatus::Pending, Some(at)),
+            Decision::Failed { .. } | Decision::EndpointGone => (DeliveryStatus::Failed, None),
+        }
+    }
+}
+
+/// What follows an attempt that ended at `now`, after `attempts_before` earlier ones:
+/// success; a retry after the schedule's next delay (`unit` in [0, 1) draws its jitter),
+/// or later when the receiver's `Retry-After` asks for more (never sooner: a
+/// `Retry-After: 0` must not burn the schedule in seconds); failure when out of retries;
+/// a disabled endpoint when it is gone.
+pub fn decide(
     outcome: &Outcome,
     attempts_before: i32,
     schedule: &RetrySchedule,
     unit: f64,
-) -> Next {
+    now: DateTime<Utc>,
+) -> Decision {
     if outcome.succeeded() {
-        return Next::Succeeded;
+        return Decision::Succeeded;
     }
-    if outcome.gone() {
-        return Next::Failed;
+    if outcome.status == Some(410) {
+        return Decision::EndpointGone;
     }
+    let pause_until = outcome
+        .retry_after
+        .and_then(|wait| chrono::Duration::from_std(wait).ok())
+        .map(|wait| now + wait);
     let failures = attempts_before.max(0) as usize + 1;
     match schedule.delay_after(failures, unit) {
         Some(delay) => {
             let wait = outcome.retry_after.map_or(delay, |asked| asked.max(delay));
             let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(24));
-            Next::RetryAt(Utc::now() + wait)
+            let at = now + wait;
+            Decision::Retry { at, pause_until }
         }
-        None => Next::Failed,
+        None => Decision::Failed { pause_until },
+    }
+}
+
+/// Why an attempt disabled its endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisableReason {
+    /// It answered 410 Gone.
+    Gone,
+    /// Every attempt failed for `webhooks.disable_after_hours`.
+    Failing,
+}
+
+/// How often an attempt's record is tried before the attempt is given up.
+const RECORD_TRIES: u32 = 3;
+
+/// Records the attempt and its decision: the delivery's next state and the endpoint's (a
+/// pause, its health, a disable), in one transaction. A failed write is retried a few
+/// times: otherwise the attempt is lost and, once the lease runs out, the same webhook
+/// is sent again.
+async fn record(context: &Context, due: &DueDelivery, attempt: Attempt, decision: Decision) {
+    let (delivery, lease) = (attempt.delivery_id, due.lease_token);
+    let endpoint = EndpointId::from_uuid(due.endpoint_id);
+    let disable_after = context.settings.disable_after;
+    // What it does to its endpoint, in the transaction that records it.
+    let effects = move |conn: &mut _| -> Result<_, Error> {
+        let pause_until = match decision {
+            Decision::EndpointGone => {
+                webhook_endpoints::disable(conn, endpoint, "the endpoint answered 410 Gone")?;
+                return Ok(Some(DisableReason::Gone));
+            }
+            Decision::Retry { pause_until, .. } | Decision::Failed { pause_until } => pause_until,
+            Decision::Succeeded => None,
+        };
+        if let Some(until) = pause_until {
+            webhook_endpoints::pause(conn, endpoint, until)?;
+        }
+        let succeeded = decision == Decision::Succeeded;
+        let disabled = webhook_endpoints::note_outcome(conn, endpoint, succeeded, disable_after)?;
+        Ok(disabled.then_some(DisableReason::Failing))
+    };
+    let next = decision.next();
+    for try_number in 1..=RECORD_TRIES {
+        let attempt = attempt.clone();
+        let stored = context
+            .db
+            .run(move |conn| {
+                webhook_deliveries::finish_attempt(conn, &attempt, endpoint, lease, next, effects)
+            })
+            .await;
+        match stored.map(Option::flatten) {
+            Ok(Some(reason)) => {
+                context.settings.metrics.endpoint_disabled(reason);
+                return tracing::warn!(%endpoint, ?reason, "endpoint disabled");
+            }
+            Ok(None) => return,
+            Err(error) if try_number < RECORD_TRIES => {
+                tracing::warn!(%error, %delivery, "recording the attempt failed; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => {
+                tracing::error!(%error, %delivery, "recording the attempt failed; the lease will expire and it is retried")
+            }
+        }
     }
 }
 
@@ -441,27 +461,23 @@ mod tests {
     #[test]
     fn outcomes_lead_to_success_retry_or_failure() {
         let schedule = RetrySchedule::parse("10s,20s", 0.0).unwrap();
-        assert_eq!(
-            next_step(&outcome(Some(204), None), 0, &schedule, 0.5),
-            Next::Succeeded
-        );
-        assert_eq!(
-            next_step(&outcome(Some(410), None), 0, &schedule, 0.5),
-            Next::Failed
-        );
-        let Next::RetryAt(at) = next_step(&outcome(Some(500), None), 0, &schedule, 0.5) else {
+        let after = |outcome, attempts| decide(&outcome, attempts, &schedule, 0.5, Utc::now());
+        assert_eq!(after(outcome(Some(204), None), 0), Decision::Succeeded);
+        assert_eq!(after(outcome(Some(410), None), 0), Decision::EndpointGone);
+        let Decision::Retry { at, .. } = after(outcome(Some(500), None), 0) else {
             panic!()
         };
         let wait = (at - Utc::now()).num_seconds();
         assert!((9..=10).contains(&wait), "{wait}");
-        let Next::RetryAt(at) = next_step(&outcome(Some(429), Some(120)), 1, &schedule, 0.5) else {
+        let Decision::Retry { at, pause_until } = after(outcome(Some(429), Some(120)), 1) else {
             panic!()
         };
         assert!(
             (at - Utc::now()).num_seconds() >= 119,
             "Retry-After asks for longer"
         );
-        let Next::RetryAt(at) = next_step(&outcome(Some(503), Some(0)), 0, &schedule, 0.5) else {
+        assert!(pause_until.is_some(), "and pauses the endpoint");
+        let Decision::Retry { at, .. } = after(outcome(Some(503), Some(0)), 0) else {
             panic!()
         };
         assert!(
@@ -469,14 +485,15 @@ mod tests {
             "Retry-After never shortens the schedule"
         );
         assert_eq!(
-            next_step(&outcome(None, None), 2, &schedule, 0.5),
-            Next::Failed,
+            after(outcome(None, None), 2),
+            Decision::Failed { pause_until: None },
             "out of retries"
         );
         assert_eq!(
-            next_step(&outcome(Some(302), None), 2, &schedule, 0.5),
-            Next::Failed
+            after(outcome(Some(302), None), 2),
+            Decision::Failed { pause_until: None }
         );
+        assert_eq!(Decision::EndpointGone.next().0, DeliveryStatus::Failed);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use super::delivery::{self, DeliverySettings};
-use super::http::Deliverer;
+use super::http::{ClientError, Deliverer};
 use super::intake::{self, IntakeSettings};
 use crate::config::{Config, ConfigError};
 use crate::crypto::Protection;
@@ -25,6 +25,8 @@ use crate::tasks::AbortOnDrop;
 pub enum DispatchError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
     #[error("{0}")]
     Start(String),
 }
@@ -59,8 +61,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     )));
     let webhooks = &config.webhooks;
     let timeout = Duration::from_millis(webhooks.delivery_timeout_ms);
-    let deliverer =
-        Deliverer::new(timeout, webhooks.address_policy()).map_err(DispatchError::Start)?;
+    let deliverer = Deliverer::build(timeout, webhooks.address_policy())?;
     let settings = DeliverySettings {
         schedule: webhooks.retry_schedule()?,
         disable_after: chrono::Duration::hours(webhooks.disable_after_hours as i64),

@@ -36,11 +36,6 @@ impl Outcome {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
 
-    /// 410 Gone: the receiver asks never to be called again.
-    pub fn gone(&self) -> bool {
-        self.status == Some(410)
-    }
-
     /// An attempt that was not made: the target is not allowed.
     pub fn refused(reason: String) -> Self {
         Self {
@@ -61,8 +56,14 @@ pub struct Deliverer {
     policy: AddressPolicy,
 }
 
+/// The HTTP client could not be built (its TLS backend did not start).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client")]
+pub struct ClientError(#[source] reqwest::Error);
+
 impl Deliverer {
-    pub fn new(timeout: Duration, policy: AddressPolicy) -> Result<Self, String> {
+    /// A sender whose requests time out after `timeout`, to addresses `policy` allows.
+    pub fn build(timeout: Duration, policy: AddressPolicy) -> Result<Self, ClientError> {
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver { policy }))
             .redirect(reqwest::redirect::Policy::none())
@@ -76,8 +77,14 @@ impl Deliverer {
                 env!("CARGO_PKG_VERSION")
             ))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(ClientError)?;
         Ok(Self { client, policy })
+    }
+
+    /// [`Deliverer::build`] with its error as text, for `server.rs` until its `ServeError`
+    /// takes a [`ClientError`]; then this goes.
+    pub fn new(timeout: Duration, policy: AddressPolicy) -> Result<Self, String> {
+        Self::build(timeout, policy).map_err(|e| format!("{e}: {}", e.0))
     }
 
     /// POSTs `body` to `url`, signed for `webhook_id` with every secret in `secrets`.
