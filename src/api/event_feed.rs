@@ -11,7 +11,7 @@ use crate::auth::Scope;
 use crate::crypto::Protection;
 use crate::crypto::feed_cursor::{CursorError, CursorSealer};
 use crate::domain::event::EventType;
-use crate::domain::producer::PageSize;
+use crate::domain::page::PageSize;
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, Violations};
 use crate::proto::events as pb;
 use crate::storage::Database;

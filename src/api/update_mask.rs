@@ -1,34 +1,14 @@
-//! Field-mask updates: copies the fields a mask names from the request's producer onto
-//! the current one. The merged message is then parsed like a create, so an update is
-//! held to exactly the same rules.
+//! A producer's update mask: its paths reach into the detail block
+//! (`individual.last_name`) or replace a whole block, which can change the producer's
+//! type. Built on [`field_mask`], which knows the fields of each block.
 
 use prost_types::FieldMask;
 
+use super::field_mask::{self, MASK, Maskable};
 use crate::domain::Violations;
 use crate::domain::text::excerpt;
 use crate::proto::v1 as pb;
 use pb::producer::Details;
-
-const MASK: &str = "update_mask";
-
-/// The updatable fields of the individual block (what the copy function below knows).
-pub const INDIVIDUAL_FIELDS: [&str; 12] = [
-    "first_name",
-    "last_name",
-    "middle_name",
-    "suffix",
-    "gender",
-    "date_of_birth",
-    "ssn",
-    "ssn_last4",
-    "finra_crd_number",
-    "primary_email",
-    "secondary_email",
-    "title",
-];
-
-/// The updatable fields of the firm block.
-pub const FIRM_FIELDS: [&str; 5] = ["name", "business_type", "email", "fein", "finra_crd_number"];
 
 /// One path of an update mask, checked against the message before anything is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,13 +28,7 @@ pub enum MaskPath {
 /// to the producer: `npn`, `individual`, `firm`, `individual.<field>`, `firm.<field>`
 /// or `*`.
 pub fn parse(mask: Option<&FieldMask>) -> Result<Vec<MaskPath>, Violations> {
-    let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
-    if paths.is_empty() {
-        return Err(Violations::one(
-            MASK,
-            "is required: name the fields to change",
-        ));
-    }
+    let paths = field_mask::required(mask)?;
     let mut violations = Violations::new();
     let mut parsed = Vec::with_capacity(paths.len());
     for path in paths {
@@ -64,21 +38,25 @@ pub fn parse(mask: Option<&FieldMask>) -> Result<Vec<MaskPath>, Violations> {
                 "npn" => Ok(MaskPath::Npn),
                 "individual" => Ok(MaskPath::Individual),
                 "firm" => Ok(MaskPath::Firm),
-                _ => Err("is not a field of Producer that can be updated".to_owned()),
+                _ => Err(format!(
+                    "path {} is not a field of Producer that can be updated",
+                    excerpt(path)
+                )),
             },
-            Some(("individual", field)) if INDIVIDUAL_FIELDS.contains(&field) => {
-                Ok(MaskPath::IndividualField(field.to_owned()))
-            }
-            Some(("individual", _)) => Err("is not a field of Individual".to_owned()),
-            Some(("firm", field)) if FIRM_FIELDS.contains(&field) => {
-                Ok(MaskPath::FirmField(field.to_owned()))
-            }
-            Some(("firm", _)) => Err("is not a field of Firm".to_owned()),
-            Some(_) => Err("is not a field of Producer that can be updated".to_owned()),
+            Some(("individual", field)) => field_mask::field::<pb::Individual>(field)
+                .map(|f| MaskPath::IndividualField(f.to_owned()))
+                .ok_or_else(|| field_mask::unknown::<pb::Individual>(path)),
+            Some(("firm", field)) => field_mask::field::<pb::Firm>(field)
+                .map(|f| MaskPath::FirmField(f.to_owned()))
+                .ok_or_else(|| field_mask::unknown::<pb::Firm>(path)),
+            Some(_) => Err(format!(
+                "path {} is not a field of Producer that can be updated",
+                excerpt(path)
+            )),
         };
         match known {
             Ok(path) => parsed.push(path),
-            Err(problem) => violations.add(MASK, format!("path {} {problem}", excerpt(path))),
+            Err(problem) => violations.add(MASK, problem),
         }
     }
     violations.into_result(|| parsed)
@@ -127,7 +105,7 @@ fn apply_path(
                     excerpt(&format!("individual.{field}"))
                 ));
             };
-            copy_individual_field(person, &patch_individual(patch), field)?;
+            pb::Individual::copy_field(person, &patch_individual(patch), field);
         }
         MaskPath::FirmField(field) => {
             let Some(Details::Firm(firm)) = &mut current.details else {
@@ -136,7 +114,7 @@ fn apply_path(
                     excerpt(&format!("firm.{field}"))
                 ));
             };
-            copy_firm_field(firm, &patch_firm(patch), field)?;
+            pb::Firm::copy_field(firm, &patch_firm(patch), field);
         }
     }
     Ok(())
@@ -170,48 +148,62 @@ fn patch_firm(patch: &pb::Producer) -> pb::Firm {
     }
 }
 
-pub(super) fn copy_individual_field(
-    target: &mut pb::Individual,
-    source: &pb::Individual,
-    field: &str,
-) -> Result<(), String> {
-    match field {
-        "first_name" => target.first_name = source.first_name.clone(),
-        "last_name" => target.last_name = source.last_name.clone(),
-        "middle_name" => target.middle_name = source.middle_name.clone(),
-        "suffix" => target.suffix = source.suffix.clone(),
-        "gender" => target.gender = source.gender,
-        "date_of_birth" => target.date_of_birth = source.date_of_birth.clone(),
-        "ssn" => {
-            target.ssn = source.ssn.clone();
-            // The stored last four belong to the old SSN: take the patch's (usually empty,
-            // so they are derived again from the new SSN, or cleared with it).
-            target.ssn_last4 = source.ssn_last4.clone();
+impl Maskable for pb::Individual {
+    const NAME: &'static str = "Individual";
+    const UPDATABLE: &'static [&'static str] = &[
+        "first_name",
+        "last_name",
+        "middle_name",
+        "suffix",
+        "gender",
+        "date_of_birth",
+        "ssn",
+        "ssn_last4",
+        "finra_crd_number",
+        "primary_email",
+        "secondary_email",
+        "title",
+    ];
+
+    fn copy_field(target: &mut Self, source: &Self, field: &str) {
+        match field {
+            "first_name" => target.first_name = source.first_name.clone(),
+            "last_name" => target.last_name = source.last_name.clone(),
+            "middle_name" => target.middle_name = source.middle_name.clone(),
+            "suffix" => target.suffix = source.suffix.clone(),
+            "gender" => target.gender = source.gender,
+            "date_of_birth" => target.date_of_birth = source.date_of_birth.clone(),
+            "ssn" => {
+                target.ssn = source.ssn.clone();
+                // The stored last four belong to the old SSN: take the patch's (usually
+                // empty, so they are derived again from the new SSN, or cleared with it).
+                target.ssn_last4 = source.ssn_last4.clone();
+            }
+            "ssn_last4" => target.ssn_last4 = source.ssn_last4.clone(),
+            "finra_crd_number" => target.finra_crd_number = source.finra_crd_number.clone(),
+            "primary_email" => target.primary_email = source.primary_email.clone(),
+            "secondary_email" => target.secondary_email = source.secondary_email.clone(),
+            // UPDATABLE is the list of names; parse admits no others.
+            _ => target.title = source.title.clone(),
         }
-        "ssn_last4" => target.ssn_last4 = source.ssn_last4.clone(),
-        "finra_crd_number" => target.finra_crd_number = source.finra_crd_number.clone(),
-        "primary_email" => target.primary_email = source.primary_email.clone(),
-        "secondary_email" => target.secondary_email = source.secondary_email.clone(),
-        "title" => target.title = source.title.clone(),
-        _ => return Err("is not a field of Individual".into()),
     }
-    Ok(())
 }
 
-pub(super) fn copy_firm_field(
-    target: &mut pb::Firm,
-    source: &pb::Firm,
-    field: &str,
-) -> Result<(), String> {
-    match field {
-        "name" => target.name = source.name.clone(),
-        "business_type" => target.business_type = source.business_type,
-        "email" => target.email = source.email.clone(),
-        "fein" => target.fein = source.fein.clone(),
-        "finra_crd_number" => target.finra_crd_number = source.finra_crd_number.clone(),
-        _ => return Err("is not a field of Firm".into()),
+impl Maskable for pb::Firm {
+    const NAME: &'static str = "Firm";
+    const UPDATABLE: &'static [&'static str] =
+        &["name", "business_type", "email", "fein", "finra_crd_number"];
+
+    fn copy_field(target: &mut Self, source: &Self, field: &str) {
+        match field {
+            "name" => target.name = source.name.clone(),
+            "business_type" => target.business_type = source.business_type,
+            "email" => target.email = source.email.clone(),
+            "fein" => target.fein = source.fein.clone(),
+            // UPDATABLE is the list of names; parse admits no others.
+            _ => target.finra_crd_number = source.finra_crd_number.clone(),
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -297,14 +289,6 @@ mod tests {
 
     #[test]
     fn the_field_lists_match_the_copy_functions() {
-        for field in INDIVIDUAL_FIELDS {
-            assert!(
-                copy_individual_field(&mut Default::default(), &Default::default(), field).is_ok()
-            );
-        }
-        for field in FIRM_FIELDS {
-            assert!(copy_firm_field(&mut Default::default(), &Default::default(), field).is_ok());
-        }
         let everything = pb::Individual {
             first_name: "a".into(),
             last_name: "b".into(),
@@ -320,10 +304,27 @@ mod tests {
             title: "k".into(),
         };
         let mut copied = pb::Individual::default();
-        for field in INDIVIDUAL_FIELDS {
-            copy_individual_field(&mut copied, &everything, field).unwrap();
-        }
+        field_mask::apply(&mut copied, &everything, pb::Individual::UPDATABLE);
         assert_eq!(copied, everything, "every field of Individual is listed");
+        let firm = pb::Firm {
+            name: "a".into(),
+            business_type: 1,
+            email: "b".into(),
+            fein: "c".into(),
+            finra_crd_number: "d".into(),
+        };
+        let mut copied = pb::Firm::default();
+        field_mask::apply(&mut copied, &firm, pb::Firm::UPDATABLE);
+        assert_eq!(copied, firm, "every field of Firm is listed");
+        for field in pb::Individual::UPDATABLE {
+            assert!(
+                !field_mask::is_empty_in(&everything, field),
+                "{field} is copied"
+            );
+        }
+        for field in pb::Firm::UPDATABLE {
+            assert!(!field_mask::is_empty_in(&firm, field), "{field} is copied");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::field_mask::{self, Maskable};
 use super::page_token::{self, FilterDigest};
 use super::producer_convert::{time_of, unknown_enum};
 use super::request::{Ran, Retry, authorize, replayed, run_once, traceparent};
@@ -18,8 +19,8 @@ use crate::auth::{Caller, Scope};
 use crate::config::WebhooksConfig;
 use crate::crypto::Protection;
 use crate::crypto::webhook_signing::WebhookSecret;
-use crate::domain::producer::{PageRequest, PageSize};
-use crate::domain::text::{Name, excerpt};
+use crate::domain::page::{PageRequest, PageSize};
+use crate::domain::text::Name;
 use crate::domain::webhook::{
     Attempt, Delivery, DeliveryStatus, Endpoint, EndpointData, EndpointUrl, Subscription,
     WebhookType,
@@ -27,10 +28,10 @@ use crate::domain::webhook::{
 use crate::domain::{AccountId, DeliveryId, EndpointId, Error, InvalidValue, Violations};
 use crate::proto::render::timestamp;
 use crate::proto::v1 as pb;
-use crate::storage::{Database, Work};
 use crate::storage::request_keys::RequestKey;
 use crate::storage::webhook_deliveries::{self, NewDelivery};
 use crate::storage::webhook_endpoints;
+use crate::storage::{Database, Work};
 use crate::webhooks::http::Deliverer;
 use crate::webhooks::payload;
 
@@ -122,23 +123,41 @@ impl WebhookApi {
     }
 }
 
+/// An endpoint's fields an update may name. (`*` is not one: a full replacement would
+/// re-verify the URL and reset the subscription by accident.)
+impl Maskable for pb::Endpoint {
+    const NAME: &'static str = "Endpoint";
+    const UPDATABLE: &'static [&'static str] = &[
+        "url",
+        "event_types",
+        "enabled",
+        "description",
+        "rate_limit_per_second",
+    ];
+    const STAR: bool = false;
+
+    fn copy_field(target: &mut Self, source: &Self, field: &str) {
+        match field {
+            "url" => target.url.clone_from(&source.url),
+            "event_types" => target.event_types.clone_from(&source.event_types),
+            "enabled" => target.enabled = source.enabled,
+            "description" => target.description.clone_from(&source.description),
+            "rate_limit_per_second" => target.rate_limit_per_second = source.rate_limit_per_second,
+            // UPDATABLE is the list of names; field_mask admits no others.
+            _ => {}
+        }
+    }
+}
+
 /// The endpoint with the masked fields of `patch` applied, validated.
 fn patched(
     current: &Endpoint,
-    paths: &[String],
+    fields: &[&str],
     patch: &pb::Endpoint,
     settings: &WebhooksConfig,
 ) -> Result<EndpointData, Error> {
     let mut merged = endpoint_message(current);
-    for path in paths {
-        match path.as_str() {
-            "url" => merged.url.clone_from(&patch.url),
-            "event_types" => merged.event_types.clone_from(&patch.event_types),
-            "enabled" => merged.enabled = patch.enabled,
-            "description" => merged.description.clone_from(&patch.description),
-            _ => merged.rate_limit_per_second = patch.rate_limit_per_second,
-        }
-    }
+    field_mask::apply(&mut merged, patch, fields);
     endpoint_data(&merged, settings, merged.enabled).map_err(endpoint_violations)
 }
 
@@ -357,13 +376,6 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         &self,
         request: Request<pb::UpdateEndpointRequest>,
     ) -> Result<Response<pb::Endpoint>, Status> {
-        const UPDATABLE: [&str; 5] = [
-            "url",
-            "event_types",
-            "enabled",
-            "description",
-            "rate_limit_per_second",
-        ];
         let caller = caller_of(&request)?;
         let mut request = request.into_inner();
         let retry = Retry::new(
@@ -373,21 +385,11 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         );
         let mut violations = Violations::new();
         let id = parse_endpoint_id("id", &request.id, &mut violations);
-        let paths: Vec<String> = request.update_mask.map(|m| m.paths).unwrap_or_default();
-        if paths.is_empty() {
-            violations.add("update_mask", "is required: name the fields to change");
-        }
-        for path in paths.iter().filter(|p| !UPDATABLE.contains(&p.as_str())) {
-            violations.add(
-                "update_mask",
-                format!(
-                    "path {} is not an updatable field of Endpoint",
-                    excerpt(path)
-                ),
-            );
-        }
+        let fields = field_mask::fields::<pb::Endpoint>(request.update_mask.as_ref())
+            .map_err(|invalid| violations.extend(invalid))
+            .ok();
         let key = retry.key(&mut violations, &self.protection, &caller);
-        let id = violations.finish(id)?;
+        let (id, fields) = violations.finish(id.zip(fields))?;
         if let Some(first) =
             replayed(&self.db, &self.protection, &caller.account, key.as_ref()).await?
         {
@@ -399,7 +401,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .db
             .run(move |conn| webhook_endpoints::find(conn, &account, id))
             .await?;
-        let proposed = patched(&current, &paths, &patch, &self.settings)?;
+        let proposed = patched(&current, &fields, &patch, &self.settings)?;
         // A new URL is verified first, outside the transaction (it is an HTTP call).
         let verified_url = if proposed.url != current.data.url {
             let protection = self.protection.clone();
@@ -419,7 +421,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .once(&caller.account, key, move |conn| {
                 // Applied again to the locked row: a concurrent update is kept, not lost.
                 let updated = webhook_endpoints::update(conn, &account, id, |fresh| {
-                    let data = patched(fresh, &paths, &patch, &settings)?;
+                    let data = patched(fresh, &fields, &patch, &settings)?;
                     if data.url != fresh.data.url && verified_url.as_ref() != Some(&data.url) {
                         return Err(Error::FailedPrecondition(
                             "the endpoint's URL changed meanwhile; read it again and retry".into(),

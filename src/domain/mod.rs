@@ -11,6 +11,7 @@ pub mod event;
 pub mod identifiers;
 pub mod ids;
 pub mod insurance_policy;
+pub mod page;
 pub mod phone;
 pub mod producer;
 pub mod text;

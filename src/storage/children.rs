@@ -18,7 +18,7 @@ use crate::domain::child::{ChildKind, ParentTarget, Stored, Versioned};
 use crate::domain::event::Change;
 use crate::domain::identifiers::Npn;
 use crate::domain::ids::ResourceId;
-use crate::domain::producer::{Page, PageRequest};
+use crate::domain::page::{Page, PageRequest};
 use crate::domain::{AccountId, Error, ProducerId, Version};
 
 /// Where one child is: the caller's account, its producer and its id.

@@ -24,7 +24,7 @@ pub use outbox::WriteContext;
 pub use pool::{Database, Work};
 
 use crate::domain::Error;
-use crate::domain::producer::{Page, PageSize};
+use crate::domain::page::{Page, PageSize};
 
 /// Runs reads in one read-only repeatable-read transaction, so what they return together
 /// (a child and its producer's version, a producer and its children, a feed page and the

@@ -21,10 +21,11 @@ use crate::domain::dates::DateOfBirth;
 use crate::domain::event::{Change, ResourceState};
 use crate::domain::identifiers::{CrdNumber, Fein, Npn, Ssn, SsnInfo, SsnLast4};
 use crate::domain::insurance_policy::InsurancePolicies;
+use crate::domain::page::{Page, PageRequest};
 use crate::domain::phone::Phones;
 use crate::domain::producer::{
-    Firm, FullProducer, Individual, Page, PageRequest, Producer, ProducerData, ProducerDetails,
-    ProducerFilter, ProducerType, SsnBlindIndex, SsnView,
+    Firm, FullProducer, Individual, Producer, ProducerData, ProducerDetails, ProducerFilter,
+    ProducerType, SsnBlindIndex, SsnView,
 };
 use crate::domain::text::{Email, Name};
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, Version};

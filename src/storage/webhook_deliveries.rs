@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::codes;
 use super::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints};
 use super::webhook_endpoints::SealedSecrets;
-use crate::domain::producer::{Page, PageRequest};
+use crate::domain::page::{Page, PageRequest};
 use crate::domain::webhook::{Attempt, Delivery, DeliveryStatus};
 use crate::domain::{AccountId, DeliveryId, EndpointId, Error};
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::schema::webhook_endpoints;
 use crate::crypto::webhook_signing::WebhookSecret;
 use crate::crypto::{FieldContext, Protection, SealedValue};
-use crate::domain::producer::{Page, PageRequest};
+use crate::domain::page::{Page, PageRequest};
 use crate::domain::text::Name;
 use crate::domain::webhook::{
     Endpoint, EndpointData, EndpointUrl, Subscription, UrlPolicy, WebhookType,

@@ -2,6 +2,7 @@
 
 use chrono::NaiveDate;
 
+use super::super::field_mask::Maskable;
 use super::{ChildResource, required_enum, unknown_enum};
 use crate::domain::address::{
     Address, AddressData, AddressType, Addresses, Location, check_move_in_date,
@@ -23,11 +24,8 @@ fn address_type(raw: i32) -> Result<AddressType, InvalidValue> {
     }
 }
 
-impl ChildResource for Addresses {
-    type Message = pb::Address;
-
-    const FIELD: &'static str = "address";
-    const ID_FIELD: &'static str = "address_id";
+impl Maskable for pb::Address {
+    const NAME: &'static str = "address";
     const UPDATABLE: &'static [&'static str] = &[
         "type",
         "preferred",
@@ -53,11 +51,17 @@ impl ChildResource for Addresses {
             "country" => target.country.clone_from(&source.country),
             "county" => target.county.clone_from(&source.county),
             "move_in_date" => target.move_in_date.clone_from(&source.move_in_date),
-            // UPDATABLE is the list of names; mask_paths admits no others.
+            // UPDATABLE is the list of names; field_mask admits no others.
             _ => {}
         }
     }
+}
 
+impl ChildResource for Addresses {
+    type Message = pb::Address;
+
+    const FIELD: &'static str = "address";
+    const ID_FIELD: &'static str = "address_id";
     fn parse(
         message: &pb::Address,
         today: NaiveDate,
@@ -106,6 +110,7 @@ impl ChildResource for Addresses {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::field_mask::apply;
 
     #[test]
     fn every_updatable_field_is_copied() {
@@ -123,9 +128,7 @@ mod tests {
             ..Default::default()
         };
         let mut target = pb::Address::default();
-        for field in Addresses::UPDATABLE {
-            Addresses::copy_field(&mut target, &source, field);
-        }
+        apply(&mut target, &source, pb::Address::UPDATABLE);
         assert_eq!(target, source);
     }
 }

@@ -4,6 +4,7 @@
 
 use chrono::NaiveDate;
 
+use super::super::field_mask::Maskable;
 use super::{ChildResource, required_enum, unknown_enum};
 use crate::domain::bank_account::{
     AccountNumber, BankAccount, BankAccountData, BankAccountType, BankAccounts, MAX_NICKNAME_CHARS,
@@ -22,12 +23,8 @@ fn account_type(raw: i32) -> Result<BankAccountType, InvalidValue> {
     }
 }
 
-impl ChildResource for BankAccounts {
-    type Message = pb::BankAccount;
-
-    const FIELD: &'static str = "bank_account";
-    const ID_FIELD: &'static str = "bank_account_id";
-    const WRITE_ONLY: &'static [&'static str] = &["number"];
+impl Maskable for pb::BankAccount {
+    const NAME: &'static str = "bank_account";
     const UPDATABLE: &'static [&'static str] = &[
         "bank_name",
         "holder_name",
@@ -47,11 +44,18 @@ impl ChildResource for BankAccounts {
             "type" => target.r#type = source.r#type,
             "nickname" => target.nickname.clone_from(&source.nickname),
             "primary_account" => target.primary_account = source.primary_account,
-            // UPDATABLE is the list of names; mask_paths admits no others.
+            // UPDATABLE is the list of names; field_mask admits no others.
             _ => {}
         }
     }
+}
 
+impl ChildResource for BankAccounts {
+    type Message = pb::BankAccount;
+
+    const FIELD: &'static str = "bank_account";
+    const ID_FIELD: &'static str = "bank_account_id";
+    const WRITE_ONLY: &'static [&'static str] = &["number"];
     /// On update (`current` given), an empty number keeps the stored one.
     fn parse(
         message: &pb::BankAccount,
@@ -113,6 +117,7 @@ impl ChildResource for BankAccounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::field_mask::apply;
 
     #[test]
     fn every_updatable_field_is_copied() {
@@ -127,9 +132,7 @@ mod tests {
             ..Default::default()
         };
         let mut target = pb::BankAccount::default();
-        for field in BankAccounts::UPDATABLE {
-            BankAccounts::copy_field(&mut target, &source, field);
-        }
+        apply(&mut target, &source, pb::BankAccount::UPDATABLE);
         assert_eq!(target, source);
     }
 }

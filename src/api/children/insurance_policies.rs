@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use tonic::Status;
 
+use super::super::field_mask::Maskable;
 use super::super::request::today;
 use super::{ChildCall, ChildResource, optional, required_date, required_enum, unknown_enum};
 use crate::auth::Scope;
@@ -25,11 +26,8 @@ fn policy_type(raw: i32) -> Result<PolicyType, InvalidValue> {
     }
 }
 
-impl ChildResource for InsurancePolicies {
-    type Message = pb::InsurancePolicy;
-
-    const FIELD: &'static str = "insurance_policy";
-    const ID_FIELD: &'static str = "insurance_policy_id";
+impl Maskable for pb::InsurancePolicy {
+    const NAME: &'static str = "insurance_policy";
     const UPDATABLE: &'static [&'static str] = &[
         "carrier",
         "policy_number",
@@ -51,11 +49,17 @@ impl ChildResource for InsurancePolicies {
             "total_limit" => target.total_limit.clone_from(&source.total_limit),
             "effective_date" => target.effective_date.clone_from(&source.effective_date),
             "expiry" => target.expiry.clone_from(&source.expiry),
-            // UPDATABLE is the list of names; mask_paths admits no others.
+            // UPDATABLE is the list of names; field_mask admits no others.
             _ => {}
         }
     }
+}
 
+impl ChildResource for InsurancePolicies {
+    type Message = pb::InsurancePolicy;
+
+    const FIELD: &'static str = "insurance_policy";
+    const ID_FIELD: &'static str = "insurance_policy_id";
     fn parse(
         message: &pb::InsurancePolicy,
         _today: NaiveDate,
@@ -134,6 +138,7 @@ impl ChildCall<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::field_mask::apply;
 
     #[test]
     fn every_updatable_field_is_copied() {
@@ -148,9 +153,7 @@ mod tests {
             ..Default::default()
         };
         let mut target = pb::InsurancePolicy::default();
-        for field in InsurancePolicies::UPDATABLE {
-            InsurancePolicies::copy_field(&mut target, &source, field);
-        }
+        apply(&mut target, &source, pb::InsurancePolicy::UPDATABLE);
         assert_eq!(target, source);
     }
 }

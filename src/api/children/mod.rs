@@ -5,17 +5,16 @@
 
 use chrono::NaiveDate;
 use prost::Message;
-use prost_types::FieldMask;
 use tonic::Status;
 
 use self::requests::{ChildArgs, ChildRequest};
+use super::field_mask::{self, Maskable};
 use super::page_token::{self, FilterDigest};
 use super::request::{Ran, Retry, run_once, today};
 use crate::auth::{Caller, Scope};
 use crate::domain::child::{ParentTarget, Stored};
 use crate::domain::ids::ResourceId;
-use crate::domain::producer::{PageRequest, PageSize};
-use crate::domain::text::excerpt;
+use crate::domain::page::{PageRequest, PageSize};
 use crate::domain::{Error, InvalidValue, ProducerId, Version, Violations};
 use crate::proto::v1 as pb;
 use crate::storage::children::{self, ChildTable};
@@ -26,21 +25,17 @@ use crate::storage::{Database, Work, WriteContext};
 /// fields an update may name. The statements are the storage table's ([`ChildTable`]).
 pub trait ChildResource: ChildTable {
     /// The proto message.
-    type Message: Message + Default + Clone + PartialEq + Send + 'static;
+    type Message: Message + Maskable + Send + 'static;
 
     /// The request field holding the message, e.g. `address` (violations are named
     /// `address.state`, …).
     const FIELD: &'static str;
     /// The request field holding the child's id, e.g. `address_id`.
     const ID_FIELD: &'static str;
-    /// The fields an update mask may name.
-    const UPDATABLE: &'static [&'static str];
     /// Updatable fields never read back (a bank account number): an empty value cannot
     /// mean "clear" or "keep", so naming one in the mask requires a value.
     const WRITE_ONLY: &'static [&'static str] = &[];
 
-    /// Copies one updatable field from `source` to `target`.
-    fn copy_field(target: &mut Self::Message, source: &Self::Message, field: &str);
     /// Parses a message (paths relative to it) into the data and, for a kind with one,
     /// the secret; `current` is the stored child on update.
     fn parse(
@@ -190,7 +185,7 @@ impl ChildCall<'_> {
         let producer = producer_id(&args.producer_id, &mut violations);
         let id = violations.check(R::ID_FIELD, args.child_id.parse::<R::Id>());
         let expected = expected_version(&args.producer_etag, &mut violations);
-        let paths = mask_paths::<R>(args.update_mask.as_ref())
+        let paths = field_mask::fields::<R::Message>(args.update_mask.as_ref())
             .map_err(|v| violations.extend(v))
             .ok();
         let key = retry.key(&mut violations, &self.cx.protection, &self.caller);
@@ -198,9 +193,7 @@ impl ChildCall<'_> {
             violations.finish(producer.zip(id).zip(expected).zip(paths))?;
         let patch = args.child.unwrap_or_default();
         for field in paths.iter().filter(|f| R::WRITE_ONLY.contains(f)) {
-            let mut probe = R::Message::default();
-            R::copy_field(&mut probe, &patch, field);
-            if probe == R::Message::default() {
+            if field_mask::is_empty_in(&patch, field) {
                 let problem = Violations::one(
                     format!("{}.{field}", R::FIELD),
                     "is required when update_mask names it",
@@ -219,9 +212,7 @@ impl ChildCall<'_> {
             .once(key, Some(producer), move |conn| {
                 let updated = children::update::<R>(conn, &cx, &target, id, |current| {
                     let mut merged = R::merge_base(current);
-                    for field in &paths {
-                        R::copy_field(&mut merged, &patch, field);
-                    }
+                    field_mask::apply(&mut merged, &patch, &paths);
                     R::parse(&merged, today, Some(current)).map_err(|invalid| {
                         let mut prefixed = Violations::new();
                         prefixed.extend_prefixed(R::FIELD, invalid);
@@ -281,37 +272,6 @@ impl ChildCall<'_> {
         let account = &self.caller.account;
         Ok(run_once(self.db, &self.cx.protection, account, key, about, write).await?)
     }
-}
-
-/// The fields an update mask names: `*` stands for every updatable field; anything not
-/// updatable is a violation on `update_mask`, all reported at once.
-fn mask_paths<R: ChildResource>(mask: Option<&FieldMask>) -> Result<Vec<&'static str>, Violations> {
-    let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
-    if paths.is_empty() {
-        return Err(Violations::one(
-            "update_mask",
-            "is required: name the fields to change",
-        ));
-    }
-    let mut violations = Violations::new();
-    let mut fields = Vec::new();
-    for path in paths {
-        if path == "*" {
-            fields.extend_from_slice(R::UPDATABLE);
-        } else if let Some(field) = R::UPDATABLE.iter().find(|f| **f == path.as_str()) {
-            fields.push(*field);
-        } else {
-            violations.add(
-                "update_mask",
-                format!(
-                    "path {} is not an updatable field of {}",
-                    excerpt(path),
-                    R::FIELD
-                ),
-            );
-        }
-    }
-    violations.into_result(|| fields)
 }
 
 mod addresses;

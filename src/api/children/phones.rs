@@ -2,6 +2,7 @@
 
 use chrono::NaiveDate;
 
+use super::super::field_mask::Maskable;
 use super::{ChildResource, required_enum, unknown_enum};
 use crate::domain::child::NoSecret;
 use crate::domain::phone::{Extension, Phone, PhoneData, PhoneNumber, PhoneType, Phones};
@@ -19,11 +20,8 @@ fn phone_type(raw: i32) -> Result<PhoneType, InvalidValue> {
     }
 }
 
-impl ChildResource for Phones {
-    type Message = pb::Phone;
-
-    const FIELD: &'static str = "phone";
-    const ID_FIELD: &'static str = "phone_id";
+impl Maskable for pb::Phone {
+    const NAME: &'static str = "phone";
     const UPDATABLE: &'static [&'static str] = &["number", "type", "extension", "preferred"];
 
     fn copy_field(target: &mut pb::Phone, source: &pb::Phone, field: &str) {
@@ -32,11 +30,17 @@ impl ChildResource for Phones {
             "type" => target.r#type = source.r#type,
             "extension" => target.extension.clone_from(&source.extension),
             "preferred" => target.preferred = source.preferred,
-            // UPDATABLE is the list of names; mask_paths admits no others.
+            // UPDATABLE is the list of names; field_mask admits no others.
             _ => {}
         }
     }
+}
 
+impl ChildResource for Phones {
+    type Message = pb::Phone;
+
+    const FIELD: &'static str = "phone";
+    const ID_FIELD: &'static str = "phone_id";
     fn parse(
         message: &pb::Phone,
         _today: NaiveDate,
@@ -68,6 +72,7 @@ impl ChildResource for Phones {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::field_mask::apply;
 
     #[test]
     fn every_updatable_field_is_copied() {
@@ -79,9 +84,7 @@ mod tests {
             ..Default::default()
         };
         let mut target = pb::Phone::default();
-        for field in Phones::UPDATABLE {
-            Phones::copy_field(&mut target, &source, field);
-        }
+        apply(&mut target, &source, pb::Phone::UPDATABLE);
         assert_eq!(target, source);
     }
 }
