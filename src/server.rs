@@ -20,13 +20,16 @@ use crate::api::proto::events::event_service_server::EventServiceServer;
 use crate::api::proto::v1::webhook_service_server::WebhookServiceServer;
 use crate::api::proto::{self, v1::producer_profile_service_server::ProducerProfileServiceServer};
 use crate::api::webhook_service::WebhookApi;
+use crate::auth::dev_key::DevKeyError;
+use crate::auth::jwks::JwksError;
 use crate::auth::{DevSigningKey, JwksSource, KeySet, TokenVerifier, VerifierSettings};
 use crate::config::{AuthConfig, Config, ConfigError, GrpcConfig};
 use crate::crypto::Protection;
 use crate::events::relay::{self, RelaySettings, RelayStatus};
+use crate::metrics::Metrics;
+use crate::metrics::endpoint::{self, BindError};
 use crate::metrics::relay::RelayMetrics;
 use crate::metrics::rpc::RpcMetrics;
-use crate::metrics::{Metrics, endpoint};
 use crate::storage::Database;
 use crate::tasks::AbortOnDrop;
 use crate::telemetry::grpc::ObserveCalls;
@@ -46,13 +49,15 @@ pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("auth.jwks: {0}")]
-    Jwks(String),
+    Jwks(#[from] JwksError),
+    #[error("auth.jwks: {0}")]
+    HttpClient(#[source] reqwest::Error),
     #[error("auth.dev_signing_key: {0}")]
-    DevKey(String),
+    DevKey(#[from] DevKeyError),
     #[error("webhooks: {0}")]
     Webhooks(String),
     #[error("metrics.serve_addr: {0}")]
-    Metrics(String),
+    Metrics(#[from] BindError),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("server task: {0}")]
@@ -76,19 +81,15 @@ pub async fn run(
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| ServeError::Jwks(e.to_string()))?;
+        .map_err(ServeError::HttpClient)?;
     let dev_key = load_dev_key(&config.auth)?;
-    let keys = load_keys(&config.auth, &http, dev_key.as_ref())
-        .await
-        .map_err(ServeError::Jwks)?;
+    let keys = load_keys(&config.auth, &http, dev_key.as_ref()).await?;
     let verifier = Arc::new(TokenVerifier::new(
         keys,
         VerifierSettings::from(&config.auth),
     ));
     let db = Database::new(&config.database);
-    let metrics_listener = endpoint::bind(config.metrics.serve_addr)
-        .await
-        .map_err(ServeError::Metrics)?;
+    let metrics_listener = endpoint::bind(config.metrics.serve_addr).await?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::NotServing).await;
@@ -349,7 +350,7 @@ fn load_dev_key(auth: &AuthConfig) -> Result<Option<Arc<DevSigningKey>>, ServeEr
     let Some(path) = &auth.dev_signing_key else {
         return Ok(None);
     };
-    let key = DevSigningKey::load(path).map_err(ServeError::DevKey)?;
+    let key = DevSigningKey::load(path)?;
     tracing::warn!(
         path = %path.display(),
         "trusting the local development signing key: never configure auth.dev_signing_key in production"
@@ -362,7 +363,7 @@ async fn load_keys(
     auth: &AuthConfig,
     http: &reqwest::Client,
     dev_key: Option<&Arc<DevSigningKey>>,
-) -> Result<KeySet, String> {
+) -> Result<KeySet, JwksError> {
     let mut keys = match &auth.jwks {
         Some(source) => {
             let (keys, skipped) = JwksSource::parse(source).load(http).await?;
