@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use diesel::RunQueryDsl;
 use rdkafka::producer::FutureProducer;
 use secrecy::SecretString;
 use tokio::sync::watch;
@@ -27,7 +26,7 @@ use tokio::sync::watch;
 use super::kafka;
 use crate::config::{EventsConfig, KafkaConfig};
 use crate::metrics::relay::RelayMetrics;
-use crate::storage::outbox::{self, EVENTS_CHANNEL};
+use crate::storage::outbox;
 use crate::storage::request_keys;
 use crate::storage::session::Session;
 
@@ -119,25 +118,16 @@ impl RelayStatus {
     }
 }
 
-/// Why the relay stopped leading; it starts over after a pause.
+/// Why the relay stopped leading (it starts over after a pause), or a batch failed.
 #[derive(Debug, thiserror::Error)]
 enum RelayError {
     #[error("database: {0}")]
-    Database(String),
+    Database(#[from] crate::domain::Error),
     #[error("kafka client: {0}")]
-    Kafka(String),
-}
-
-impl From<diesel::result::Error> for RelayError {
-    fn from(error: diesel::result::Error) -> Self {
-        RelayError::Database(error.to_string())
-    }
-}
-
-impl From<crate::domain::Error> for RelayError {
-    fn from(error: crate::domain::Error) -> Self {
-        RelayError::Database(error.to_string())
-    }
+    Kafka(#[source] kafka::Error),
+    /// The broker did not take a batch: it was rolled back, to be published again.
+    #[error(transparent)]
+    Publish(kafka::Error),
 }
 
 /// Runs the relay until `stop` turns true: then it finishes the batch in flight, flushes
@@ -155,7 +145,7 @@ pub async fn run(
                 tracing::warn!(%error, "event relay interrupted; retrying");
                 let state = match error {
                     RelayError::Database(_) => RelayState::DatabaseUnavailable,
-                    RelayError::Kafka(_) => RelayState::BrokerUnavailable,
+                    RelayError::Kafka(_) | RelayError::Publish(_) => RelayState::BrokerUnavailable,
                 };
                 status.set_state(state, Some(error.to_string()));
             }
@@ -195,13 +185,7 @@ async fn lead(
         }
     }
     tracing::info!("event relay elected: publishing");
-    session
-        .run(|conn| {
-            Ok(diesel::sql_query(format!("LISTEN {EVENTS_CHANNEL}"))
-                .execute(conn)
-                .map(drop)?)
-        })
-        .await?;
+    session.run(outbox::listen).await?;
     let mut producer = kafka::producer(&settings.kafka).map_err(RelayError::Kafka)?;
     let mut topic_ready = false;
     last_report = Instant::now() - BACKLOG_REPORT;
@@ -223,7 +207,7 @@ async fn lead(
             match kafka::ensure_topic(&settings.kafka, Duration::from_secs(5)).await {
                 Ok(()) => topic_ready = true,
                 Err(error) => {
-                    status.set_state(RelayState::BrokerUnavailable, Some(error.clone()));
+                    status.set_state(RelayState::BrokerUnavailable, Some(error.to_string()));
                     tracing::warn!(%error, "events topic not ready; retrying");
                     if stopping || stopped_within(stop, poll).await {
                         return Ok(());
@@ -232,7 +216,7 @@ async fn lead(
                 }
             }
         }
-        match publish_batch(&mut session, &producer, settings).await? {
+        match publish_batch(&mut session, &producer, settings).await {
             Ok(count) => {
                 if count > 0 {
                     status.update(|r| r.published += count as u64);
@@ -246,9 +230,9 @@ async fn lead(
                     return Ok(());
                 }
             }
-            Err(error) => {
+            Err(RelayError::Publish(error)) => {
                 tracing::warn!(%error, "publishing events failed; the batch will be retried");
-                status.set_state(RelayState::BrokerUnavailable, Some(error));
+                status.set_state(RelayState::BrokerUnavailable, Some(error.to_string()));
                 // A fresh producer: an idempotent one may be left unusable by timeouts,
                 // and the topic may need creating again on a new broker.
                 let failed = std::mem::replace(
@@ -262,6 +246,7 @@ async fn lead(
                 }
                 continue;
             }
+            Err(error) => return Err(error),
         }
         wait_for_work(&mut session, poll, stop).await?;
     }
@@ -274,36 +259,21 @@ async fn stopped_within(stop: &mut watch::Receiver<bool>, period: Duration) -> b
 }
 
 /// Claims a batch, publishes it, and marks it published once every record is
-/// acknowledged. `Ok(Err(..))` is a broker failure (the batch was rolled back);
-/// `Err(..)` a database one.
+/// acknowledged. A broker failure ([`RelayError::Publish`]) rolls the batch back.
 async fn publish_batch(
     session: &mut Session,
     producer: &FutureProducer,
     settings: &RelaySettings,
-) -> Result<Result<usize, String>, RelayError> {
-    let size = settings.events.batch_size;
-    let claimed = session
-        .run(move |conn| {
-            diesel::sql_query("BEGIN").execute(conn)?;
-            match outbox::claim_unpublished(conn, size) {
-                Ok(rows) => Ok(rows),
-                Err(error) => {
-                    let _ = diesel::sql_query("ROLLBACK").execute(conn);
-                    Err(error)
-                }
-            }
-        })
-        .await?;
-    if claimed.is_empty() {
-        session
-            .run(|conn| Ok(diesel::sql_query("COMMIT").execute(conn).map(drop)?))
-            .await?;
-        return Ok(Ok(0));
+) -> Result<usize, RelayError> {
+    let batch = outbox::claim_unpublished(session, settings.events.batch_size).await?;
+    if batch.rows().is_empty() {
+        batch.commit().await?;
+        return Ok(0);
     }
     let started = Instant::now();
-    let mut deliveries = Vec::with_capacity(claimed.len());
+    let mut deliveries = Vec::with_capacity(batch.rows().len());
     let mut failure = None;
-    for event in &claimed {
+    for event in batch.rows() {
         match kafka::send(
             producer,
             &settings.kafka.topic,
@@ -321,33 +291,24 @@ async fn publish_batch(
         match delivery.await {
             Ok(Ok(_)) => {}
             Ok(Err((error, _))) => {
-                failure.get_or_insert_with(|| format!("broker refused an event: {error}"));
+                failure.get_or_insert(kafka::Error::Refused(error));
             }
             Err(_) => {
-                failure.get_or_insert_with(|| "the producer dropped an event".into());
+                failure.get_or_insert(kafka::Error::Dropped);
             }
         }
     }
     if let Some(error) = failure {
-        session
-            .run(|conn| Ok(diesel::sql_query("ROLLBACK").execute(conn).map(drop)?))
-            .await?;
-        return Ok(Err(error));
+        batch.rollback().await?;
+        return Err(RelayError::Publish(error));
     }
-    let positions: Vec<i64> = claimed.iter().map(|e| e.position).collect();
-    let count = positions.len();
-    session
-        .run(move |conn| {
-            outbox::mark_published(conn, &positions)?;
-            diesel::sql_query("COMMIT").execute(conn)?;
-            Ok(())
-        })
-        .await?;
+    let published = batch.commit().await?;
     settings
         .metrics
-        .published(claimed.iter().map(|e| e.occurred_at));
+        .published(published.iter().map(|e| e.occurred_at));
+    let count = published.len();
     tracing::debug!(count, elapsed = ?started.elapsed(), "events published");
-    Ok(Ok(count))
+    Ok(count)
 }
 
 /// Waits until a write commits events (a notification arrives), `poll` passes, or the
@@ -359,17 +320,7 @@ async fn wait_for_work(
 ) -> Result<(), RelayError> {
     let deadline = Instant::now() + poll;
     while Instant::now() < deadline && !*stop.borrow() {
-        let notified = session
-            .run(|conn| {
-                let mut any = false;
-                for notification in conn.notifications_iter() {
-                    notification?;
-                    any = true;
-                }
-                Ok(any)
-            })
-            .await?;
-        if notified {
+        if session.run(outbox::notified).await? {
             return Ok(());
         }
         tokio::time::sleep(NOTIFICATION_CHECK).await;

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::{event_log_state, events};
+use super::session::{ClaimedBatch, Session};
 use crate::crypto::Protection;
 use crate::domain::event::{Change, DomainEvent, EventEncoder, EventType};
 use crate::domain::identifiers::Npn;
@@ -173,25 +174,49 @@ pub fn feed(
     })
 }
 
-/// Locks and returns up to `size` unpublished events, oldest first, skipping rows another
-/// relay holds. Call inside the transaction that will mark them published.
-pub fn claim_unpublished(conn: &mut PgConnection, size: usize) -> Result<Vec<StoredEvent>, Error> {
-    Ok(events::table
-        .filter(events::published_at.is_null())
-        .select(StoredEvent::as_select())
-        .order(events::position.asc())
-        .limit(size as i64)
-        .for_update()
-        .skip_locked()
-        .load(conn)?)
+/// Locks up to `size` unpublished events, oldest first, skipping rows another relay
+/// holds; committing the batch stamps them published.
+pub async fn claim_unpublished(
+    session: &mut Session,
+    size: usize,
+) -> Result<ClaimedBatch<'_, StoredEvent>, Error> {
+    let claim = move |conn: &mut PgConnection| {
+        Ok(events::table
+            .filter(events::published_at.is_null())
+            .select(StoredEvent::as_select())
+            .order(events::position.asc())
+            .limit(size as i64)
+            .for_update()
+            .skip_locked()
+            .load(conn)?)
+    };
+    session.claim(claim, mark_published).await
 }
 
 /// Stamps the events published.
-pub fn mark_published(conn: &mut PgConnection, positions: &[i64]) -> Result<(), Error> {
+fn mark_published(conn: &mut PgConnection, published: &[StoredEvent]) -> Result<(), Error> {
+    let positions: Vec<i64> = published.iter().map(|e| e.position).collect();
     diesel::update(events::table.filter(events::position.eq_any(positions)))
         .set(events::published_at.eq(diesel::dsl::now))
         .execute(conn)?;
     Ok(())
+}
+
+/// Makes the connection receive the notifications of [`EVENTS_CHANNEL`].
+pub fn listen(conn: &mut PgConnection) -> Result<(), Error> {
+    diesel::sql_query(format!("LISTEN {EVENTS_CHANNEL}")).execute(conn)?;
+    Ok(())
+}
+
+/// Whether events were committed since the last look (a notification arrived on a
+/// listening connection): a local read, no query.
+pub fn notified(conn: &mut PgConnection) -> Result<bool, Error> {
+    let mut any = false;
+    for notification in conn.notifications_iter() {
+        notification?;
+        any = true;
+    }
+    Ok(any)
 }
 
 /// How many events wait to be published, and since when the oldest waits.

@@ -3,7 +3,7 @@
 //! elects the replica, and Postgres releases the lock the moment the connection ends —
 //! however the holder died — so another replica takes over.
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -12,7 +12,12 @@ use crate::domain::Error;
 diesel::define_sql_function!(fn pg_try_advisory_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool);
 
 /// The connection, moved to a blocking thread for each database step (diesel blocks).
-pub struct Session(Option<PgConnection>);
+pub struct Session {
+    conn: Option<PgConnection>,
+    /// A [`ClaimedBatch`] was dropped unsettled: its transaction is rolled back before
+    /// anything else runs.
+    abandoned: bool,
+}
 
 impl Session {
     /// Connects. Short TCP keepalives make a vanished peer (and the lock its session
@@ -23,7 +28,10 @@ impl Session {
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))?
             .map_err(|e| Error::Unavailable(e.to_string()))?;
-        let mut session = Session(Some(conn));
+        let mut session = Session {
+            conn: Some(conn),
+            abandoned: false,
+        };
         session
             .run(|conn| {
                 conn.batch_execute(
@@ -44,17 +52,24 @@ impl Session {
         work: impl FnOnce(&mut PgConnection) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         let mut conn = self
-            .0
+            .conn
             .take()
             .ok_or_else(|| Error::Unavailable("connection lost".into()))?;
+        let abandoned = std::mem::take(&mut self.abandoned);
         let (conn, result) = tokio::task::spawn_blocking(move || {
-            let result = work(&mut conn);
+            let result = match abandoned {
+                true => {
+                    AnsiTransactionManager::rollback_transaction(&mut conn).map_err(Error::from)
+                }
+                false => Ok(()),
+            }
+            .and_then(|()| work(&mut conn));
             (conn, result)
         })
         .await
         .map_err(|e| Error::Internal(format!("database task failed: {e}")))?;
         if result.is_ok() {
-            self.0 = Some(conn);
+            self.conn = Some(conn);
         }
         result
     }
@@ -64,5 +79,78 @@ impl Session {
     pub async fn try_lock(&mut self, key: i64) -> Result<bool, Error> {
         self.run(move |conn| Ok(diesel::select(pg_try_advisory_lock(key)).get_result(conn)?))
             .await
+    }
+
+    /// Opens a transaction and runs `claim` in it: the rows it locks stay claimed until
+    /// the batch is committed (after `settle` ran on them, e.g. to stamp them done) or
+    /// rolled back. A failed claim loses the connection (see [`Session::run`]), and
+    /// Postgres rolls its transaction back.
+    pub async fn claim<T: Send + 'static>(
+        &mut self,
+        claim: impl FnOnce(&mut PgConnection) -> Result<Vec<T>, Error> + Send + 'static,
+        settle: fn(&mut PgConnection, &[T]) -> Result<(), Error>,
+    ) -> Result<ClaimedBatch<'_, T>, Error> {
+        let rows = self
+            .run(move |conn| {
+                AnsiTransactionManager::begin_transaction(conn)?;
+                claim(conn)
+            })
+            .await?;
+        Ok(ClaimedBatch {
+            session: self,
+            rows,
+            settle,
+            open: true,
+        })
+    }
+}
+
+/// Rows claimed in a transaction that stays open on the session until [`commit`] or
+/// [`rollback`]. Dropped without either, the transaction is rolled back before the
+/// session runs anything else (or when it closes): the rows stay locked until then.
+///
+/// [`commit`]: ClaimedBatch::commit
+/// [`rollback`]: ClaimedBatch::rollback
+#[must_use = "a claimed batch holds its rows locked until it is committed or rolled back"]
+pub struct ClaimedBatch<'s, T> {
+    session: &'s mut Session,
+    rows: Vec<T>,
+    settle: fn(&mut PgConnection, &[T]) -> Result<(), Error>,
+    open: bool,
+}
+
+impl<T: Send + 'static> ClaimedBatch<'_, T> {
+    /// The claimed rows.
+    pub fn rows(&self) -> &[T] {
+        &self.rows
+    }
+
+    /// Settles the rows and commits, in one step; returns them.
+    pub async fn commit(mut self) -> Result<Vec<T>, Error> {
+        self.open = false;
+        let (rows, settle) = (std::mem::take(&mut self.rows), self.settle);
+        self.session
+            .run(move |conn| {
+                if !rows.is_empty() {
+                    settle(conn, &rows)?;
+                }
+                AnsiTransactionManager::commit_transaction(conn)?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    /// Releases the rows unchanged.
+    pub async fn rollback(mut self) -> Result<(), Error> {
+        self.open = false;
+        self.session
+            .run(|conn| Ok(AnsiTransactionManager::rollback_transaction(conn)?))
+            .await
+    }
+}
+
+impl<T> Drop for ClaimedBatch<'_, T> {
+    fn drop(&mut self) {
+        self.session.abandoned |= self.open;
     }
 }
