@@ -28,7 +28,8 @@ use crate::config::{EventsConfig, KafkaConfig};
 use crate::metrics::relay::RelayMetrics;
 use crate::storage::outbox;
 use crate::storage::request_keys;
-use crate::storage::session::Session;
+use crate::storage::session::{Leader, Role, Session};
+use crate::tasks::stopped_within;
 
 /// Advisory lock whose holder is the publishing relay. ("pp-relay")
 const RELAY_LOCK: i64 = 0x70_70_2d_72_65_6c_61_79;
@@ -133,62 +134,84 @@ enum RelayError {
 /// Runs the relay until `stop` turns true: then it finishes the batch in flight, flushes
 /// the producer and returns. Every failure meanwhile is reported in `status`, logged, and
 /// retried after a pause.
-pub async fn run(
-    settings: RelaySettings,
-    status: Arc<RelayStatus>,
-    mut stop: watch::Receiver<bool>,
-) {
-    while !*stop.borrow() {
-        match lead(&settings, &status, &mut stop).await {
-            Ok(()) => break,
-            Err(error) => {
-                tracing::warn!(%error, "event relay interrupted; retrying");
-                let state = match error {
-                    RelayError::Database(_) => RelayState::DatabaseUnavailable,
-                    RelayError::Kafka(_) | RelayError::Publish(_) => RelayState::BrokerUnavailable,
-                };
-                status.set_state(state, Some(error.to_string()));
-            }
-        }
-        let _ = tokio::time::timeout(settings.events.poll_interval(), stop.changed()).await;
-    }
+pub async fn run(settings: RelaySettings, status: Arc<RelayStatus>, stop: watch::Receiver<bool>) {
+    let leader = Leader {
+        key: RELAY_LOCK,
+        database_url: settings.database_url.clone(),
+        standby_poll: settings.events.poll_interval(),
+        retry_after: settings.events.poll_interval(),
+    };
+    let mut relay = Relay {
+        settings: &settings,
+        status: &status,
+        last_report: Instant::now(),
+    };
+    leader.run(&mut relay, stop).await;
     tracing::info!("event relay stopped");
 }
 
-/// Connects, waits to be elected, then publishes until something fails (`Err`) or it
-/// is asked to stop (`Ok`, after publishing what was committed before the stop).
+/// The relay as the role its [`Leader`] elects.
+struct Relay<'a> {
+    settings: &'a RelaySettings,
+    status: &'a RelayStatus,
+    /// When a standing-by relay last measured the backlog.
+    last_report: Instant,
+}
+
+impl Role for Relay<'_> {
+    type Error = RelayError;
+
+    async fn standing_by(&mut self, session: &mut Session, first: bool) -> Result<(), RelayError> {
+        if first {
+            tracing::info!("event relay standing by: another replica publishes");
+        }
+        // Standing by or publishing, the backlog is measured every BACKLOG_REPORT (a count
+        // over every unpublished row: large exactly when the broker is down).
+        if first || self.last_report.elapsed() >= BACKLOG_REPORT {
+            report_backlog(session, self.status).await?;
+            self.last_report = Instant::now();
+        }
+        self.status.set_state(RelayState::Standby, None);
+        Ok(())
+    }
+
+    fn leading(&mut self, leading: bool) {
+        if leading {
+            tracing::info!("event relay elected: publishing");
+        }
+    }
+
+    fn interrupted(&mut self, error: RelayError) {
+        tracing::warn!(%error, "event relay interrupted; retrying");
+        let state = match error {
+            RelayError::Database(_) => RelayState::DatabaseUnavailable,
+            RelayError::Kafka(_) | RelayError::Publish(_) => RelayState::BrokerUnavailable,
+        };
+        self.status.set_state(state, Some(error.to_string()));
+    }
+
+    async fn lead(
+        &mut self,
+        session: &mut Session,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), RelayError> {
+        lead(self.settings, self.status, session, stop).await
+    }
+}
+
+/// Publishes until something fails (`Err`) or it is asked to stop (`Ok`, after
+/// publishing what was committed before the stop).
 async fn lead(
     settings: &RelaySettings,
     status: &RelayStatus,
+    session: &mut Session,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), RelayError> {
-    let mut session = Session::connect(&settings.database_url).await?;
     let poll = settings.events.poll_interval();
-    // Standing by or publishing, the backlog is measured every BACKLOG_REPORT (a count
-    // over every unpublished row: large exactly when the broker is down).
-    let mut last_report = Instant::now() - BACKLOG_REPORT;
-    loop {
-        let elected = session.try_lock(RELAY_LOCK).await?;
-        if elected {
-            break;
-        }
-        if status.report().state != RelayState::Standby {
-            tracing::info!("event relay standing by: another replica publishes");
-        }
-        if last_report.elapsed() >= BACKLOG_REPORT {
-            report_backlog(&mut session, status).await?;
-            last_report = Instant::now();
-        }
-        status.set_state(RelayState::Standby, None);
-        if stopped_within(stop, poll).await {
-            return Ok(());
-        }
-    }
-    tracing::info!("event relay elected: publishing");
     session.run(outbox::listen).await?;
     let mut producer = kafka::producer(&settings.kafka).map_err(RelayError::Kafka)?;
     let mut topic_ready = false;
-    last_report = Instant::now() - BACKLOG_REPORT;
+    let mut last_report = Instant::now() - BACKLOG_REPORT;
     let mut last_purge = Instant::now() - PURGE_EVERY;
     status.set_state(RelayState::Publishing, None);
     loop {
@@ -196,11 +219,11 @@ async fn lead(
         // then flush; a broker failure leaves the rest for the next relay.
         let stopping = *stop.borrow();
         if last_report.elapsed() >= BACKLOG_REPORT {
-            report_backlog(&mut session, status).await?;
+            report_backlog(session, status).await?;
             last_report = Instant::now();
         }
         if last_purge.elapsed() >= PURGE_EVERY {
-            purge_expired(&mut session, settings).await?;
+            purge_expired(session, settings).await?;
             last_purge = Instant::now();
         }
         if !topic_ready {
@@ -216,7 +239,7 @@ async fn lead(
                 }
             }
         }
-        match publish_batch(&mut session, &producer, settings).await {
+        match publish_batch(session, &producer, settings).await {
             Ok(count) => {
                 if count > 0 {
                     status.update(|r| r.published += count as u64);
@@ -248,14 +271,8 @@ async fn lead(
             }
             Err(error) => return Err(error),
         }
-        wait_for_work(&mut session, poll, stop).await?;
+        wait_for_work(session, poll, stop).await?;
     }
-}
-
-/// Sleeps for `period` unless asked to stop first; `true` when asked to stop.
-async fn stopped_within(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
-    let _ = tokio::time::timeout(period, stop.changed()).await;
-    *stop.borrow()
 }
 
 /// Claims a batch, publishes it, and marks it published once every record is
@@ -265,7 +282,9 @@ async fn publish_batch(
     producer: &FutureProducer,
     settings: &RelaySettings,
 ) -> Result<usize, RelayError> {
-    let batch = outbox::claim_unpublished(session, settings.events.batch_size).await?;
+    let size = settings.events.batch_size;
+    let claim = move |conn: &mut _| outbox::claim_unpublished(conn, size);
+    let batch = session.claim(claim, outbox::mark_published).await?;
     if batch.rows().is_empty() {
         batch.commit().await?;
         return Ok(0);

@@ -8,7 +8,6 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::{event_log_state, events};
-use super::session::{ClaimedBatch, Session};
 use crate::crypto::Protection;
 use crate::domain::event::{Change, DomainEvent, EventEncoder, EventType};
 use crate::domain::identifiers::Npn;
@@ -174,27 +173,22 @@ pub fn feed(
     })
 }
 
-/// Locks up to `size` unpublished events, oldest first, skipping rows another relay
-/// holds; committing the batch stamps them published.
-pub async fn claim_unpublished(
-    session: &mut Session,
-    size: usize,
-) -> Result<ClaimedBatch<'_, StoredEvent>, Error> {
-    let claim = move |conn: &mut PgConnection| {
-        Ok(events::table
-            .filter(events::published_at.is_null())
-            .select(StoredEvent::as_select())
-            .order(events::position.asc())
-            .limit(size as i64)
-            .for_update()
-            .skip_locked()
-            .load(conn)?)
-    };
-    session.claim(claim, mark_published).await
+/// Locks and returns up to `size` unpublished events, oldest first, skipping rows another
+/// relay holds: the claim of a [`super::session::ClaimedBatch`] that [`mark_published`]
+/// settles.
+pub fn claim_unpublished(conn: &mut PgConnection, size: usize) -> Result<Vec<StoredEvent>, Error> {
+    Ok(events::table
+        .filter(events::published_at.is_null())
+        .select(StoredEvent::as_select())
+        .order(events::position.asc())
+        .limit(size as i64)
+        .for_update()
+        .skip_locked()
+        .load(conn)?)
 }
 
 /// Stamps the events published.
-fn mark_published(conn: &mut PgConnection, published: &[StoredEvent]) -> Result<(), Error> {
+pub fn mark_published(conn: &mut PgConnection, published: &[StoredEvent]) -> Result<(), Error> {
     let positions: Vec<i64> = published.iter().map(|e| e.position).collect();
     diesel::update(events::table.filter(events::position.eq_any(positions)))
         .set(events::published_at.eq(diesel::dsl::now))

@@ -1,23 +1,23 @@
 //! A dedicated database connection for a long-lived role that one replica plays at a
 //! time (the outbox relay, the webhook intake): an advisory lock held by its session
-//! elects the replica, and Postgres releases the lock the moment the connection ends —
-//! however the holder died — so another replica takes over.
+//! elects the replica ([`Leader`]), and Postgres releases the lock the moment the
+//! connection ends — however the holder died — so another replica takes over.
+
+use std::future::Future;
+use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::watch;
 
 use crate::domain::Error;
+use crate::tasks::stopped_within;
 
 diesel::define_sql_function!(fn pg_try_advisory_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool);
 
 /// The connection, moved to a blocking thread for each database step (diesel blocks).
-pub struct Session {
-    conn: Option<PgConnection>,
-    /// A [`ClaimedBatch`] was dropped unsettled: its transaction is rolled back before
-    /// anything else runs.
-    abandoned: bool,
-}
+pub struct Session(Option<PgConnection>);
 
 impl Session {
     /// Connects. Short TCP keepalives make a vanished peer (and the lock its session
@@ -28,10 +28,7 @@ impl Session {
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))?
             .map_err(|e| Error::Unavailable(e.to_string()))?;
-        let mut session = Session {
-            conn: Some(conn),
-            abandoned: false,
-        };
+        let mut session = Session(Some(conn));
         session
             .run(|conn| {
                 conn.batch_execute(
@@ -52,24 +49,17 @@ impl Session {
         work: impl FnOnce(&mut PgConnection) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         let mut conn = self
-            .conn
+            .0
             .take()
             .ok_or_else(|| Error::Unavailable("connection lost".into()))?;
-        let abandoned = std::mem::take(&mut self.abandoned);
         let (conn, result) = tokio::task::spawn_blocking(move || {
-            let result = match abandoned {
-                true => {
-                    AnsiTransactionManager::rollback_transaction(&mut conn).map_err(Error::from)
-                }
-                false => Ok(()),
-            }
-            .and_then(|()| work(&mut conn));
+            let result = work(&mut conn);
             (conn, result)
         })
         .await
         .map_err(|e| Error::Internal(format!("database task failed: {e}")))?;
         if result.is_ok() {
-            self.conn = Some(conn);
+            self.0 = Some(conn);
         }
         result
     }
@@ -106,8 +96,9 @@ impl Session {
 }
 
 /// Rows claimed in a transaction that stays open on the session until [`commit`] or
-/// [`rollback`]. Dropped without either, the transaction is rolled back before the
-/// session runs anything else (or when it closes): the rows stay locked until then.
+/// [`rollback`]. Dropped without either (a cancelled task, a panic), it closes the
+/// session's connection: Postgres rolls the transaction back, and the session is lost,
+/// as after a failure.
 ///
 /// [`commit`]: ClaimedBatch::commit
 /// [`rollback`]: ClaimedBatch::rollback
@@ -151,6 +142,84 @@ impl<T: Send + 'static> ClaimedBatch<'_, T> {
 
 impl<T> Drop for ClaimedBatch<'_, T> {
     fn drop(&mut self) {
-        self.session.abandoned |= self.open;
+        if self.open {
+            self.session.0 = None;
+        }
+    }
+}
+
+/// A role one replica plays at a time, run by a [`Leader`].
+pub trait Role: Send {
+    /// Why a lead ended early; the role is elected again after a pause.
+    type Error: From<Error> + Send;
+
+    /// Another replica holds the lock: called after each try for it (`first`: the first
+    /// since connecting), before the next wait.
+    fn standing_by(
+        &mut self,
+        session: &mut Session,
+        first: bool,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// This replica leads (`true`, once elected) or no longer does (after a lead).
+    fn leading(&mut self, leading: bool);
+
+    /// The role's work, on the session holding the lock, until `stop` (`Ok`) or a
+    /// failure.
+    fn lead(
+        &mut self,
+        session: &mut Session,
+        stop: &mut watch::Receiver<bool>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// A lead (or the election) failed; it starts over after `Leader::retry_after`.
+    fn interrupted(&mut self, error: Self::Error);
+}
+
+/// Leader election over the session advisory lock `key`: connect, try the lock every
+/// `standby_poll` while another replica holds it, lead, and after a failure wait
+/// `retry_after` and start over — until asked to stop.
+pub struct Leader {
+    /// The advisory lock whose holder plays the role.
+    pub key: i64,
+    /// The database whose session holds the lock.
+    pub database_url: SecretString,
+    /// How often a standing-by replica tries to take over.
+    pub standby_poll: Duration,
+    /// How long a failed lead waits before the next election.
+    pub retry_after: Duration,
+}
+
+impl Leader {
+    /// Plays `role` whenever elected, until `stop` turns true.
+    pub async fn run<R: Role>(&self, role: &mut R, mut stop: watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            match self.elect_and_lead(role, &mut stop).await {
+                Ok(()) => break,
+                Err(error) => role.interrupted(error),
+            }
+            role.leading(false);
+            let _ = tokio::time::timeout(self.retry_after, stop.changed()).await;
+        }
+        role.leading(false);
+    }
+
+    /// Connects, waits to be elected, then leads until stopped (`Ok`) or a failure.
+    async fn elect_and_lead<R: Role>(
+        &self,
+        role: &mut R,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), R::Error> {
+        let mut session = Session::connect(&self.database_url).await?;
+        let mut first = true;
+        while !session.try_lock(self.key).await? {
+            role.standing_by(&mut session, first).await?;
+            first = false;
+            if stopped_within(stop, self.standby_poll).await {
+                return Ok(());
+            }
+        }
+        role.leading(true);
+        role.lead(&mut session, stop).await
     }
 }
