@@ -20,16 +20,15 @@ use crate::api::proto::events::event_service_server::EventServiceServer;
 use crate::api::proto::v1::webhook_service_server::WebhookServiceServer;
 use crate::api::proto::{self, v1::producer_profile_service_server::ProducerProfileServiceServer};
 use crate::api::webhook_service::WebhookApi;
-use crate::auth::dev_key::DevKeyError;
-use crate::auth::jwks::JwksError;
-use crate::auth::{DevSigningKey, JwksSource, KeySet, TokenVerifier, VerifierSettings};
+use crate::auth::{
+    DevKeyError, DevSigningKey, JwksError, JwksSource, KeySet, TokenVerifier, VerifierSettings,
+};
 use crate::config::{AuthConfig, Config, ConfigError, GrpcConfig};
 use crate::crypto::Protection;
 use crate::events::relay::{self, RelaySettings, RelayStatus};
-use crate::metrics::Metrics;
-use crate::metrics::endpoint::{self, BindError};
 use crate::metrics::relay::RelayMetrics;
 use crate::metrics::rpc::RpcMetrics;
+use crate::metrics::{Metrics, endpoint};
 use crate::storage::Database;
 use crate::tasks::AbortOnDrop;
 use crate::telemetry::grpc::ObserveCalls;
@@ -57,7 +56,7 @@ pub enum ServeError {
     #[error("webhooks: {0}")]
     Webhooks(String),
     #[error("metrics.serve_addr: {0}")]
-    Metrics(#[from] BindError),
+    Metrics(#[from] endpoint::BindError),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("server task: {0}")]

@@ -1,5 +1,4 @@
-//! Owning background tasks: a task that ends when its owner is dropped, and the wait of
-//! one asked to stop.
+//! Owning background tasks: a task that ends when its owner is dropped; stopping one.
 
 use std::time::Duration;
 
