@@ -686,7 +686,7 @@ impl EncryptionConfig {
             .map_err(|_| {
                 ConfigError::new(setting, "must be base64 (PP_ENCRYPTION__BLIND_INDEX_KEY)")
             })?;
-        KeyedHasher::new(&bytes).map_err(|problem| ConfigError::new(setting, problem))
+        KeyedHasher::new(&bytes).map_err(|problem| ConfigError::new(setting, problem.to_string()))
     }
 }
 

@@ -17,7 +17,9 @@ use crate::api::authn::Authenticate;
 use crate::api::event_feed::{EventFeedApi, WithOldFeedAddress};
 use crate::api::producer_service::ProducerProfileApi;
 use crate::api::webhook_service::WebhookApi;
-use crate::auth::{DevSigningKey, JwksSource, KeySet, TokenVerifier, VerifierSettings};
+use crate::auth::{
+    DevKeyError, DevSigningKey, JwksError, JwksSource, KeySet, TokenVerifier, VerifierSettings,
+};
 use crate::config::{AuthConfig, Config, ConfigError, GrpcConfig};
 use crate::crypto::Protection;
 use crate::events::messages::ProtobufEvents;
@@ -47,13 +49,15 @@ pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("auth.jwks: {0}")]
-    Jwks(String),
+    Jwks(#[from] JwksError),
+    #[error("auth.jwks: {0}")]
+    HttpClient(#[source] reqwest::Error),
     #[error("auth.dev_signing_key: {0}")]
-    DevKey(String),
+    DevKey(#[from] DevKeyError),
     #[error("webhooks: {0}")]
     Webhooks(String),
     #[error("metrics.serve_addr: {0}")]
-    Metrics(String),
+    Metrics(#[from] endpoint::BindError),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("server task: {0}")]
@@ -77,19 +81,15 @@ pub async fn run(
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| ServeError::Jwks(e.to_string()))?;
+        .map_err(ServeError::HttpClient)?;
     let dev_key = load_dev_key(&config.auth)?;
-    let keys = load_keys(&config.auth, &http, dev_key.as_ref())
-        .await
-        .map_err(ServeError::Jwks)?;
+    let keys = load_keys(&config.auth, &http, dev_key.as_ref()).await?;
     let verifier = Arc::new(TokenVerifier::new(
         keys,
         VerifierSettings::from(&config.auth),
     ));
     let db = Database::new(&config.database);
-    let metrics_listener = endpoint::bind(config.metrics.serve_addr)
-        .await
-        .map_err(ServeError::Metrics)?;
+    let metrics_listener = endpoint::bind(config.metrics.serve_addr).await?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::NotServing).await;
@@ -354,7 +354,7 @@ fn load_dev_key(auth: &AuthConfig) -> Result<Option<Arc<DevSigningKey>>, ServeEr
     let Some(path) = &auth.dev_signing_key else {
         return Ok(None);
     };
-    let key = DevSigningKey::load(path).map_err(ServeError::DevKey)?;
+    let key = DevSigningKey::load(path)?;
     tracing::warn!(
         path = %path.display(),
         "trusting the local development signing key: never configure auth.dev_signing_key in production"
@@ -367,7 +367,7 @@ async fn load_keys(
     auth: &AuthConfig,
     http: &reqwest::Client,
     dev_key: Option<&Arc<DevSigningKey>>,
-) -> Result<KeySet, String> {
+) -> Result<KeySet, JwksError> {
     let mut keys = match &auth.jwks {
         Some(source) => {
             let (keys, skipped) = JwksSource::parse(source).load(http).await?;

@@ -2,7 +2,7 @@
 //! `make run` generates, so a developer can mint access tokens without an identity
 //! provider. Only configured in development; production trusts its issuer's JWKS alone.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -18,6 +18,22 @@ use crate::domain::AccountId;
 /// The `kid` of tokens signed by the development key.
 pub const DEV_KEY_ID: &str = "dev";
 
+/// Why the development key could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DevKeyError {
+    #[error("cannot read {path}: {1}", path = .0.display())]
+    Read(PathBuf, #[source] std::io::Error),
+    #[error("{path} is not a PEM private key", path = .0.display())]
+    NotPem(PathBuf, #[source] base64::DecodeError),
+    #[error("{path}: {1}", path = .0.display())]
+    Key(PathBuf, #[source] NotEd25519),
+}
+
+/// The bytes are not an Ed25519 PKCS#8 private key.
+#[derive(Debug, thiserror::Error)]
+#[error("not an Ed25519 PKCS#8 private key")]
+pub struct NotEd25519(#[source] ring::error::KeyRejected);
+
 pub struct DevSigningKey {
     encoding: EncodingKey,
     public_x: String,
@@ -26,9 +42,8 @@ pub struct DevSigningKey {
 impl DevSigningKey {
     /// Reads a PKCS#8 Ed25519 private key in PEM form (as `openssl genpkey -algorithm
     /// ed25519` writes it).
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let pem = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, DevKeyError> {
+        let pem = std::fs::read_to_string(path).map_err(|e| DevKeyError::Read(path.into(), e))?;
         let body: String = pem
             .lines()
             .skip_while(|line| !line.starts_with("-----BEGIN PRIVATE KEY-----"))
@@ -37,14 +52,13 @@ impl DevSigningKey {
             .collect();
         let der = STANDARD
             .decode(body.trim())
-            .map_err(|_| format!("{} is not a PEM private key", path.display()))?;
-        Self::from_pkcs8(&der).map_err(|e| format!("{}: {e}", path.display()))
+            .map_err(|e| DevKeyError::NotPem(path.into(), e))?;
+        Self::from_pkcs8(&der).map_err(|e| DevKeyError::Key(path.into(), e))
     }
 
     /// From PKCS#8 DER bytes (v1 or v2).
-    pub fn from_pkcs8(der: &[u8]) -> Result<Self, String> {
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
-            .map_err(|_| "not an Ed25519 PKCS#8 private key".to_owned())?;
+    pub fn from_pkcs8(der: &[u8]) -> Result<Self, NotEd25519> {
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(NotEd25519)?;
         Ok(Self {
             encoding: EncodingKey::from_ed_der(der),
             public_x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),

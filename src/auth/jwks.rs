@@ -11,6 +11,39 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 pub const ALLOWED_ALGORITHMS: [Algorithm; 3] =
     [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
 
+/// Why one JWK is not usable here.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("unreadable JWK: {0}")]
+    Malformed(#[source] serde_json::Error),
+    #[error("not a signing key (use is not \"sig\")")]
+    NotForSigning,
+    #[error("unsupported key type or curve")]
+    UnsupportedType,
+    #[error("algorithm {0:?} is not accepted")]
+    RefusedAlgorithm(KeyAlgorithm),
+    #[error("the alg does not match the key type")]
+    AlgorithmMismatch,
+    #[error("unreadable key: {0}")]
+    Unreadable(#[source] jsonwebtoken::errors::Error),
+}
+
+/// Why no key set could be read.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("not a JWKS document: {0}")]
+    NotJwks(#[source] serde_json::Error),
+    /// Every key was skipped; the reasons, one per key.
+    #[error("the JWKS holds no usable RS256, ES256 or EdDSA signing key ({})", .0.join("; "))]
+    NoUsableKey(Vec<String>),
+    #[error("cannot read {path}: {1}", path = .0.display())]
+    ReadFile(PathBuf, #[source] std::io::Error),
+    #[error("cannot fetch {0}: {1}")]
+    Fetch(String, #[source] reqwest::Error),
+    #[error("cannot read {0}: {1}")]
+    ReadBody(String, #[source] reqwest::Error),
+}
+
 /// One key a token may be verified with.
 #[derive(Clone)]
 pub struct VerificationKey {
@@ -22,9 +55,9 @@ pub struct VerificationKey {
 impl VerificationKey {
     /// The key of one JWK, or why it is not usable here. The algorithm comes from the
     /// JWK's `alg` when present, otherwise from its key type and curve.
-    pub fn from_jwk(jwk: &Jwk) -> Result<Self, String> {
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
         if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
-            return Err("not a signing key (use is not \"sig\")".into());
+            return Err(KeyError::NotForSigning);
         }
         let inferred = match &jwk.algorithm {
             AlgorithmParameters::RSA(_) => Algorithm::RS256,
@@ -34,19 +67,19 @@ impl VerificationKey {
             AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
                 Algorithm::EdDSA
             }
-            _ => return Err("unsupported key type or curve".into()),
+            _ => return Err(KeyError::UnsupportedType),
         };
         let algorithm = match jwk.common.key_algorithm {
             None => inferred,
             Some(KeyAlgorithm::RS256) => Algorithm::RS256,
             Some(KeyAlgorithm::ES256) => Algorithm::ES256,
             Some(KeyAlgorithm::EdDSA) => Algorithm::EdDSA,
-            Some(other) => return Err(format!("algorithm {other:?} is not accepted")),
+            Some(other) => return Err(KeyError::RefusedAlgorithm(other)),
         };
         if algorithm != inferred {
-            return Err("the alg does not match the key type".into());
+            return Err(KeyError::AlgorithmMismatch);
         }
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unreadable key: {e}"))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(KeyError::Unreadable)?;
         Ok(Self {
             kid: jwk.common.key_id.clone(),
             algorithm,
@@ -69,19 +102,18 @@ impl KeySet {
     /// Parses a JWKS document, keeping the usable keys. Unusable keys (encryption keys,
     /// other algorithms) are skipped and reported, so one odd key in an identity
     /// provider's set does not lock every caller out.
-    pub fn from_jwks_json(json: &[u8]) -> Result<(Self, Vec<String>), String> {
+    pub fn from_jwks_json(json: &[u8]) -> Result<(Self, Vec<String>), JwksError> {
         #[derive(serde::Deserialize)]
         struct RawSet {
             keys: Vec<serde_json::Value>,
         }
-        let raw: RawSet =
-            serde_json::from_slice(json).map_err(|e| format!("not a JWKS document: {e}"))?;
+        let raw: RawSet = serde_json::from_slice(json).map_err(JwksError::NotJwks)?;
         let mut keys = Vec::new();
         let mut skipped = Vec::new();
         for (index, value) in raw.keys.into_iter().enumerate() {
             let kid = value.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
             let parsed = serde_json::from_value::<Jwk>(value)
-                .map_err(|e| format!("unreadable JWK: {e}"))
+                .map_err(KeyError::Malformed)
                 .and_then(|jwk| VerificationKey::from_jwk(&jwk));
             match parsed {
                 Ok(key) => keys.push(key),
@@ -93,10 +125,7 @@ impl KeySet {
             }
         }
         if keys.is_empty() {
-            return Err(format!(
-                "the JWKS holds no usable RS256, ES256 or EdDSA signing key ({})",
-                skipped.join("; ")
-            ));
+            return Err(JwksError::NoUsableKey(skipped));
         }
         Ok((Self { keys }, skipped))
     }
@@ -144,22 +173,22 @@ impl JwksSource {
     }
 
     /// Reads and parses the key set; returns it with the list of skipped keys.
-    pub async fn load(&self, http: &reqwest::Client) -> Result<(KeySet, Vec<String>), String> {
+    pub async fn load(&self, http: &reqwest::Client) -> Result<(KeySet, Vec<String>), JwksError> {
         let bytes = match self {
             JwksSource::File(path) => tokio::fs::read(path)
                 .await
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                .map_err(|e| JwksError::ReadFile(path.clone(), e))?,
             JwksSource::Url(url) => {
                 let response = http
                     .get(url)
                     .send()
                     .await
                     .and_then(|r| r.error_for_status())
-                    .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+                    .map_err(|e| JwksError::Fetch(url.clone(), e))?;
                 response
                     .bytes()
                     .await
-                    .map_err(|e| format!("cannot read {url}: {e}"))?
+                    .map_err(|e| JwksError::ReadBody(url.clone(), e))?
                     .to_vec()
             }
         };

@@ -9,8 +9,8 @@ use std::fmt;
 
 use crate::domain::AccountId;
 
-pub use dev_key::DevSigningKey;
-pub use jwks::{JwksSource, KeySet, VerificationKey};
+pub use dev_key::{DevKeyError, DevSigningKey};
+pub use jwks::{JwksError, JwksSource, KeySet, VerificationKey};
 pub use verifier::{TokenVerifier, VerifierSettings};
 
 /// A permission carried in the token's `scope` claim.

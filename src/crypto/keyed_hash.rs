@@ -21,10 +21,15 @@ impl fmt::Debug for KeyedHasher {
 /// Shortest accepted key: the full strength of HMAC-SHA256.
 pub const MIN_KEY_LEN: usize = 32;
 
+/// A key shorter than [`MIN_KEY_LEN`].
+#[derive(Debug, thiserror::Error)]
+#[error("must be at least {MIN_KEY_LEN} bytes")]
+pub struct KeyTooShort;
+
 impl KeyedHasher {
-    pub fn new(key: &[u8]) -> Result<Self, String> {
+    pub fn new(key: &[u8]) -> Result<Self, KeyTooShort> {
         if key.len() < MIN_KEY_LEN {
-            return Err(format!("must be at least {MIN_KEY_LEN} bytes"));
+            return Err(KeyTooShort);
         }
         Ok(Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, key),

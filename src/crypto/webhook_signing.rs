@@ -12,6 +12,17 @@ const PREFIX: &str = "whsec_";
 /// Bytes of a new key (the scheme allows 24–64).
 const NEW_KEY_LEN: usize = 32;
 
+/// Why a text is not a webhook secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("a webhook secret starts with whsec_")]
+    MissingPrefix,
+    #[error("a webhook secret is base64 after whsec_")]
+    NotBase64(#[source] base64::DecodeError),
+    #[error("a webhook secret holds 24 to 64 bytes")]
+    Length,
+}
+
 /// An endpoint's signing key. `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookSecret(Vec<u8>);
@@ -33,15 +44,13 @@ impl WebhookSecret {
     }
 
     /// Reads `whsec_<base64>` (24–64 key bytes).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, SecretError> {
         let encoded = text
             .strip_prefix(PREFIX)
-            .ok_or("a webhook secret starts with whsec_")?;
-        let key = STANDARD
-            .decode(encoded)
-            .map_err(|_| "a webhook secret is base64 after whsec_")?;
+            .ok_or(SecretError::MissingPrefix)?;
+        let key = STANDARD.decode(encoded).map_err(SecretError::NotBase64)?;
         if !(24..=64).contains(&key.len()) {
-            return Err("a webhook secret holds 24 to 64 bytes".into());
+            return Err(SecretError::Length);
         }
         Ok(Self(key))
     }

@@ -9,13 +9,35 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use secrecy::ExposeSecret;
 
 use crate::config::KafkaConfig;
 use crate::storage::outbox::StoredEvent;
+
+/// What went wrong with a Kafka client: its settings, the broker, or the task asking it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid kafka client settings: {0}")]
+    Settings(#[source] KafkaError),
+    #[error("broker {0} did not answer: {1}")]
+    NoAnswer(String, #[source] KafkaError),
+    #[error("creating topic {0}: {1}")]
+    CreateTopic(String, #[source] KafkaError),
+    #[error("creating topic {0}: {1}")]
+    TopicRefused(String, #[source] RDKafkaErrorCode),
+    #[error("cannot queue event {0}: {1}")]
+    Queue(uuid::Uuid, #[source] KafkaError),
+    #[error("broker refused an event: {0}")]
+    Refused(#[source] KafkaError),
+    #[error("the producer dropped an event")]
+    Dropped,
+    /// The blocking task that asked the broker failed (`{0}` names what it did).
+    #[error("{0} failed: {1}")]
+    Task(&'static str, #[source] tokio::task::JoinError),
+}
 
 /// librdkafka settings for this service's clients: the brokers, then every pass-through
 /// property (security, SASL, TLS…) as configured.
@@ -33,7 +55,7 @@ pub fn client_config(config: &KafkaConfig) -> ClientConfig {
 
 /// The relay's producer: idempotent, acks from all in-sync replicas, so a retry never
 /// duplicates or reorders within a partition.
-pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, String> {
+pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, Error> {
     let mut client = client_config(config);
     client
         .set("enable.idempotence", "true")
@@ -42,18 +64,16 @@ pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, String> {
     if config.single_record_batches {
         client.set("batch.num.messages", "1");
     }
-    client
-        .create()
-        .map_err(|e| format!("invalid kafka client settings: {e}"))
+    client.create().map_err(Error::Settings)
 }
 
 /// The events topic's partitions (empty while the topic does not exist). Blocking
 /// librdkafka calls run on a blocking thread.
-pub async fn partitions(config: &KafkaConfig, timeout: Duration) -> Result<Vec<i32>, String> {
+pub async fn partitions(config: &KafkaConfig, timeout: Duration) -> Result<Vec<i32>, Error> {
     let config = config.clone();
     tokio::task::spawn_blocking(move || partition_ids(&probe(&config, None)?, &config, timeout))
         .await
-        .map_err(|e| format!("metadata request failed: {e}"))?
+        .map_err(|e| Error::Task("metadata request", e))?
         .map(Option::unwrap_or_default)
 }
 
@@ -61,7 +81,7 @@ pub async fn partitions(config: &KafkaConfig, timeout: Duration) -> Result<Vec<i
 /// requests never make a broker auto-create the topic with the broker's own partition
 /// count. With a `group` (which `assign` needs; never joined, nothing committed) it can
 /// also fetch records.
-pub fn probe(config: &KafkaConfig, group: Option<&str>) -> Result<BaseConsumer, String> {
+pub fn probe(config: &KafkaConfig, group: Option<&str>) -> Result<BaseConsumer, Error> {
     let mut settings = client_config(config);
     settings.set("allow.auto.create.topics", "false");
     if let Some(group) = group {
@@ -69,9 +89,7 @@ pub fn probe(config: &KafkaConfig, group: Option<&str>) -> Result<BaseConsumer, 
             .set("group.id", group)
             .set("enable.auto.commit", "false");
     }
-    settings
-        .create()
-        .map_err(|e| format!("invalid kafka client settings: {e}"))
+    settings.create().map_err(Error::Settings)
 }
 
 /// Each listed partition's low and high watermarks (the first offset it still holds,
@@ -106,10 +124,10 @@ pub fn partition_ids<C: ConsumerContext>(
     probe: &BaseConsumer<C>,
     config: &KafkaConfig,
     timeout: Duration,
-) -> Result<Option<Vec<i32>>, String> {
+) -> Result<Option<Vec<i32>>, Error> {
     let metadata = probe
         .fetch_metadata(Some(&config.topic), timeout)
-        .map_err(|e| format!("broker {} did not answer: {e}", config.brokers))?;
+        .map_err(|e| Error::NoAnswer(config.brokers.clone(), e))?;
     Ok(metadata
         .topics()
         .iter()
@@ -120,19 +138,19 @@ pub fn partition_ids<C: ConsumerContext>(
 /// Creates the events topic unless it exists (warning when it exists with another
 /// partition count). librdkafka calls block, so this runs on a blocking thread: a broker
 /// that does not answer must not stall the async workers serving gRPC.
-pub async fn ensure_topic(config: &KafkaConfig, timeout: Duration) -> Result<(), String> {
+pub async fn ensure_topic(config: &KafkaConfig, timeout: Duration) -> Result<(), Error> {
     let config = config.clone();
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || ensure_topic_blocking(&config, timeout, &handle))
         .await
-        .map_err(|e| format!("topic check failed: {e}"))?
+        .map_err(|e| Error::Task("topic check", e))?
 }
 
 fn ensure_topic_blocking(
     config: &KafkaConfig,
     timeout: Duration,
     handle: &tokio::runtime::Handle,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let existing = partition_ids(&probe(config, None)?, config, timeout)?.map(|ids| ids.len());
     if let Some(partitions) = existing {
         if partitions != config.topic_partitions as usize {
@@ -145,9 +163,8 @@ fn ensure_topic_blocking(
         }
         return Ok(());
     }
-    let admin: AdminClient<DefaultClientContext> = client_config(config)
-        .create()
-        .map_err(|e| format!("invalid kafka client settings: {e}"))?;
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(config).create().map_err(Error::Settings)?;
     let topic = NewTopic::new(
         &config.topic,
         config.topic_partitions,
@@ -156,11 +173,11 @@ fn ensure_topic_blocking(
     let options = AdminOptions::new().operation_timeout(Some(timeout));
     let results = handle
         .block_on(admin.create_topics([&topic], &options))
-        .map_err(|e| format!("creating topic {}: {e}", config.topic))?;
+        .map_err(|e| Error::CreateTopic(config.topic.clone(), e))?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => return Err(format!("creating topic {name}: {code}")),
+            Err((name, code)) => return Err(Error::TopicRefused(name, code)),
         }
     }
     tracing::info!(topic = %config.topic, partitions = config.topic_partitions, "created the events topic");
@@ -236,7 +253,7 @@ pub fn send(
     topic: &str,
     event: &StoredEvent,
     source: &str,
-) -> Result<rdkafka::producer::DeliveryFuture, String> {
+) -> Result<rdkafka::producer::DeliveryFuture, Error> {
     let key = event.producer_id.to_string();
     let record = FutureRecord::to(topic)
         .key(&key)
@@ -244,7 +261,7 @@ pub fn send(
         .headers(headers(event, source));
     producer
         .send_result(record)
-        .map_err(|(error, _)| format!("cannot queue event {}: {error}", event.id))
+        .map_err(|(error, _)| Error::Queue(event.id, error))
 }
 
 /// Waits up to `timeout` for queued messages to be delivered, then lets the producer go

@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use diesel::RunQueryDsl;
 use rdkafka::producer::FutureProducer;
 use secrecy::SecretString;
 use tokio::sync::watch;
@@ -27,9 +26,10 @@ use tokio::sync::watch;
 use super::kafka;
 use crate::config::{EventsConfig, KafkaConfig};
 use crate::metrics::relay::RelayMetrics;
-use crate::storage::outbox::{self, EVENTS_CHANNEL};
+use crate::storage::outbox;
 use crate::storage::request_keys;
-use crate::storage::session::Session;
+use crate::storage::session::{Leader, Role, Session};
+use crate::tasks::stopped_within;
 
 /// Advisory lock whose holder is the publishing relay. ("pp-relay")
 const RELAY_LOCK: i64 = 0x70_70_2d_72_65_6c_61_79;
@@ -119,92 +119,99 @@ impl RelayStatus {
     }
 }
 
-/// Why the relay stopped leading; it starts over after a pause.
+/// Why the relay stopped leading (it starts over after a pause), or a batch failed.
 #[derive(Debug, thiserror::Error)]
 enum RelayError {
     #[error("database: {0}")]
-    Database(String),
+    Database(#[from] crate::domain::Error),
     #[error("kafka client: {0}")]
-    Kafka(String),
-}
-
-impl From<diesel::result::Error> for RelayError {
-    fn from(error: diesel::result::Error) -> Self {
-        RelayError::Database(error.to_string())
-    }
-}
-
-impl From<crate::domain::Error> for RelayError {
-    fn from(error: crate::domain::Error) -> Self {
-        RelayError::Database(error.to_string())
-    }
+    Kafka(#[source] kafka::Error),
+    /// The broker did not take a batch: it was rolled back, to be published again.
+    #[error(transparent)]
+    Publish(kafka::Error),
 }
 
 /// Runs the relay until `stop` turns true: then it finishes the batch in flight, flushes
 /// the producer and returns. Every failure meanwhile is reported in `status`, logged, and
 /// retried after a pause.
-pub async fn run(
-    settings: RelaySettings,
-    status: Arc<RelayStatus>,
-    mut stop: watch::Receiver<bool>,
-) {
-    while !*stop.borrow() {
-        match lead(&settings, &status, &mut stop).await {
-            Ok(()) => break,
-            Err(error) => {
-                tracing::warn!(%error, "event relay interrupted; retrying");
-                let state = match error {
-                    RelayError::Database(_) => RelayState::DatabaseUnavailable,
-                    RelayError::Kafka(_) => RelayState::BrokerUnavailable,
-                };
-                status.set_state(state, Some(error.to_string()));
-            }
-        }
-        let _ = tokio::time::timeout(settings.events.poll_interval(), stop.changed()).await;
-    }
+pub async fn run(settings: RelaySettings, status: Arc<RelayStatus>, stop: watch::Receiver<bool>) {
+    let leader = Leader {
+        key: RELAY_LOCK,
+        database_url: settings.database_url.clone(),
+        standby_poll: settings.events.poll_interval(),
+        retry_after: settings.events.poll_interval(),
+    };
+    let mut relay = Relay {
+        settings: &settings,
+        status: &status,
+        last_report: Instant::now(),
+    };
+    leader.run(&mut relay, stop).await;
     tracing::info!("event relay stopped");
 }
 
-/// Connects, waits to be elected, then publishes until something fails (`Err`) or it
-/// is asked to stop (`Ok`, after publishing what was committed before the stop).
+/// The relay as the role its [`Leader`] elects.
+struct Relay<'a> {
+    settings: &'a RelaySettings,
+    status: &'a RelayStatus,
+    /// When a standing-by relay last measured the backlog.
+    last_report: Instant,
+}
+
+impl Role for Relay<'_> {
+    type Error = RelayError;
+
+    async fn standing_by(&mut self, session: &mut Session, first: bool) -> Result<(), RelayError> {
+        if first {
+            tracing::info!("event relay standing by: another replica publishes");
+        }
+        // Standing by or publishing, the backlog is measured every BACKLOG_REPORT (a count
+        // over every unpublished row: large exactly when the broker is down).
+        if first || self.last_report.elapsed() >= BACKLOG_REPORT {
+            report_backlog(session, self.status).await?;
+            self.last_report = Instant::now();
+        }
+        self.status.set_state(RelayState::Standby, None);
+        Ok(())
+    }
+
+    fn leading(&mut self, leading: bool) {
+        if leading {
+            tracing::info!("event relay elected: publishing");
+        }
+    }
+
+    fn interrupted(&mut self, error: RelayError) {
+        tracing::warn!(%error, "event relay interrupted; retrying");
+        let state = match error {
+            RelayError::Database(_) => RelayState::DatabaseUnavailable,
+            RelayError::Kafka(_) | RelayError::Publish(_) => RelayState::BrokerUnavailable,
+        };
+        self.status.set_state(state, Some(error.to_string()));
+    }
+
+    async fn lead(
+        &mut self,
+        session: &mut Session,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), RelayError> {
+        lead(self.settings, self.status, session, stop).await
+    }
+}
+
+/// Publishes until something fails (`Err`) or it is asked to stop (`Ok`, after
+/// publishing what was committed before the stop).
 async fn lead(
     settings: &RelaySettings,
     status: &RelayStatus,
+    session: &mut Session,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), RelayError> {
-    let mut session = Session::connect(&settings.database_url).await?;
     let poll = settings.events.poll_interval();
-    // Standing by or publishing, the backlog is measured every BACKLOG_REPORT (a count
-    // over every unpublished row: large exactly when the broker is down).
-    let mut last_report = Instant::now() - BACKLOG_REPORT;
-    loop {
-        let elected = session.try_lock(RELAY_LOCK).await?;
-        if elected {
-            break;
-        }
-        if status.report().state != RelayState::Standby {
-            tracing::info!("event relay standing by: another replica publishes");
-        }
-        if last_report.elapsed() >= BACKLOG_REPORT {
-            report_backlog(&mut session, status).await?;
-            last_report = Instant::now();
-        }
-        status.set_state(RelayState::Standby, None);
-        if stopped_within(stop, poll).await {
-            return Ok(());
-        }
-    }
-    tracing::info!("event relay elected: publishing");
-    session
-        .run(|conn| {
-            Ok(diesel::sql_query(format!("LISTEN {EVENTS_CHANNEL}"))
-                .execute(conn)
-                .map(drop)?)
-        })
-        .await?;
+    session.run(outbox::listen).await?;
     let mut producer = kafka::producer(&settings.kafka).map_err(RelayError::Kafka)?;
     let mut topic_ready = false;
-    last_report = Instant::now() - BACKLOG_REPORT;
+    let mut last_report = Instant::now() - BACKLOG_REPORT;
     let mut last_purge = Instant::now() - PURGE_EVERY;
     status.set_state(RelayState::Publishing, None);
     loop {
@@ -212,18 +219,18 @@ async fn lead(
         // then flush; a broker failure leaves the rest for the next relay.
         let stopping = *stop.borrow();
         if last_report.elapsed() >= BACKLOG_REPORT {
-            report_backlog(&mut session, status).await?;
+            report_backlog(session, status).await?;
             last_report = Instant::now();
         }
         if last_purge.elapsed() >= PURGE_EVERY {
-            purge_expired(&mut session, settings).await?;
+            purge_expired(session, settings).await?;
             last_purge = Instant::now();
         }
         if !topic_ready {
             match kafka::ensure_topic(&settings.kafka, Duration::from_secs(5)).await {
                 Ok(()) => topic_ready = true,
                 Err(error) => {
-                    status.set_state(RelayState::BrokerUnavailable, Some(error.clone()));
+                    status.set_state(RelayState::BrokerUnavailable, Some(error.to_string()));
                     tracing::warn!(%error, "events topic not ready; retrying");
                     if stopping || stopped_within(stop, poll).await {
                         return Ok(());
@@ -232,7 +239,7 @@ async fn lead(
                 }
             }
         }
-        match publish_batch(&mut session, &producer, settings).await? {
+        match publish_batch(session, &producer, settings).await {
             Ok(count) => {
                 if count > 0 {
                     status.update(|r| r.published += count as u64);
@@ -246,9 +253,9 @@ async fn lead(
                     return Ok(());
                 }
             }
-            Err(error) => {
+            Err(RelayError::Publish(error)) => {
                 tracing::warn!(%error, "publishing events failed; the batch will be retried");
-                status.set_state(RelayState::BrokerUnavailable, Some(error));
+                status.set_state(RelayState::BrokerUnavailable, Some(error.to_string()));
                 // A fresh producer: an idempotent one may be left unusable by timeouts,
                 // and the topic may need creating again on a new broker.
                 let failed = std::mem::replace(
@@ -262,48 +269,30 @@ async fn lead(
                 }
                 continue;
             }
+            Err(error) => return Err(error),
         }
-        wait_for_work(&mut session, poll, stop).await?;
+        wait_for_work(session, poll, stop).await?;
     }
 }
 
-/// Sleeps for `period` unless asked to stop first; `true` when asked to stop.
-async fn stopped_within(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
-    let _ = tokio::time::timeout(period, stop.changed()).await;
-    *stop.borrow()
-}
-
 /// Claims a batch, publishes it, and marks it published once every record is
-/// acknowledged. `Ok(Err(..))` is a broker failure (the batch was rolled back);
-/// `Err(..)` a database one.
+/// acknowledged. A broker failure ([`RelayError::Publish`]) rolls the batch back.
 async fn publish_batch(
     session: &mut Session,
     producer: &FutureProducer,
     settings: &RelaySettings,
-) -> Result<Result<usize, String>, RelayError> {
+) -> Result<usize, RelayError> {
     let size = settings.events.batch_size;
-    let claimed = session
-        .run(move |conn| {
-            diesel::sql_query("BEGIN").execute(conn)?;
-            match outbox::claim_unpublished(conn, size) {
-                Ok(rows) => Ok(rows),
-                Err(error) => {
-                    let _ = diesel::sql_query("ROLLBACK").execute(conn);
-                    Err(error)
-                }
-            }
-        })
-        .await?;
-    if claimed.is_empty() {
-        session
-            .run(|conn| Ok(diesel::sql_query("COMMIT").execute(conn).map(drop)?))
-            .await?;
-        return Ok(Ok(0));
+    let claim = move |conn: &mut _| outbox::claim_unpublished(conn, size);
+    let batch = session.claim(claim, outbox::mark_published).await?;
+    if batch.rows().is_empty() {
+        batch.commit().await?;
+        return Ok(0);
     }
     let started = Instant::now();
-    let mut deliveries = Vec::with_capacity(claimed.len());
+    let mut deliveries = Vec::with_capacity(batch.rows().len());
     let mut failure = None;
-    for event in &claimed {
+    for event in batch.rows() {
         match kafka::send(
             producer,
             &settings.kafka.topic,
@@ -321,33 +310,24 @@ async fn publish_batch(
         match delivery.await {
             Ok(Ok(_)) => {}
             Ok(Err((error, _))) => {
-                failure.get_or_insert_with(|| format!("broker refused an event: {error}"));
+                failure.get_or_insert(kafka::Error::Refused(error));
             }
             Err(_) => {
-                failure.get_or_insert_with(|| "the producer dropped an event".into());
+                failure.get_or_insert(kafka::Error::Dropped);
             }
         }
     }
     if let Some(error) = failure {
-        session
-            .run(|conn| Ok(diesel::sql_query("ROLLBACK").execute(conn).map(drop)?))
-            .await?;
-        return Ok(Err(error));
+        batch.rollback().await?;
+        return Err(RelayError::Publish(error));
     }
-    let positions: Vec<i64> = claimed.iter().map(|e| e.position).collect();
-    let count = positions.len();
-    session
-        .run(move |conn| {
-            outbox::mark_published(conn, &positions)?;
-            diesel::sql_query("COMMIT").execute(conn)?;
-            Ok(())
-        })
-        .await?;
+    let published = batch.commit().await?;
     settings
         .metrics
-        .published(claimed.iter().map(|e| e.occurred_at));
+        .published(published.iter().map(|e| e.occurred_at));
+    let count = published.len();
     tracing::debug!(count, elapsed = ?started.elapsed(), "events published");
-    Ok(Ok(count))
+    Ok(count)
 }
 
 /// Waits until a write commits events (a notification arrives), `poll` passes, or the
@@ -359,17 +339,7 @@ async fn wait_for_work(
 ) -> Result<(), RelayError> {
     let deadline = Instant::now() + poll;
     while Instant::now() < deadline && !*stop.borrow() {
-        let notified = session
-            .run(|conn| {
-                let mut any = false;
-                for notification in conn.notifications_iter() {
-                    notification?;
-                    any = true;
-                }
-                Ok(any)
-            })
-            .await?;
-        if notified {
+        if session.run(outbox::notified).await? {
             return Ok(());
         }
         tokio::time::sleep(NOTIFICATION_CHECK).await;

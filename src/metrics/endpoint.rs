@@ -19,11 +19,16 @@ pub type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// The metrics port could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {0}: {1}")]
+pub struct BindError(SocketAddr, #[source] std::io::Error);
+
 /// Binds `addr`; an address in use or not allowed is a start-up error naming it.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+        .map_err(|e| BindError(addr, e))
 }
 
 /// Answers scrapes and probes on `listener` until the task is dropped.

@@ -174,7 +174,8 @@ pub fn feed(
 }
 
 /// Locks and returns up to `size` unpublished events, oldest first, skipping rows another
-/// relay holds. Call inside the transaction that will mark them published.
+/// relay holds: the claim of a [`super::session::ClaimedBatch`] that [`mark_published`]
+/// settles.
 pub fn claim_unpublished(conn: &mut PgConnection, size: usize) -> Result<Vec<StoredEvent>, Error> {
     Ok(events::table
         .filter(events::published_at.is_null())
@@ -187,11 +188,29 @@ pub fn claim_unpublished(conn: &mut PgConnection, size: usize) -> Result<Vec<Sto
 }
 
 /// Stamps the events published.
-pub fn mark_published(conn: &mut PgConnection, positions: &[i64]) -> Result<(), Error> {
+pub fn mark_published(conn: &mut PgConnection, published: &[StoredEvent]) -> Result<(), Error> {
+    let positions: Vec<i64> = published.iter().map(|e| e.position).collect();
     diesel::update(events::table.filter(events::position.eq_any(positions)))
         .set(events::published_at.eq(diesel::dsl::now))
         .execute(conn)?;
     Ok(())
+}
+
+/// Makes the connection receive the notifications of [`EVENTS_CHANNEL`].
+pub fn listen(conn: &mut PgConnection) -> Result<(), Error> {
+    diesel::sql_query(format!("LISTEN {EVENTS_CHANNEL}")).execute(conn)?;
+    Ok(())
+}
+
+/// Whether events were committed since the last look (a notification arrived on a
+/// listening connection): a local read, no query.
+pub fn notified(conn: &mut PgConnection) -> Result<bool, Error> {
+    let mut any = false;
+    for notification in conn.notifications_iter() {
+        notification?;
+        any = true;
+    }
+    Ok(any)
 }
 
 /// How many events wait to be published, and since when the oldest waits.

@@ -29,6 +29,8 @@ pub enum DispatchError {
     Client(#[from] ClientError),
     #[error("{0}")]
     Start(String),
+    #[error("metrics.dispatcher_addr: {0}")]
+    Metrics(#[from] endpoint::BindError),
 }
 
 /// Runs until `shutdown`, then stops consuming (storing offsets) and waits up to
@@ -40,9 +42,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         hasher: config.encryption.keyed_hasher()?,
     });
     let db = Database::new(&config.database);
-    let metrics_listener = endpoint::bind(config.metrics.dispatcher_addr)
-        .await
-        .map_err(|e| DispatchError::Start(format!("metrics.dispatcher_addr: {e}")))?;
+    let metrics_listener = endpoint::bind(config.metrics.dispatcher_addr).await?;
     let mut metrics = Metrics::default();
     metrics.register_pool(&db);
     let dispatcher_metrics = DispatcherMetrics::register(&mut metrics);

@@ -32,7 +32,7 @@ use crate::events::kafka::{self, client_config};
 use crate::metrics::dispatcher::DispatcherMetrics;
 use crate::proto::events as ev;
 use crate::storage::intake_offsets::{self, Position};
-use crate::storage::session::Session;
+use crate::storage::session::{Leader, Role, Session};
 use crate::storage::webhook_deliveries::{self, NewDelivery};
 use crate::storage::webhook_endpoints;
 
@@ -89,48 +89,72 @@ impl ConsumerContext for LagReporter {}
 /// Reads the topic while this replica leads the intake, until `stop`. Any failure
 /// (database, broker) ends the lead; it is retried after a pause, and resumes from the
 /// recorded positions.
-pub async fn run(settings: IntakeSettings, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+pub async fn run(settings: IntakeSettings, wake: Arc<Notify>, stop: watch::Receiver<bool>) {
     // Started before the server (or against a fresh cluster), the dispatcher creates the
     // topic rather than wait for it — here, so a broker that is down holds up only the
     // intake, not the deliveries already waiting in Postgres. Idempotent; not fatal.
     if let Err(error) = kafka::ensure_topic(&settings.kafka, Duration::from_secs(5)).await {
         tracing::warn!(%error, "events topic not ready yet; the intake keeps trying");
     }
-    while !*stop.borrow() {
-        match lead(&settings, &wake, &mut stop).await {
-            Ok(()) => break,
-            Err(error) => tracing::warn!(%error, "webhook intake interrupted; retrying"),
-        }
-        settings.metrics.intake_leader(false);
-        let _ = tokio::time::timeout(RETRY_AFTER, stop.changed()).await;
-    }
-    settings.metrics.intake_leader(false);
+    let leader = Leader {
+        key: intake_lock(&settings.kafka.topic),
+        database_url: settings.database_url.clone(),
+        standby_poll: STANDBY_POLL,
+        retry_after: RETRY_AFTER,
+    };
+    let mut intake = Intake {
+        settings: &settings,
+        wake: &wake,
+    };
+    leader.run(&mut intake, stop).await;
     tracing::info!("webhook intake stopped");
 }
 
-/// Waits to be elected, then records events until stopped or something fails.
+/// The intake as the role its [`Leader`] elects.
+struct Intake<'a> {
+    settings: &'a IntakeSettings,
+    wake: &'a Notify,
+}
+
+impl Role for Intake<'_> {
+    type Error = Error;
+
+    async fn standing_by(&mut self, _: &mut Session, first: bool) -> Result<(), Error> {
+        if first {
+            tracing::info!("webhook intake standing by: another dispatcher reads the topic");
+        }
+        Ok(())
+    }
+
+    fn leading(&mut self, leading: bool) {
+        if leading {
+            let topic = &self.settings.kafka.topic;
+            tracing::info!(%topic, "webhook intake elected: reading the events topic");
+        }
+        self.settings.metrics.intake_leader(leading);
+    }
+
+    fn interrupted(&mut self, error: Error) {
+        tracing::warn!(%error, "webhook intake interrupted; retrying");
+    }
+
+    async fn lead(
+        &mut self,
+        session: &mut Session,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), Error> {
+        lead(self.settings, self.wake, session, stop).await
+    }
+}
+
+/// Records events until stopped or something fails.
 async fn lead(
     settings: &IntakeSettings,
     wake: &Notify,
+    session: &mut Session,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let topic = settings.kafka.topic.clone();
-    let mut session = Session::connect(&settings.database_url).await?;
-    let mut announced = false;
-    while !session.try_lock(intake_lock(&topic)).await? {
-        if !announced {
-            tracing::info!("webhook intake standing by: another dispatcher reads the topic");
-            announced = true;
-        }
-        if tokio::time::timeout(STANDBY_POLL, stop.changed())
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-    }
-    tracing::info!(%topic, "webhook intake elected: reading the events topic");
-    settings.metrics.intake_leader(true);
     let stored = {
         let topic = topic.clone();
         session
@@ -149,7 +173,7 @@ async fn lead(
                 checked = assign_partitions(
                     &consumer,
                     &settings.kafka,
-                    &mut session,
+                    session,
                     &positions,
                     &mut assigned,
                 ) => checked?,
@@ -186,7 +210,7 @@ async fn lead(
             next_offset: message.offset() + 1,
             last_event_id: event_id_of(&message),
         };
-        let recorded = record(&mut session, &topic, &message, position).await?;
+        let recorded = record(session, &topic, &message, position).await?;
         positions
             .lock()
             .unwrap_or_else(|e| e.into_inner())

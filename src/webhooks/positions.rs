@@ -114,7 +114,10 @@ struct Log {
 }
 
 /// Asks the broker, through one short-lived client, what the positions need to know.
-async fn read_log(kafka: &KafkaConfig, stored: HashMap<i32, Position>) -> Result<Log, String> {
+async fn read_log(
+    kafka: &KafkaConfig,
+    stored: HashMap<i32, Position>,
+) -> Result<Log, kafka::Error> {
     let kafka = kafka.clone();
     tokio::task::spawn_blocking(move || {
         let probe = kafka::probe(&kafka, Some(INTAKE_GROUP))?;
@@ -140,7 +143,7 @@ async fn read_log(kafka: &KafkaConfig, stored: HashMap<i32, Position>) -> Result
         })
     })
     .await
-    .map_err(|e| format!("asking the broker failed: {e}"))?
+    .map_err(|e| kafka::Error::Task("asking the broker", e))?
 }
 
 /// Moves the position of every partition whose log was replaced (`stored` against
