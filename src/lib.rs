@@ -1,8 +1,20 @@
 //! producer-profile: the system of record for insurance producer profiles.
 //!
-//! Layers, from the edge inwards: `api` (gRPC) → `storage` (Postgres) → `domain`
-//! (validated types, no I/O). `auth`, `crypto`, `config`, `telemetry` and `events` are
-//! leaves used where needed; `server` wires them together for `producer-profile serve`.
+//! Dependencies point one way, inwards (`tests/it/layering.rs` enforces it):
+//!
+//! ```text
+//! binaries (src/bin), server     the composition roots
+//!   ↓
+//! api · events · webhooks        the gRPC edge · the event log to Kafka · webhook delivery
+//!   ↓        (api may use webhooks' HTTP sender; webhooks never import api)
+//! storage · proto                Postgres through diesel · protobuf types and rendering
+//!   ↓
+//! domain                         validated types and rules: no I/O, nothing of the crate
+//! ```
+//!
+//! `auth`, `crypto`, `config`, `metrics`, `telemetry` and `tasks` are leaves used where
+//! needed. diesel is named only in `storage`, tonic's server types only in `api`, and
+//! the webhook dispatcher's binary does not pull in the gRPC server.
 
 pub mod api;
 pub mod auth;

@@ -8,40 +8,23 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::service::interceptor::InterceptedService;
-use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
 
-use crate::api::authn::Authenticate;
-use crate::api::event_feed::{EventFeedApi, WithOldFeedAddress};
-use crate::api::producer_service::ProducerProfileApi;
-use crate::api::webhook_service::WebhookApi;
+use crate::api::grpc::{self, Health};
 use crate::auth::{
     DevKeyError, DevSigningKey, JwksError, JwksSource, KeySet, TokenVerifier, VerifierSettings,
 };
-use crate::config::{AuthConfig, Config, ConfigError, GrpcConfig};
+use crate::config::{AuthConfig, Config, ConfigError};
 use crate::crypto::Protection;
 use crate::events::messages::ProtobufEvents;
 use crate::events::relay::{self, RelaySettings, RelayStatus};
 use crate::metrics::relay::RelayMetrics;
 use crate::metrics::rpc::RpcMetrics;
 use crate::metrics::{Metrics, endpoint};
-use crate::proto::events::event_service_server::EventServiceServer;
-use crate::proto::v1::webhook_service_server::WebhookServiceServer;
-use crate::proto::{self, v1::producer_profile_service_server::ProducerProfileServiceServer};
 use crate::storage::Database;
 use crate::tasks::AbortOnDrop;
-use crate::telemetry::grpc::ObserveCalls;
-use crate::webhooks::http::Deliverer;
+use crate::webhooks::http::{ClientError, Deliverer};
 
-/// The gRPC name of the producer service, as health checks ask for it.
-pub const PRODUCER_SERVICE: &str = "producerprofile.v1.ProducerProfileService";
-/// The gRPC name of the event feed, as health checks ask for it.
-pub const FEED_SERVICE: &str = "producerprofile.events.v1.EventService";
-/// The health entry of the event relay: NOT_SERVING while it cannot publish (the broker
-/// or the database is away). The API keeps serving meanwhile; events wait in the log.
-pub const EVENT_RELAY: &str = "producerprofile.v1.EventRelay";
+pub use crate::api::grpc::{EVENT_RELAY, FEED_SERVICE, PRODUCER_SERVICE};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +38,7 @@ pub enum ServeError {
     #[error("auth.dev_signing_key: {0}")]
     DevKey(#[from] DevKeyError),
     #[error("webhooks: {0}")]
-    Webhooks(String),
+    Webhooks(#[from] ClientError),
     #[error("metrics.serve_addr: {0}")]
     Metrics(#[from] endpoint::BindError),
     #[error("gRPC server: {0}")]
@@ -90,31 +73,36 @@ pub async fn run(
     ));
     let db = Database::new(&config.database);
     let metrics_listener = endpoint::bind(config.metrics.serve_addr).await?;
+    let relay_status = Arc::new(RelayStatus::default());
+    let mut metrics = Metrics::default();
+    metrics.register_pool(&db);
+    let rpc_metrics = Arc::new(RpcMetrics::register(&mut metrics, grpc::served_methods()));
+    let relay_metrics = RelayMetrics::register(&mut metrics, relay_status.clone());
+    let verification = Duration::from_millis(config.webhooks.verification_timeout_ms);
+    let parts = grpc::Parts {
+        db: db.clone(),
+        protection,
+        verifier: verifier.clone(),
+        encoder: Arc::new(ProtobufEvents),
+        verifying_client: Deliverer::build(verification, config.webhooks.address_policy())?,
+        webhooks: config.webhooks.clone(),
+        rpc_metrics,
+    };
+    let server = grpc::Server::new(&config.grpc, parts).await;
+    let health = server.health();
 
-    let (health, health_service) = tonic_health::server::health_reporter();
-    set_health(&health, ServingStatus::NotServing).await;
     // Ready (for /readyz) while the database answers and the server is not stopping.
     let ready = Arc::new(AtomicBool::new(false));
     let mut background = JoinSet::new();
     background.spawn(watch_database(
-        db.clone(),
+        db,
         health.clone(),
         ready.clone(),
         config.database.health_interval(),
     ));
     if config.auth.jwks.is_some() {
-        background.spawn(refresh_keys(
-            config.auth.clone(),
-            http,
-            dev_key,
-            verifier.clone(),
-        ));
+        background.spawn(refresh_keys(config.auth.clone(), http, dev_key, verifier));
     }
-    let relay_status = Arc::new(RelayStatus::default());
-    let mut metrics = Metrics::default();
-    metrics.register_pool(&db);
-    let rpc_metrics = Arc::new(RpcMetrics::register(&mut metrics, served_methods()));
-    let relay_metrics = RelayMetrics::register(&mut metrics, relay_status.clone());
     let is_ready = ready.clone();
     // Kept to the very end: probes keep answering (liveness yes, readiness no) while
     // in-flight calls drain.
@@ -140,66 +128,14 @@ pub async fn run(
         )))
     });
 
-    // Both reflection versions: grpcurl 1.8 and older clients only speak v1alpha.
-    let reflection_v1 = reflection()
-        .build_v1()
-        .expect("descriptors compiled by build.rs are valid");
-    let reflection_v1alpha = reflection()
-        .build_v1alpha()
-        .expect("descriptors compiled by build.rs are valid");
-    let verification = Duration::from_millis(config.webhooks.verification_timeout_ms);
-    let verifying_client = Deliverer::new(verification, config.webhooks.address_policy())
-        .map_err(ServeError::Webhooks)?;
-    let limit = config.grpc.max_message_bytes;
-    let webhooks = InterceptedService::new(
-        WebhookServiceServer::new(WebhookApi::new(
-            db.clone(),
-            protection.clone(),
-            verifying_client,
-            config.webhooks.clone(),
-        ))
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit),
-        Authenticate::new(verifier.clone()),
-    );
-    let feed = InterceptedService::new(
-        EventServiceServer::new(EventFeedApi::new(db.clone(), &protection))
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit),
-        Authenticate::new(verifier.clone()),
-    );
-    let producers = WithOldFeedAddress {
-        producers: InterceptedService::new(
-            ProducerProfileServiceServer::new(ProducerProfileApi::new(
-                db,
-                protection,
-                Arc::new(ProtobufEvents),
-            ))
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit),
-            Authenticate::new(verifier),
-        ),
-        feed: feed.clone(),
-    };
-
     let address = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(
-        server_builder(&config.grpc)
-            .layer(ObserveCalls(rpc_metrics))
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(producers)
-            .add_service(feed)
-            .add_service(webhooks)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                let _ = stopped.await;
-            }),
-    );
+    let mut server = tokio::spawn(server.serve(listener, async {
+        let _ = stopped.await;
+    }));
     tracing::info!(%address, "serving gRPC");
 
     tokio::select! {
@@ -213,7 +149,7 @@ pub async fn run(
     tracing::info!("shutting down: no new calls, draining in-flight ones");
     background.abort_all();
     ready.store(false, Ordering::Relaxed);
-    set_health(&health, ServingStatus::NotServing).await;
+    health.set_api(false).await;
     let _ = stop.send(());
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let deadline = tokio::time::Instant::now() + grace;
@@ -242,91 +178,9 @@ pub async fn run(
     Ok(())
 }
 
-/// The gRPC server with its limits: what one caller or connection can make it hold.
-fn server_builder(grpc: &GrpcConfig) -> tonic::transport::Server {
-    let builder = tonic::transport::Server::builder()
-        .timeout(Duration::from_millis(grpc.request_timeout_ms))
-        .max_concurrent_streams(grpc.max_concurrent_streams)
-        .http2_keepalive_interval(Some(Duration::from_secs(grpc.keepalive_interval_secs)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(grpc.keepalive_timeout_secs)));
-    match grpc.max_connection_age_secs {
-        0 => builder,
-        age => builder
-            .max_connection_age(Duration::from_secs(age))
-            // Calls in flight on an aged connection get as long as any call may take.
-            .max_connection_age_grace(Duration::from_millis(grpc.request_timeout_ms)),
-    }
-}
-
-/// What reflection describes: this API, the health service, and `google.rpc`'s error
-/// details (so grpcurl can decode the `BadRequest` of an INVALID_ARGUMENT answer).
-const REFLECTED: [&[u8]; 3] = [
-    proto::FILE_DESCRIPTOR_SET,
-    tonic_health::pb::FILE_DESCRIPTOR_SET,
-    tonic_types::pb::FILE_DESCRIPTOR_SET,
-];
-
-/// Server reflection over [`REFLECTED`] (reflection describes itself too).
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    REFLECTED.iter().fold(
-        tonic_reflection::server::Builder::configure(),
-        |builder, set| builder.register_encoded_file_descriptor_set(set),
-    )
-}
-
-/// Every (service, method) this server answers: the reflected services and reflection
-/// itself, read from their descriptors, and ListEvents at its old address.
-fn served_methods() -> Vec<(String, String)> {
-    use prost::Message;
-    let reflection_sets = [
-        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-    ];
-    let mut methods = vec![(PRODUCER_SERVICE.to_owned(), "ListEvents".to_owned())];
-    for encoded in REFLECTED.iter().chain(&reflection_sets) {
-        let set = prost_types::FileDescriptorSet::decode(*encoded)
-            .expect("descriptor sets compiled into the binary decode");
-        for file in set.file {
-            for service in &file.service {
-                let name = format!("{}.{}", file.package(), service.name());
-                for method in &service.method {
-                    methods.push((name.clone(), method.name().to_owned()));
-                }
-            }
-        }
-    }
-    methods
-}
-
-/// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is
-/// called, not when it is first awaited: a signal that arrives while the server is still
-/// starting is kept, and the server drains as soon as it is up.
-pub fn termination_signal() -> impl Future<Output = ()> + Send {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
-    async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = interrupt.recv() => {}
-        }
-    }
-}
-
-async fn set_health(health: &HealthReporter, status: ServingStatus) {
-    health.set_service_status("", status).await;
-    health.set_service_status(PRODUCER_SERVICE, status).await;
-    health.set_service_status(FEED_SERVICE, status).await;
-}
-
 /// Pings the database every `interval`: SERVING (and ready) while it answers,
 /// NOT_SERVING while it does not. Logs each change once.
-async fn watch_database(
-    db: Database,
-    health: HealthReporter,
-    ready: Arc<AtomicBool>,
-    interval: Duration,
-) {
+async fn watch_database(db: Database, health: Health, ready: Arc<AtomicBool>, interval: Duration) {
     let mut serving = None;
     let mut ticks = tokio::time::interval(interval);
     loop {
@@ -338,12 +192,7 @@ async fn watch_database(
                 Ok(()) => tracing::info!("database reachable: SERVING"),
                 Err(error) => tracing::warn!(%error, "database unreachable: NOT_SERVING"),
             }
-            let status = if now_serving {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
-            };
-            set_health(&health, status).await;
+            health.set_api(now_serving).await;
             ready.store(now_serving, Ordering::Relaxed);
             serving = Some(now_serving);
         }
@@ -404,7 +253,7 @@ async fn refresh_keys(
 }
 
 /// Keeps the relay's health entry in step with its state, and logs state changes.
-async fn report_relay(status: Arc<RelayStatus>, health: HealthReporter) {
+async fn report_relay(status: Arc<RelayStatus>, health: Health) {
     let mut previous = None;
     let mut ticks = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -412,12 +261,7 @@ async fn report_relay(status: Arc<RelayStatus>, health: HealthReporter) {
         let report = status.report();
         if previous != Some(report.state) {
             tracing::info!(state = ?report.state, backlog = report.backlog, error = ?report.last_error, "event relay state");
-            let serving = if status.is_healthy() {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
-            };
-            health.set_service_status(EVENT_RELAY, serving).await;
+            health.set_relay(status.is_healthy()).await;
             previous = Some(report.state);
         }
     }

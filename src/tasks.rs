@@ -1,4 +1,5 @@
-//! Owning background tasks: a task that ends when its owner is dropped; stopping one.
+//! What every long-running component shares: owned background tasks (a task ends when
+//! its owner is dropped), the wait that a stop cuts short, and the termination signal.
 
 use std::time::Duration;
 
@@ -20,5 +21,20 @@ pub async fn stopped_within(stop: &mut watch::Receiver<bool>, period: Duration) 
     match tokio::time::timeout(period, stop.changed()).await {
         Ok(Err(_)) => true,
         _ => *stop.borrow(),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is
+/// called, not when it is first awaited: a signal that arrives while the server is still
+/// starting is kept, and the server drains as soon as it is up.
+pub fn termination_signal() -> impl Future<Output = ()> + Send {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+        }
     }
 }

@@ -5,6 +5,7 @@ pub mod authn;
 mod children;
 pub mod event_feed;
 mod field_mask;
+pub mod grpc;
 mod page_token;
 mod producer_convert;
 pub mod producer_service;

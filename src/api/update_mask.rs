@@ -20,8 +20,8 @@ pub enum MaskPath {
     Individual,
     /// The whole firm block (makes the producer a firm).
     Firm,
-    IndividualField(String),
-    FirmField(String),
+    IndividualField(&'static str),
+    FirmField(&'static str),
 }
 
 /// Reads a mask; every unknown path is a violation on `update_mask`. Paths are relative
@@ -44,10 +44,10 @@ pub fn parse(mask: Option<&FieldMask>) -> Result<Vec<MaskPath>, Violations> {
                 )),
             },
             Some(("individual", field)) => field_mask::field::<pb::Individual>(field)
-                .map(|f| MaskPath::IndividualField(f.to_owned()))
+                .map(MaskPath::IndividualField)
                 .ok_or_else(|| field_mask::unknown::<pb::Individual>(path)),
             Some(("firm", field)) => field_mask::field::<pb::Firm>(field)
-                .map(|f| MaskPath::FirmField(f.to_owned()))
+                .map(MaskPath::FirmField)
                 .ok_or_else(|| field_mask::unknown::<pb::Firm>(path)),
             Some(_) => Err(format!(
                 "path {} is not a field of Producer that can be updated",
@@ -64,7 +64,7 @@ pub fn parse(mask: Option<&FieldMask>) -> Result<Vec<MaskPath>, Violations> {
 
 /// Whether the mask names the SSN itself (not merely a whole block).
 pub fn names_ssn(paths: &[MaskPath]) -> bool {
-    paths.contains(&MaskPath::IndividualField("ssn".to_owned()))
+    paths.contains(&MaskPath::IndividualField("ssn"))
 }
 
 /// Applies `patch` to `current` for every path. The only failure left after [`parse`]:
@@ -76,48 +76,41 @@ pub fn apply(
 ) -> Result<(), Violations> {
     let mut violations = Violations::new();
     for path in paths {
-        if let Err(problem) = apply_path(current, patch, path) {
-            violations.add(MASK, problem);
+        match path {
+            MaskPath::Everything => {
+                current.npn = patch.npn.clone();
+                current.details = patch.details.clone();
+            }
+            MaskPath::Npn => current.npn = patch.npn.clone(),
+            MaskPath::Individual => {
+                current.details = Some(Details::Individual(patch_individual(patch)))
+            }
+            MaskPath::Firm => current.details = Some(Details::Firm(patch_firm(patch))),
+            MaskPath::IndividualField(field) => match &mut current.details {
+                Some(Details::Individual(person)) => {
+                    pb::Individual::copy_field(person, &patch_individual(patch), field)
+                }
+                _ => violations.add(
+                    MASK,
+                    format!(
+                        "path {} names an individual field, but the producer is a firm (replace the whole `individual` block to change its type)",
+                        excerpt(&format!("individual.{field}"))
+                    ),
+                ),
+            },
+            MaskPath::FirmField(field) => match &mut current.details {
+                Some(Details::Firm(firm)) => pb::Firm::copy_field(firm, &patch_firm(patch), field),
+                _ => violations.add(
+                    MASK,
+                    format!(
+                        "path {} names a firm field, but the producer is an individual (replace the whole `firm` block to change its type)",
+                        excerpt(&format!("firm.{field}"))
+                    ),
+                ),
+            },
         }
     }
     violations.into_result(|| ())
-}
-
-fn apply_path(
-    current: &mut pb::Producer,
-    patch: &pb::Producer,
-    path: &MaskPath,
-) -> Result<(), String> {
-    match path {
-        MaskPath::Everything => {
-            current.npn = patch.npn.clone();
-            current.details = patch.details.clone();
-        }
-        MaskPath::Npn => current.npn = patch.npn.clone(),
-        MaskPath::Individual => {
-            current.details = Some(Details::Individual(patch_individual(patch)))
-        }
-        MaskPath::Firm => current.details = Some(Details::Firm(patch_firm(patch))),
-        MaskPath::IndividualField(field) => {
-            let Some(Details::Individual(person)) = &mut current.details else {
-                return Err(format!(
-                    "path {} names an individual field, but the producer is a firm (replace the whole `individual` block to change its type)",
-                    excerpt(&format!("individual.{field}"))
-                ));
-            };
-            pb::Individual::copy_field(person, &patch_individual(patch), field);
-        }
-        MaskPath::FirmField(field) => {
-            let Some(Details::Firm(firm)) = &mut current.details else {
-                return Err(format!(
-                    "path {} names a firm field, but the producer is an individual (replace the whole `firm` block to change its type)",
-                    excerpt(&format!("firm.{field}"))
-                ));
-            };
-            pb::Firm::copy_field(firm, &patch_firm(patch), field);
-        }
-    }
-    Ok(())
 }
 
 /// For a caller who cannot see the SSN: puts the stored SSN back into `merged`, so

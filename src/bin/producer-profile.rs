@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use producer_profile::auth::DevSigningKey;
 use producer_profile::config::Config;
 use producer_profile::domain::AccountId;
-use producer_profile::{server, storage, telemetry};
+use producer_profile::{server, storage, tasks, telemetry};
 
 #[derive(Parser)]
 #[command(version, about = "System of record for insurance producer profiles")]
@@ -51,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let telemetry = telemetry::init(&config.log, &config.tracing, "producer-profile")?;
     match cli.command {
         Command::Serve => {
-            let shutdown = server::termination_signal();
+            let shutdown = tasks::termination_signal();
             let listener = tokio::net::TcpListener::bind(config.listen_addr)
                 .await
                 .with_context(|| format!("listen_addr: cannot listen on {}", config.listen_addr))?;

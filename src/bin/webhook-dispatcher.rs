@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use producer_profile::config::Config;
-use producer_profile::{server, telemetry, webhooks};
+use producer_profile::{tasks, telemetry, webhooks};
 
 #[derive(Parser)]
 #[command(
@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
     let telemetry = telemetry::init(&config.log, &config.tracing, "webhook-dispatcher")?;
-    let shutdown = server::termination_signal();
+    let shutdown = tasks::termination_signal();
     let ran = webhooks::dispatcher::run(config, shutdown).await;
     telemetry.shutdown().await;
     Ok(ran?)

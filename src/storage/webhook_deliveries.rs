@@ -9,10 +9,11 @@ use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
 use uuid::Uuid;
 
 use super::codes;
+use super::intake_offsets::Position;
 use super::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints};
 use super::webhook_endpoints::SealedSecrets;
 use crate::domain::page::{Page, PageRequest};
-use crate::domain::webhook::{Attempt, Delivery, DeliveryStatus};
+use crate::domain::webhook::{Attempt, Delivery, DeliveryStatus, WebhookType};
 use crate::domain::{AccountId, DeliveryId, EndpointId, Error};
 
 /// The stored codes the queries here filter on.
@@ -67,6 +68,68 @@ impl DeliveryRow {
             updated_at: self.updated_at,
         })
     }
+}
+
+/// One event read from the topic, as the deliveries it becomes.
+pub struct EventToDeliver {
+    /// The account it happened in.
+    pub account: String,
+    /// Its webhook type: which subscriptions it reaches.
+    pub webhook_type: WebhookType,
+    /// When it happened: endpoints subscribed at that moment get it.
+    pub occurred_at: DateTime<Utc>,
+    /// The webhook body.
+    pub body: String,
+    /// The event.
+    pub event_id: Uuid,
+    /// Its producer (deliveries are ordered per producer).
+    pub producer_id: Uuid,
+    /// Its place in the producer's history.
+    pub sequence: i64,
+    /// The W3C trace context it was written under.
+    pub traceparent: Option<String>,
+}
+
+/// Records the deliveries of one event — one per endpoint subscribed when it happened,
+/// failed at once for a disabled one (so RecoverEndpoint can replay it) — and its
+/// partition's new intake position, in one transaction; how many deliveries were new.
+/// An event that can never be delivered (`None`) only moves the position.
+pub fn record_intake(
+    conn: &mut PgConnection,
+    topic: &str,
+    partition: i32,
+    position: Position,
+    event: Option<&EventToDeliver>,
+) -> Result<usize, Error> {
+    conn.transaction(|conn| {
+        let recorded = match event {
+            Some(event) => {
+                let endpoints = super::webhook_endpoints::subscribed(
+                    conn,
+                    &event.account,
+                    event.webhook_type,
+                    event.occurred_at,
+                )?;
+                let deliveries: Vec<NewDelivery> = endpoints
+                    .into_iter()
+                    .map(|endpoint| NewDelivery {
+                        endpoint_id: endpoint.id,
+                        failed: !endpoint.enabled,
+                        event_id: event.event_id,
+                        producer_id: event.producer_id,
+                        sequence: event.sequence,
+                        webhook_type: event.webhook_type.to_string(),
+                        body: event.body.clone(),
+                        traceparent: event.traceparent.clone(),
+                    })
+                    .collect();
+                record(conn, &event.account, &deliveries)?
+            }
+            None => 0,
+        };
+        super::intake_offsets::store(conn, topic, partition, position)?;
+        Ok(recorded)
+    })
 }
 
 /// Records deliveries; those already recorded (a re-read event) are left alone.

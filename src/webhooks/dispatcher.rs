@@ -27,8 +27,6 @@ pub enum DispatchError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("{0}")]
-    Start(String),
     #[error("metrics.dispatcher_addr: {0}")]
     Metrics(#[from] endpoint::BindError),
 }

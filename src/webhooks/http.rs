@@ -81,12 +81,6 @@ impl Deliverer {
         Ok(Self { client, policy })
     }
 
-    /// [`Deliverer::build`] with its error as text, for `server.rs` until its `ServeError`
-    /// takes a [`ClientError`]; then this goes.
-    pub fn new(timeout: Duration, policy: AddressPolicy) -> Result<Self, String> {
-        Self::build(timeout, policy).map_err(|e| format!("{e}: {}", e.0))
-    }
-
     /// POSTs `body` to `url`, signed for `webhook_id` with every secret in `secrets`.
     pub async fn send(
         &self,
@@ -239,7 +233,8 @@ mod tests {
 
     #[tokio::test]
     async fn private_and_plain_http_targets_are_refused_before_any_request() {
-        let deliverer = Deliverer::new(Duration::from_secs(1), AddressPolicy::PublicOnly).unwrap();
+        let deliverer =
+            Deliverer::build(Duration::from_secs(1), AddressPolicy::PublicOnly).unwrap();
         let secret = WebhookSecret::generate();
         for url in [
             "http://example.com/hook",

@@ -13,7 +13,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use diesel::Connection as _;
 use prost::Message as _;
 use rdkafka::ClientContext;
 use rdkafka::consumer::{ConsumerContext, StreamConsumer};
@@ -33,8 +32,7 @@ use crate::metrics::dispatcher::DispatcherMetrics;
 use crate::proto::events as ev;
 use crate::storage::intake_offsets::{self, Position};
 use crate::storage::session::{Leader, Role, Session};
-use crate::storage::webhook_deliveries::{self, NewDelivery};
-use crate::storage::webhook_endpoints;
+use crate::storage::webhook_deliveries::{self, EventToDeliver};
 
 /// How often a standing-by replica tries to take over the intake.
 const STANDBY_POLL: Duration = Duration::from_secs(2);
@@ -273,57 +271,19 @@ async fn record(
     };
     session
         .run(move |conn| {
-            conn.transaction(|conn| {
-                let recorded = match deliveries {
-                    Some(event) => event.record(conn)?,
-                    None => 0,
-                };
-                intake_offsets::store(conn, &topic, partition, position)?;
-                Ok(recorded)
-            })
+            webhook_deliveries::record_intake(
+                conn,
+                &topic,
+                partition,
+                position,
+                deliveries.as_ref(),
+            )
         })
         .await
 }
 
-/// One event, ready to be recorded as deliveries.
-struct EventDeliveries {
-    account: String,
-    webhook: super::payload::Webhook,
-    event_id: uuid::Uuid,
-    producer_id: uuid::Uuid,
-    sequence: i64,
-    traceparent: Option<String>,
-}
-
-impl EventDeliveries {
-    /// One delivery per endpoint subscribed when the event happened (failed at once for
-    /// a disabled one, so RecoverEndpoint can replay it).
-    fn record(&self, conn: &mut diesel::PgConnection) -> Result<usize, Error> {
-        let endpoints = webhook_endpoints::subscribed(
-            conn,
-            &self.account,
-            self.webhook.webhook_type,
-            self.webhook.occurred_at,
-        )?;
-        let deliveries: Vec<NewDelivery> = endpoints
-            .into_iter()
-            .map(|endpoint| NewDelivery {
-                endpoint_id: endpoint.id,
-                failed: !endpoint.enabled,
-                event_id: self.event_id,
-                producer_id: self.producer_id,
-                sequence: self.sequence,
-                webhook_type: self.webhook.webhook_type.to_string(),
-                body: self.webhook.body.clone(),
-                traceparent: self.traceparent.clone(),
-            })
-            .collect();
-        webhook_deliveries::record(conn, &self.account, &deliveries)
-    }
-}
-
 /// The event in a record, when it can become webhooks.
-fn deliveries_of(bytes: &[u8], message: &BorrowedMessage<'_>) -> Option<EventDeliveries> {
+fn deliveries_of(bytes: &[u8], message: &BorrowedMessage<'_>) -> Option<EventToDeliver> {
     let event = match ev::Event::decode(bytes) {
         Ok(event) => event,
         Err(error) => {
@@ -344,9 +304,11 @@ fn deliveries_of(bytes: &[u8], message: &BorrowedMessage<'_>) -> Option<EventDel
         return None;
     };
     let traceparent = kafka::header(message, kafka::TRACEPARENT).map(str::to_owned);
-    Some(EventDeliveries {
+    Some(EventToDeliver {
         account: event.account_id,
-        webhook,
+        webhook_type: webhook.webhook_type,
+        occurred_at: webhook.occurred_at,
+        body: webhook.body,
         event_id,
         producer_id,
         sequence: event.sequence,

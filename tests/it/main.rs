@@ -14,6 +14,7 @@ mod events;
 mod hostile_input;
 mod idempotency;
 mod jwks;
+mod layering;
 mod metrics;
 mod migrations;
 mod operability;
