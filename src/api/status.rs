@@ -73,3 +73,113 @@ impl From<AuthError> for Status {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tonic_types::StatusExt;
+
+    use super::*;
+    use crate::auth::Scope;
+    use crate::domain::Version;
+
+    #[test]
+    fn invalid_input_is_invalid_argument_with_every_field_in_the_details() {
+        let mut violations = Violations::new();
+        for field in ["npn", "individual.first_name", "individual.ssn"] {
+            violations.add(field, "is wrong");
+        }
+        let status = Status::from(Error::Invalid(violations));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "invalid request: npn: is wrong; individual.first_name: is wrong; and 1 more \
+             (see the BadRequest details)"
+        );
+        let fields: Vec<String> = status
+            .get_details_bad_request()
+            .expect("a BadRequest detail")
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["npn", "individual.first_name", "individual.ssn"]);
+    }
+
+    #[test]
+    fn not_found_names_the_resource() {
+        let status = Status::from(Error::NotFound("address"));
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::NotFound, "address not found")
+        );
+    }
+
+    #[test]
+    fn already_exists_out_of_range_and_failed_precondition_keep_their_message() {
+        for (error, code) in [
+            (
+                Error::AlreadyExists("a producer has npn 1".into()),
+                Code::AlreadyExists,
+            ),
+            (
+                Error::OutOfRange("the cursor is too old".into()),
+                Code::OutOfRange,
+            ),
+            (
+                Error::FailedPrecondition("the endpoint is disabled".into()),
+                Code::FailedPrecondition,
+            ),
+        ] {
+            let message = error.to_string();
+            let status = Status::from(error);
+            assert_eq!((status.code(), status.message()), (code, message.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_stale_etag_is_aborted_and_names_the_current_one() {
+        let status = Status::from(Error::Stale {
+            current: Version::new(3),
+        });
+        assert_eq!(status.code(), Code::Aborted);
+        assert_eq!(
+            status.message(),
+            "the resource changed since it was read; its etag is now \"3\""
+        );
+    }
+
+    #[test]
+    fn unavailable_and_internal_hide_their_cause() {
+        let status = Status::from(Error::Unavailable("connection refused to 10.0.0.5".into()));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(
+            !status.message().contains("10.0.0.5"),
+            "{}",
+            status.message()
+        );
+        let status = Status::from(Error::Internal("cipher key k2 missing".into()));
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::Internal, "internal error")
+        );
+    }
+
+    #[test]
+    fn a_missing_or_invalid_token_is_unauthenticated_and_a_missing_scope_permission_denied() {
+        assert_eq!(
+            Status::from(AuthError::MissingToken).code(),
+            Code::Unauthenticated
+        );
+        assert_eq!(
+            Status::from(AuthError::InvalidToken("expired".into())).code(),
+            Code::Unauthenticated
+        );
+        let denied = Status::from(AuthError::MissingScope(Scope::ProducersPii));
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        assert!(
+            denied.message().contains("producers:pii"),
+            "{}",
+            denied.message()
+        );
+    }
+}
