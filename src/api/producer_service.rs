@@ -100,11 +100,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let caller = authorize(&request, Scope::ProducersWrite)?;
         let cx = self.write_context(&request);
         let mut request = request.into_inner();
-        let retry = Retry::new(
-            "CreateProducer",
-            std::mem::take(&mut request.request_id),
-            &request,
-        );
+        let retry = Retry::take("CreateProducer", &mut request, |r| &mut r.request_id);
         let producer = request.producer.unwrap_or_default();
         let mut violations = Violations::new();
         let data = producer_data(&producer, today(), None)
@@ -214,11 +210,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let caller = authorize(&request, Scope::ProducersWrite)?;
         let cx = self.write_context(&request);
         let mut request = request.into_inner();
-        let retry = Retry::new(
-            "UpdateProducer",
-            std::mem::take(&mut request.request_id),
-            &request,
-        );
+        let retry = Retry::take("UpdateProducer", &mut request, |r| &mut r.request_id);
         let mut violations = Violations::new();
         let id = violations.check("id", request.id.parse::<ProducerId>());
         let expected = violations.check_optional("etag", Version::parse_etag(&request.etag));
@@ -274,11 +266,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let caller = authorize(&request, Scope::ProducersWrite)?;
         let cx = self.write_context(&request);
         let mut request = request.into_inner();
-        let retry = Retry::new(
-            "DeleteProducer",
-            std::mem::take(&mut request.request_id),
-            &request,
-        );
+        let retry = Retry::take("DeleteProducer", &mut request, |r| &mut r.request_id);
         let mut violations = Violations::new();
         let id = violations.check("id", request.id.parse::<ProducerId>());
         let expected = violations.check_optional("etag", Version::parse_etag(&request.etag));

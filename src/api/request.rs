@@ -92,6 +92,17 @@ impl Retry {
         }
     }
 
+    /// [`Retry::new`] for a request whose `request_id` is the field `request_id` finds:
+    /// takes the id out, and keeps the rest.
+    pub fn take<M: Message>(
+        operation: &'static str,
+        request: &mut M,
+        request_id: impl FnOnce(&mut M) -> &mut String,
+    ) -> Self {
+        let id = std::mem::take(request_id(request));
+        Self::new(operation, id, request)
+    }
+
     /// The request's key, `None` without a `request_id`; a malformed one is a violation
     /// of `request_id`. The fingerprint is keyed (the request may hold an SSN or an
     /// account number, which a plain hash would let anyone brute-force) and covers

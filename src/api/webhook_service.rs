@@ -280,11 +280,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
     ) -> Result<Response<pb::CreateEndpointResponse>, Status> {
         let caller = caller_of(&request)?;
         let mut request = request.into_inner();
-        let retry = Retry::new(
-            "CreateEndpoint",
-            std::mem::take(&mut request.request_id),
-            &request,
-        );
+        let retry = Retry::take("CreateEndpoint", &mut request, |r| &mut r.request_id);
         let message = request.endpoint.unwrap_or_default();
         let mut violations = Violations::new();
         let data = endpoint_data(&message, &self.settings, true)
@@ -378,11 +374,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
     ) -> Result<Response<pb::Endpoint>, Status> {
         let caller = caller_of(&request)?;
         let mut request = request.into_inner();
-        let retry = Retry::new(
-            "UpdateEndpoint",
-            std::mem::take(&mut request.request_id),
-            &request,
-        );
+        let retry = Retry::take("UpdateEndpoint", &mut request, |r| &mut r.request_id);
         let mut violations = Violations::new();
         let id = parse_endpoint_id("id", &request.id, &mut violations);
         let fields = field_mask::fields::<pb::Endpoint>(request.update_mask.as_ref())
@@ -442,11 +434,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
     ) -> Result<Response<pb::DeleteEndpointResponse>, Status> {
         let caller = caller_of(&request)?;
         let mut request = request.into_inner();
-        let retry = Retry::new(
-            "DeleteEndpoint",
-            std::mem::take(&mut request.request_id),
-            &request,
-        );
+        let retry = Retry::take("DeleteEndpoint", &mut request, |r| &mut r.request_id);
         let mut violations = Violations::new();
         let id = parse_endpoint_id("id", &request.id, &mut violations);
         let key = retry.key(&mut violations, &self.protection, &caller);
@@ -468,11 +456,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
     ) -> Result<Response<pb::RotateEndpointSecretResponse>, Status> {
         let caller = caller_of(&request)?;
         let mut request = request.into_inner();
-        let retry = Retry::new(
-            "RotateEndpointSecret",
-            std::mem::take(&mut request.request_id),
-            &request,
-        );
+        let retry = Retry::take("RotateEndpointSecret", &mut request, |r| &mut r.request_id);
         let mut violations = Violations::new();
         let id = parse_endpoint_id("id", &request.id, &mut violations);
         let key = retry.key(&mut violations, &self.protection, &caller);
@@ -504,11 +488,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let caller = caller_of(&request)?;
         let trace = traceparent(&request);
         let mut request = request.into_inner();
-        let retry = Retry::new(
-            "SendTestEvent",
-            std::mem::take(&mut request.request_id),
-            &request,
-        );
+        let retry = Retry::take("SendTestEvent", &mut request, |r| &mut r.request_id);
         let mut violations = Violations::new();
         let id = parse_endpoint_id("endpoint_id", &request.endpoint_id, &mut violations);
         let webhook_type = violations.check(
@@ -645,11 +625,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
     ) -> Result<Response<pb::Delivery>, Status> {
         let caller = caller_of(&request)?;
         let mut request = request.into_inner();
-        let retry = Retry::new(
-            "RedeliverEvent",
-            std::mem::take(&mut request.request_id),
-            &request,
-        );
+        let retry = Retry::take("RedeliverEvent", &mut request, |r| &mut r.request_id);
         let mut violations = Violations::new();
         let id = parse_endpoint_id("endpoint_id", &request.endpoint_id, &mut violations);
         let event = violations.check(
@@ -677,11 +653,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
     ) -> Result<Response<pb::RecoverEndpointResponse>, Status> {
         let caller = caller_of(&request)?;
         let mut request = request.into_inner();
-        let retry = Retry::new(
-            "RecoverEndpoint",
-            std::mem::take(&mut request.request_id),
-            &request,
-        );
+        let retry = Retry::take("RecoverEndpoint", &mut request, |r| &mut r.request_id);
         let mut violations = Violations::new();
         let id = parse_endpoint_id("endpoint_id", &request.endpoint_id, &mut violations);
         let since = violations.check(

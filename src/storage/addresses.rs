@@ -6,7 +6,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::{ChildKey, ChildTable};
+use super::children::{ChildKey, ChildTable, Write};
 use super::codes;
 use super::outbox::WriteContext;
 use super::schema::addresses;
@@ -143,38 +143,33 @@ impl ChildTable for Addresses {
         rows.into_iter().map(AddressRow::into_domain).collect()
     }
 
-    fn insert(
+    fn write(
         conn: &mut PgConnection,
         _cx: &WriteContext,
         key: &ChildKey<'_, AddressId>,
+        write: Write,
         data: &AddressData,
         _secret: Option<&NoSecret>,
     ) -> Result<Address, Error> {
-        let (account_id, producer_id, id) = key.columns();
-        diesel::insert_into(addresses::table)
-            .values((
-                addresses::account_id.eq(account_id),
-                addresses::producer_id.eq(producer_id),
-                addresses::id.eq(id),
-                AddressValues::from(data),
-            ))
-            .returning(AddressRow::as_returning())
-            .get_result::<AddressRow>(conn)?
-            .into_domain()
-    }
-
-    fn update(
-        conn: &mut PgConnection,
-        _cx: &WriteContext,
-        key: &ChildKey<'_, AddressId>,
-        data: &AddressData,
-        _secret: Option<&NoSecret>,
-    ) -> Result<Address, Error> {
-        diesel::update(addresses::table.find(key.columns()))
-            .set((AddressValues::from(data), addresses::updated_at.eq(now)))
-            .returning(AddressRow::as_returning())
-            .get_result::<AddressRow>(conn)?
-            .into_domain()
+        let row = match write {
+            Write::Insert => {
+                let (account_id, producer_id, id) = key.columns();
+                diesel::insert_into(addresses::table)
+                    .values((
+                        addresses::account_id.eq(account_id),
+                        addresses::producer_id.eq(producer_id),
+                        addresses::id.eq(id),
+                        AddressValues::from(data),
+                    ))
+                    .returning(AddressRow::as_returning())
+                    .get_result::<AddressRow>(conn)?
+            }
+            Write::Update => diesel::update(addresses::table.find(key.columns()))
+                .set((AddressValues::from(data), addresses::updated_at.eq(now)))
+                .returning(AddressRow::as_returning())
+                .get_result::<AddressRow>(conn)?,
+        };
+        row.into_domain()
     }
 
     fn delete(

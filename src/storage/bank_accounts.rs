@@ -7,7 +7,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::{ChildKey, ChildTable};
+use super::children::{ChildKey, ChildTable, Write};
 use super::codes;
 use super::outbox::WriteContext;
 use super::schema::bank_accounts;
@@ -123,6 +123,12 @@ impl BankAccountRow {
     }
 }
 
+/// A new account comes with its number: the API requires it on create.
+fn no_number() -> Error {
+    Error::Internal("a new bank account without a number".into())
+}
+
+/// The number is encrypted before it is written.
 impl ChildTable for BankAccounts {
     fn select(
         conn: &mut PgConnection,
@@ -163,48 +169,40 @@ impl ChildTable for BankAccounts {
         rows.into_iter().map(BankAccountRow::into_domain).collect()
     }
 
-    /// The number is encrypted before it is written.
-    fn insert(
+    fn write(
         conn: &mut PgConnection,
         cx: &WriteContext,
         key: &ChildKey<'_, BankAccountId>,
+        write: Write,
         data: &BankAccountData,
         number: Option<&AccountNumber>,
     ) -> Result<BankAccount, Error> {
-        let number =
-            number.ok_or_else(|| Error::Internal("a new bank account without a number".into()))?;
-        let (account_id, producer_id, id) = key.columns();
-        diesel::insert_into(bank_accounts::table)
-            .values((
-                bank_accounts::account_id.eq(account_id),
-                bank_accounts::producer_id.eq(producer_id),
-                bank_accounts::id.eq(id),
-                BankAccountValues::from(data),
-                SealedNumber::new(&cx.protection, key, number),
-            ))
-            .returning(BankAccountRow::as_returning())
-            .get_result::<BankAccountRow>(conn)?
-            .into_domain()
-    }
-
-    /// A new number replaces the stored one; without one it stays.
-    fn update(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        key: &ChildKey<'_, BankAccountId>,
-        data: &BankAccountData,
-        number: Option<&AccountNumber>,
-    ) -> Result<BankAccount, Error> {
+        // A new account needs its number; an update without one keeps the stored one.
         let sealed = number.map(|number| SealedNumber::new(&cx.protection, key, number));
-        diesel::update(bank_accounts::table.find(key.columns()))
-            .set((
-                BankAccountValues::from(data),
-                sealed,
-                bank_accounts::updated_at.eq(now),
-            ))
-            .returning(BankAccountRow::as_returning())
-            .get_result::<BankAccountRow>(conn)?
-            .into_domain()
+        let row = match write {
+            Write::Insert => {
+                let (account_id, producer_id, id) = key.columns();
+                diesel::insert_into(bank_accounts::table)
+                    .values((
+                        bank_accounts::account_id.eq(account_id),
+                        bank_accounts::producer_id.eq(producer_id),
+                        bank_accounts::id.eq(id),
+                        BankAccountValues::from(data),
+                        sealed.ok_or_else(no_number)?,
+                    ))
+                    .returning(BankAccountRow::as_returning())
+                    .get_result::<BankAccountRow>(conn)?
+            }
+            Write::Update => diesel::update(bank_accounts::table.find(key.columns()))
+                .set((
+                    BankAccountValues::from(data),
+                    sealed,
+                    bank_accounts::updated_at.eq(now),
+                ))
+                .returning(BankAccountRow::as_returning())
+                .get_result::<BankAccountRow>(conn)?,
+        };
+        row.into_domain()
     }
 
     fn delete(

@@ -43,6 +43,15 @@ impl<Id: ResourceId> ChildKey<'_, Id> {
     }
 }
 
+/// Whether a write adds a child or replaces the data of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// A new row.
+    Insert,
+    /// The row of an existing child.
+    Update,
+}
+
 /// The statements of one child table, keyed by (account_id, producer_id, id). Each
 /// returns the rows as domain values, read back through the input parsers: a stored row
 /// that breaks a rule is reported, not served.
@@ -63,20 +72,13 @@ pub trait ChildTable: ChildKind {
         limit: Option<i64>,
     ) -> Result<Vec<Stored<Self>>, Error>;
 
-    /// Inserts a new child; a kind with a secret requires it here.
-    fn insert(
+    /// Inserts a new child, or replaces a child's data (and its secret, when one is
+    /// given); a kind with a secret requires it on insert.
+    fn write(
         conn: &mut PgConnection,
         cx: &WriteContext,
         key: &ChildKey<'_, Self::Id>,
-        data: &Self::Data,
-        secret: Option<&Self::Secret>,
-    ) -> Result<Stored<Self>, Error>;
-
-    /// Replaces a child's data, and its secret when one is given.
-    fn update(
-        conn: &mut PgConnection,
-        cx: &WriteContext,
-        key: &ChildKey<'_, Self::Id>,
+        write: Write,
         data: &Self::Data,
         secret: Option<&Self::Secret>,
     ) -> Result<Stored<Self>, Error>;
@@ -176,7 +178,7 @@ pub fn create<T: ChildTable>(
     };
     in_producer_lock(conn, cx, parent, |conn| {
         let mut changes = clear_flag::<T>(conn, &key, data)?;
-        let created = T::insert(conn, cx, &key, data, secret)?;
+        let created = T::write(conn, cx, &key, Write::Insert, data, secret)?;
         changes.push(Change::created(T::state(created.clone())));
         Ok((created, changes))
     })
@@ -203,7 +205,7 @@ pub fn update<T: ChildTable>(
             return Ok((current, Vec::new()));
         }
         let mut changes = clear_flag::<T>(conn, &key, &data)?;
-        let updated = T::update(conn, cx, &key, &data, secret.as_ref())?;
+        let updated = T::write(conn, cx, &key, Write::Update, &data, secret.as_ref())?;
         let mut change = Change::updated(T::state(current), T::state(updated.clone()));
         if secret.is_some() {
             // A new secret may look the same when read (a number with the same last

@@ -8,7 +8,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::{ChildKey, ChildTable, producer_version};
+use super::children::{ChildKey, ChildTable, Write, producer_version};
 use super::codes;
 use super::outbox::WriteContext;
 use super::schema::insurance_policies;
@@ -151,41 +151,36 @@ impl ChildTable for InsurancePolicies {
         rows.into_iter().map(PolicyRow::into_domain).collect()
     }
 
-    fn insert(
+    fn write(
         conn: &mut PgConnection,
         _cx: &WriteContext,
         key: &ChildKey<'_, PolicyId>,
+        write: Write,
         data: &InsurancePolicyData,
         _secret: Option<&NoSecret>,
     ) -> Result<InsurancePolicy, Error> {
-        let (account_id, producer_id, id) = key.columns();
-        diesel::insert_into(insurance_policies::table)
-            .values((
-                insurance_policies::account_id.eq(account_id),
-                insurance_policies::producer_id.eq(producer_id),
-                insurance_policies::id.eq(id),
-                PolicyValues::from(data),
-            ))
-            .returning(PolicyRow::as_returning())
-            .get_result::<PolicyRow>(conn)?
-            .into_domain()
-    }
-
-    fn update(
-        conn: &mut PgConnection,
-        _cx: &WriteContext,
-        key: &ChildKey<'_, PolicyId>,
-        data: &InsurancePolicyData,
-        _secret: Option<&NoSecret>,
-    ) -> Result<InsurancePolicy, Error> {
-        diesel::update(insurance_policies::table.find(key.columns()))
-            .set((
-                PolicyValues::from(data),
-                insurance_policies::updated_at.eq(now),
-            ))
-            .returning(PolicyRow::as_returning())
-            .get_result::<PolicyRow>(conn)?
-            .into_domain()
+        let row = match write {
+            Write::Insert => {
+                let (account_id, producer_id, id) = key.columns();
+                diesel::insert_into(insurance_policies::table)
+                    .values((
+                        insurance_policies::account_id.eq(account_id),
+                        insurance_policies::producer_id.eq(producer_id),
+                        insurance_policies::id.eq(id),
+                        PolicyValues::from(data),
+                    ))
+                    .returning(PolicyRow::as_returning())
+                    .get_result::<PolicyRow>(conn)?
+            }
+            Write::Update => diesel::update(insurance_policies::table.find(key.columns()))
+                .set((
+                    PolicyValues::from(data),
+                    insurance_policies::updated_at.eq(now),
+                ))
+                .returning(PolicyRow::as_returning())
+                .get_result::<PolicyRow>(conn)?,
+        };
+        row.into_domain()
     }
 
     fn delete(

@@ -6,7 +6,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::{ChildKey, ChildTable};
+use super::children::{ChildKey, ChildTable, Write};
 use super::codes;
 use super::outbox::WriteContext;
 use super::schema::phones;
@@ -109,38 +109,33 @@ impl ChildTable for Phones {
         rows.into_iter().map(PhoneRow::into_domain).collect()
     }
 
-    fn insert(
+    fn write(
         conn: &mut PgConnection,
         _cx: &WriteContext,
         key: &ChildKey<'_, PhoneId>,
+        write: Write,
         data: &PhoneData,
         _secret: Option<&NoSecret>,
     ) -> Result<Phone, Error> {
-        let (account_id, producer_id, id) = key.columns();
-        diesel::insert_into(phones::table)
-            .values((
-                phones::account_id.eq(account_id),
-                phones::producer_id.eq(producer_id),
-                phones::id.eq(id),
-                PhoneValues::from(data),
-            ))
-            .returning(PhoneRow::as_returning())
-            .get_result::<PhoneRow>(conn)?
-            .into_domain()
-    }
-
-    fn update(
-        conn: &mut PgConnection,
-        _cx: &WriteContext,
-        key: &ChildKey<'_, PhoneId>,
-        data: &PhoneData,
-        _secret: Option<&NoSecret>,
-    ) -> Result<Phone, Error> {
-        diesel::update(phones::table.find(key.columns()))
-            .set((PhoneValues::from(data), phones::updated_at.eq(now)))
-            .returning(PhoneRow::as_returning())
-            .get_result::<PhoneRow>(conn)?
-            .into_domain()
+        let row = match write {
+            Write::Insert => {
+                let (account_id, producer_id, id) = key.columns();
+                diesel::insert_into(phones::table)
+                    .values((
+                        phones::account_id.eq(account_id),
+                        phones::producer_id.eq(producer_id),
+                        phones::id.eq(id),
+                        PhoneValues::from(data),
+                    ))
+                    .returning(PhoneRow::as_returning())
+                    .get_result::<PhoneRow>(conn)?
+            }
+            Write::Update => diesel::update(phones::table.find(key.columns()))
+                .set((PhoneValues::from(data), phones::updated_at.eq(now)))
+                .returning(PhoneRow::as_returning())
+                .get_result::<PhoneRow>(conn)?,
+        };
+        row.into_domain()
     }
 
     fn delete(

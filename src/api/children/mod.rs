@@ -72,6 +72,16 @@ fn producer_id(raw: &str, violations: &mut Violations) -> Option<ProducerId> {
     violations.check("producer_id", raw.parse::<ProducerId>())
 }
 
+/// The child a request names: its producer and its own id.
+fn child_of<R: ChildResource>(
+    args: &ChildArgs<R::Message>,
+    violations: &mut Violations,
+) -> Option<(ProducerId, R::Id)> {
+    let producer = producer_id(&args.producer_id, violations);
+    let id = violations.check(R::ID_FIELD, args.child_id.parse::<R::Id>());
+    producer.zip(id)
+}
+
 fn expected_version(raw: &str, violations: &mut Violations) -> Option<Option<Version>> {
     violations.check("producer_etag", Version::parse_etag(raw))
 }
@@ -122,9 +132,8 @@ impl ChildCall<'_> {
         self.caller.require(Scope::ProducersRead)?;
         let args = request.into_args();
         let mut violations = Violations::new();
-        let producer = producer_id(&args.producer_id, &mut violations);
-        let id = violations.check(R::ID_FIELD, args.child_id.parse::<R::Id>());
-        let (producer, id) = violations.finish(producer.zip(id))?;
+        let child = child_of::<R>(&args, &mut violations);
+        let (producer, id) = violations.finish(child)?;
         let account = self.caller.account.clone();
         let found = self
             .db
@@ -182,15 +191,14 @@ impl ChildCall<'_> {
         self.caller.require(Scope::ProducersWrite)?;
         let (args, retry) = split(request);
         let mut violations = Violations::new();
-        let producer = producer_id(&args.producer_id, &mut violations);
-        let id = violations.check(R::ID_FIELD, args.child_id.parse::<R::Id>());
+        let child = child_of::<R>(&args, &mut violations);
         let expected = expected_version(&args.producer_etag, &mut violations);
         let paths = field_mask::fields::<R::Message>(args.update_mask.as_ref())
             .map_err(|v| violations.extend(v))
             .ok();
         let key = retry.key(&mut violations, &self.cx.protection, &self.caller);
         let (((producer, id), expected), paths) =
-            violations.finish(producer.zip(id).zip(expected).zip(paths))?;
+            violations.finish(child.zip(expected).zip(paths))?;
         let patch = args.child.unwrap_or_default();
         for field in paths.iter().filter(|f| R::WRITE_ONLY.contains(f)) {
             if field_mask::is_empty_in(&patch, field) {
@@ -234,11 +242,10 @@ impl ChildCall<'_> {
         self.caller.require(Scope::ProducersWrite)?;
         let (args, retry) = split(request);
         let mut violations = Violations::new();
-        let producer = producer_id(&args.producer_id, &mut violations);
-        let id = violations.check(R::ID_FIELD, args.child_id.parse::<R::Id>());
+        let child = child_of::<R>(&args, &mut violations);
         let expected = expected_version(&args.producer_etag, &mut violations);
         let key = retry.key(&mut violations, &self.cx.protection, &self.caller);
-        let ((producer, id), expected) = violations.finish(producer.zip(id).zip(expected))?;
+        let ((producer, id), expected) = violations.finish(child.zip(expected))?;
         let target = ParentTarget {
             account: self.caller.account.clone(),
             producer,

@@ -57,93 +57,47 @@ pub trait ChildRequest: Message + Send + 'static {
     fn into_args(self) -> ChildArgs<<Self::Resource as ChildResource>::Message>;
 }
 
-/// Implements [`ChildRequest`] for one collection's five requests, naming the fields
-/// that differ: the message field and the id field. (Field access across generated
-/// types is the one thing generics cannot express.)
+/// Implements [`ChildRequest`] for one request type: its collection, its RPC, whether it
+/// takes a `request_id`, and which of its fields fill which [`ChildArgs`] parts.
+/// (Field access across generated types is the one thing generics cannot express.)
+macro_rules! child_request {
+    ($request:ident, $resource:ty, $rpc:literal, idempotent: $idempotent:tt,
+     { $($part:ident: $field:ident),* }) => {
+        impl ChildRequest for pb::$request {
+            type Resource = $resource;
+            const RPC: &'static str = $rpc;
+            fn request_id(&mut self) -> Option<&mut String> {
+                child_request!(@request_id self $idempotent)
+            }
+            fn into_args(self) -> ChildArgs<<$resource as ChildResource>::Message> {
+                ChildArgs {
+                    $($part: self.$field,)*
+                    ..ChildArgs::default()
+                }
+            }
+        }
+    };
+    (@request_id $self:ident yes) => { Some(&mut $self.request_id) };
+    (@request_id $self:ident no) => { None };
+}
+
+/// The five requests of one collection, whose message and id fields are `$child` and
+/// `$id`.
 macro_rules! child_requests {
     ($resource:ty, $child:ident, $id:ident,
      $create:ident $create_rpc:literal, $get:ident $get_rpc:literal, $list:ident $list_rpc:literal,
      $update:ident $update_rpc:literal, $delete:ident $delete_rpc:literal) => {
-        impl ChildRequest for pb::$create {
-            type Resource = $resource;
-            const RPC: &'static str = $create_rpc;
-            fn request_id(&mut self) -> Option<&mut String> {
-                Some(&mut self.request_id)
-            }
-            fn into_args(self) -> ChildArgs<<$resource as ChildResource>::Message> {
-                ChildArgs {
-                    producer_id: self.producer_id,
-                    child: self.$child,
-                    producer_etag: self.producer_etag,
-                    ..ChildArgs::default()
-                }
-            }
-        }
-
-        impl ChildRequest for pb::$get {
-            type Resource = $resource;
-            const RPC: &'static str = $get_rpc;
-            fn request_id(&mut self) -> Option<&mut String> {
-                None
-            }
-            fn into_args(self) -> ChildArgs<<$resource as ChildResource>::Message> {
-                ChildArgs {
-                    producer_id: self.producer_id,
-                    child_id: self.$id,
-                    ..ChildArgs::default()
-                }
-            }
-        }
-
-        impl ChildRequest for pb::$list {
-            type Resource = $resource;
-            const RPC: &'static str = $list_rpc;
-            fn request_id(&mut self) -> Option<&mut String> {
-                None
-            }
-            fn into_args(self) -> ChildArgs<<$resource as ChildResource>::Message> {
-                ChildArgs {
-                    producer_id: self.producer_id,
-                    page_size: self.page_size,
-                    page_token: self.page_token,
-                    ..ChildArgs::default()
-                }
-            }
-        }
-
-        impl ChildRequest for pb::$update {
-            type Resource = $resource;
-            const RPC: &'static str = $update_rpc;
-            fn request_id(&mut self) -> Option<&mut String> {
-                Some(&mut self.request_id)
-            }
-            fn into_args(self) -> ChildArgs<<$resource as ChildResource>::Message> {
-                ChildArgs {
-                    producer_id: self.producer_id,
-                    child_id: self.$id,
-                    child: self.$child,
-                    update_mask: self.update_mask,
-                    producer_etag: self.producer_etag,
-                    ..ChildArgs::default()
-                }
-            }
-        }
-
-        impl ChildRequest for pb::$delete {
-            type Resource = $resource;
-            const RPC: &'static str = $delete_rpc;
-            fn request_id(&mut self) -> Option<&mut String> {
-                Some(&mut self.request_id)
-            }
-            fn into_args(self) -> ChildArgs<<$resource as ChildResource>::Message> {
-                ChildArgs {
-                    producer_id: self.producer_id,
-                    child_id: self.$id,
-                    producer_etag: self.producer_etag,
-                    ..ChildArgs::default()
-                }
-            }
-        }
+        child_request!($create, $resource, $create_rpc, idempotent: yes,
+            { producer_id: producer_id, child: $child, producer_etag: producer_etag });
+        child_request!($get, $resource, $get_rpc, idempotent: no,
+            { producer_id: producer_id, child_id: $id });
+        child_request!($list, $resource, $list_rpc, idempotent: no,
+            { producer_id: producer_id, page_size: page_size, page_token: page_token });
+        child_request!($update, $resource, $update_rpc, idempotent: yes,
+            { producer_id: producer_id, child_id: $id, child: $child,
+              update_mask: update_mask, producer_etag: producer_etag });
+        child_request!($delete, $resource, $delete_rpc, idempotent: yes,
+            { producer_id: producer_id, child_id: $id, producer_etag: producer_etag });
     };
 }
 
