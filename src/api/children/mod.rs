@@ -1,7 +1,8 @@
 //! The RPCs of a producer's four child collections. They share one shape (create, get,
 //! list, update with a mask, delete; addressed by producer id plus child id; guarded by
-//! the producer's etag), so the flow is written once here, over [`ChildResource`], and
-//! each resource module supplies its conversions and its storage calls.
+//! the producer's etag), so the flow is written once here, over [`ChildResource`]: each
+//! resource module supplies its message parsing, the storage statements come from
+//! `storage::children`, and every request reaches the flow as [`ChildArgs`].
 
 use chrono::NaiveDate;
 use prost::Message;
