@@ -34,6 +34,8 @@ const RAW_SECRETS: [(&str, &str); 4] = [
     ("PP_KAFKA__SASL_PASSWORD", "kafka.sasl_password"),
 ];
 
+/// Every setting of both binaries, as [`Config::load`] reads them; the README's
+/// Configuration table lists each with its default.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -41,15 +43,25 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// How long SIGTERM waits for in-flight calls before the server stops anyway.
     pub shutdown_grace_secs: u64,
+    /// `database.*`: Postgres and the connection pool.
     pub database: DatabaseConfig,
+    /// `kafka.*`: the brokers and the events topic.
     pub kafka: KafkaConfig,
+    /// `auth.*`: which access tokens are accepted.
     pub auth: AuthConfig,
+    /// `encryption.*`: the keys for sensitive fields and blind indexes.
     pub encryption: EncryptionConfig,
+    /// `events.*`: the outbox relay and the event feed.
     pub events: EventsConfig,
+    /// `webhooks.*`: endpoints and the delivery of webhooks.
     pub webhooks: WebhooksConfig,
+    /// `metrics.*`: where the metrics and health endpoints listen.
     pub metrics: MetricsConfig,
+    /// `grpc.*`: the gRPC server's limits.
     pub grpc: GrpcConfig,
+    /// `tracing.*`: span export.
     pub tracing: TracingConfig,
+    /// `log.*`: log format and filter.
     pub log: LogConfig,
 }
 
@@ -72,6 +84,7 @@ impl Default for Config {
     }
 }
 
+/// Postgres: where it is and how many connections one replica opens.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
@@ -101,15 +114,19 @@ impl Default for DatabaseConfig {
 }
 
 impl DatabaseConfig {
+    /// [`Self::connect_timeout_ms`] as a duration.
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
     }
 
+    /// [`Self::health_interval_ms`] as a duration.
     pub fn health_interval(&self) -> Duration {
         Duration::from_millis(self.health_interval_ms)
     }
 }
 
+/// The Kafka cluster and the events topic. `Debug` leaves out property values and the
+/// password.
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
@@ -172,6 +189,7 @@ impl Default for KafkaConfig {
     }
 }
 
+/// Access tokens: where the signing keys are and which claims a token must carry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
@@ -216,6 +234,8 @@ impl Default for AuthConfig {
     }
 }
 
+/// The outbox relay, which publishes the event log to Kafka, and the event feed's
+/// retention.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EventsConfig {
@@ -245,15 +265,18 @@ impl Default for EventsConfig {
 }
 
 impl EventsConfig {
+    /// [`Self::poll_interval_ms`] as a duration.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
     }
 
+    /// [`Self::retention_days`] as a duration.
     pub fn retention(&self) -> chrono::Duration {
         chrono::Duration::days(i64::from(self.retention_days))
     }
 }
 
+/// Webhook endpoints and the dispatcher that delivers to them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhooksConfig {
@@ -316,15 +339,20 @@ impl WebhooksConfig {
         Ok(())
     }
 
+    /// [`Self::retention_days`] as a duration.
     pub fn retention(&self) -> chrono::Duration {
         chrono::Duration::days(i64::from(self.retention_days))
     }
 
+    /// The schedule the `retry_schedule` and `retry_jitter` settings describe; the error
+    /// names `webhooks.retry_schedule`.
     pub fn retry_schedule(&self) -> Result<crate::domain::webhook::RetrySchedule, ConfigError> {
         crate::domain::webhook::RetrySchedule::parse(&self.retry_schedule, self.retry_jitter)
             .map_err(|e| ConfigError::new("webhooks.retry_schedule", e.0))
     }
 
+    /// Which addresses the SSRF guard lets deliveries reach: private ones too only with
+    /// [`Self::allow_private_targets`].
     pub fn address_policy(&self) -> crate::webhooks::ssrf::AddressPolicy {
         if self.allow_private_targets {
             crate::webhooks::ssrf::AddressPolicy::AllowPrivate
@@ -333,6 +361,8 @@ impl WebhooksConfig {
         }
     }
 
+    /// Which endpoint URLs are accepted: `http://` too only with
+    /// [`Self::allow_private_targets`].
     pub fn url_policy(&self) -> crate::domain::webhook::UrlPolicy {
         if self.allow_private_targets {
             crate::domain::webhook::UrlPolicy::AllowHttp
@@ -342,6 +372,8 @@ impl WebhooksConfig {
     }
 }
 
+/// The keys of field encryption and of the blind indexes. Both are checked by
+/// `validate_for_serving` and `validate_for_dispatching`, not on load.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EncryptionConfig {
@@ -355,6 +387,7 @@ pub struct EncryptionConfig {
     pub blind_index_key: SecretString,
 }
 
+/// The listen addresses of `/metrics`, `/healthz` and `/readyz`, one per binary.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
@@ -399,6 +432,7 @@ pub struct GrpcConfig {
 }
 
 impl GrpcConfig {
+    /// [`Self::request_id_retention_days`] as a duration.
     pub fn request_id_retention(&self) -> chrono::Duration {
         chrono::Duration::days(i64::from(self.request_id_retention_days))
     }
@@ -475,6 +509,7 @@ impl TracingConfig {
     }
 }
 
+/// Log output.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -494,10 +529,13 @@ impl Default for LogConfig {
     }
 }
 
+/// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Readable lines, for development.
     Pretty,
+    /// One JSON object per line, for production.
     Json,
 }
 
@@ -505,7 +543,9 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {setting}: {problem}")]
 pub struct ConfigError {
+    /// The setting's path, e.g. `webhooks.retry_schedule` (or `config file`).
     pub setting: String,
+    /// What is wrong with it.
     pub problem: String,
 }
 
@@ -529,6 +569,7 @@ fn retention_days(setting: &str, days: u32) -> Result<(), ConfigError> {
 }
 
 impl ConfigError {
+    /// A problem with `setting`.
     pub fn new(setting: &str, problem: impl Into<String>) -> Self {
         Self {
             setting: setting.to_owned(),

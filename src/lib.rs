@@ -16,6 +16,8 @@
 //! needed. diesel is named only in `storage`, tonic's server types only in `api`, and
 //! the webhook dispatcher's binary does not pull in the gRPC server.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod auth;
 pub mod config;

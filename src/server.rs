@@ -29,20 +29,28 @@ pub use crate::api::grpc::{EVENT_RELAY, FEED_SERVICE, PRODUCER_SERVICE};
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// A setting is missing or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The JWKS could not be loaded at start.
     #[error("auth.jwks: {0}")]
     Jwks(#[from] JwksError),
+    /// The HTTP client for the JWKS could not be built.
     #[error("auth.jwks: {0}")]
     HttpClient(#[source] reqwest::Error),
+    /// The development signing key could not be read.
     #[error("auth.dev_signing_key: {0}")]
     DevKey(#[from] DevKeyError),
+    /// The HTTP client that verifies webhook endpoints could not be built.
     #[error("webhooks: {0}")]
     Webhooks(#[from] ClientError),
+    /// The metrics endpoint could not bind its address.
     #[error("metrics.serve_addr: {0}")]
     Metrics(#[from] endpoint::BindError),
+    /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// A server task panicked or was cancelled.
     #[error("server task: {0}")]
     Task(#[from] tokio::task::JoinError),
 }

@@ -9,12 +9,15 @@ use tonic::{Request, Status};
 
 use crate::auth::{AuthError, Caller, TokenVerifier};
 
+/// The interceptor: verifies the bearer token of every call and puts the [`Caller`] in
+/// the request's extensions, or refuses the call with UNAUTHENTICATED.
 #[derive(Clone)]
 pub struct Authenticate {
     verifier: Arc<TokenVerifier>,
 }
 
 impl Authenticate {
+    /// An interceptor verifying with `verifier` (shared, so JWKS refreshes reach it).
     pub fn new(verifier: Arc<TokenVerifier>) -> Self {
         Self { verifier }
     }

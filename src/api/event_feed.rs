@@ -20,12 +20,14 @@ use crate::storage::outbox::{self, FeedFilter};
 /// Most `event_types` one call may name.
 pub const MAX_EVENT_TYPES: usize = 50;
 
+/// The `EventService` handler (scope `events:read`).
 pub struct EventFeedApi {
     db: Database,
     cursors: CursorSealer,
 }
 
 impl EventFeedApi {
+    /// The feed over `db`; cursors are sealed with keys derived from `protection`'s hasher.
     pub fn new(db: Database, protection: &Protection) -> Self {
         Self {
             db,
@@ -117,7 +119,9 @@ const FEED_PATH: &str = "/producerprofile.events.v1.EventService/ListEvents";
 /// are the same on the wire). Deprecated; reflection shows only the new address.
 #[derive(Clone)]
 pub struct WithOldFeedAddress<P, F> {
+    /// The producer service, which gets every other call.
     pub producers: P,
+    /// The event feed, which gets calls to the old ListEvents path.
     pub feed: F,
 }
 

@@ -31,6 +31,7 @@ use crate::storage::producers;
 use crate::storage::request_keys::RequestKey;
 use crate::storage::{Database, Work, WriteContext};
 
+/// The `ProducerProfileService` handler: producers and their four child collections.
 pub struct ProducerProfileApi {
     db: Database,
     protection: Arc<Protection>,

@@ -40,6 +40,7 @@ const MAX_DESCRIPTION: usize = 500;
 /// The verification request's type.
 const VERIFICATION_TYPE: &str = "webhook.endpoint.verification";
 
+/// The `WebhookService` handler (scope `webhooks:manage`).
 pub struct WebhookApi {
     db: Database,
     protection: Arc<Protection>,
@@ -48,6 +49,8 @@ pub struct WebhookApi {
 }
 
 impl WebhookApi {
+    /// The service over `db`; `verifier` sends endpoints their verification requests
+    /// (through the SSRF guard, within the verification timeout of `settings`).
     pub fn new(
         db: Database,
         protection: Arc<Protection>,

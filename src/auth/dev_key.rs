@@ -21,10 +21,13 @@ pub const DEV_KEY_ID: &str = "dev";
 /// Why the development key could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DevKeyError {
+    /// The PEM file cannot be read.
     #[error("cannot read {path}: {1}", path = .0.display())]
     Read(PathBuf, #[source] std::io::Error),
+    /// The `PRIVATE KEY` block is not valid base64.
     #[error("{path} is not a PEM private key", path = .0.display())]
     NotPem(PathBuf, #[source] base64::DecodeError),
+    /// The block (or its absence) is not an Ed25519 PKCS#8 key.
     #[error("{path}: {1}", path = .0.display())]
     Key(PathBuf, #[source] NotEd25519),
 }
@@ -34,6 +37,8 @@ pub enum DevKeyError {
 #[error("not an Ed25519 PKCS#8 private key")]
 pub struct NotEd25519(#[source] ring::error::KeyRejected);
 
+/// The development key: signs the tokens `producer-profile token` mints, and the server
+/// also trusts it (kid [`DEV_KEY_ID`]) when `auth.dev_signing_key` is set.
 pub struct DevSigningKey {
     encoding: EncodingKey,
     public_x: String,

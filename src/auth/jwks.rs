@@ -14,16 +14,22 @@ pub const ALLOWED_ALGORITHMS: [Algorithm; 3] =
 /// Why one JWK is not usable here.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The key is not valid JWK JSON.
     #[error("unreadable JWK: {0}")]
     Malformed(#[source] serde_json::Error),
+    /// The key's `use` is something other than `sig` (an encryption key).
     #[error("not a signing key (use is not \"sig\")")]
     NotForSigning,
+    /// Neither RSA, nor EC on P-256, nor OKP on Ed25519.
     #[error("unsupported key type or curve")]
     UnsupportedType,
+    /// The JWK names an algorithm outside [`ALLOWED_ALGORITHMS`].
     #[error("algorithm {0:?} is not accepted")]
     RefusedAlgorithm(KeyAlgorithm),
+    /// The JWK's `alg` belongs to another key type (say ES256 on an RSA key).
     #[error("the alg does not match the key type")]
     AlgorithmMismatch,
+    /// The key material does not decode.
     #[error("unreadable key: {0}")]
     Unreadable(#[source] jsonwebtoken::errors::Error),
 }
@@ -31,15 +37,19 @@ pub enum KeyError {
 /// Why no key set could be read.
 #[derive(Debug, thiserror::Error)]
 pub enum JwksError {
+    /// The document is not a JSON object with a `keys` array.
     #[error("not a JWKS document: {0}")]
     NotJwks(#[source] serde_json::Error),
     /// Every key was skipped; the reasons, one per key.
     #[error("the JWKS holds no usable RS256, ES256 or EdDSA signing key ({})", .0.join("; "))]
     NoUsableKey(Vec<String>),
+    /// The JWKS file cannot be read.
     #[error("cannot read {path}: {1}", path = .0.display())]
     ReadFile(PathBuf, #[source] std::io::Error),
+    /// The JWKS URL did not answer, or answered an error status.
     #[error("cannot fetch {0}: {1}")]
     Fetch(String, #[source] reqwest::Error),
+    /// The JWKS URL's answer broke off.
     #[error("cannot read {0}: {1}")]
     ReadBody(String, #[source] reqwest::Error),
 }
@@ -47,8 +57,12 @@ pub enum JwksError {
 /// One key a token may be verified with.
 #[derive(Clone)]
 pub struct VerificationKey {
+    /// The id tokens name it by in their header. A key without one verifies only tokens
+    /// that name none, and only as the single key of its set.
     pub kid: Option<String>,
+    /// The one algorithm a token signed with this key may claim.
     pub algorithm: Algorithm,
+    /// The public key.
     pub key: DecodingKey,
 }
 
@@ -95,6 +109,7 @@ pub struct KeySet {
 }
 
 impl KeySet {
+    /// A set of exactly these keys.
     pub fn new(keys: Vec<VerificationKey>) -> Self {
         Self { keys }
     }
@@ -146,10 +161,12 @@ impl KeySet {
         }
     }
 
+    /// How many keys are trusted.
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
+    /// Whether no key is trusted (no token can verify).
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
@@ -158,7 +175,10 @@ impl KeySet {
 /// Where the JWKS comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwksSource {
+    /// A JWKS file, read at start and at every refresh.
     File(PathBuf),
+    /// An `https://` (or, if allowed, `http://`) URL, fetched at start and at every
+    /// refresh.
     Url(String),
 }
 

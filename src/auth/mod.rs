@@ -16,15 +16,20 @@ pub use verifier::{TokenVerifier, VerifierSettings};
 /// A permission carried in the token's `scope` claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
+    /// `producers:read`: read producers and their children.
     ProducersRead,
+    /// `producers:write`: create, change and delete producers and their children.
     ProducersWrite,
     /// Read sensitive values (the full SSN) in clear.
     ProducersPii,
+    /// `webhooks:manage`: manage webhook endpoints and their deliveries.
     WebhooksManage,
+    /// `events:read`: read the event feed (ListEvents).
     EventsRead,
 }
 
 impl Scope {
+    /// Every scope this service knows.
     pub const ALL: [Scope; 5] = [
         Scope::ProducersRead,
         Scope::ProducersWrite,
@@ -33,6 +38,7 @@ impl Scope {
         Scope::EventsRead,
     ];
 
+    /// The name in the `scope` claim, e.g. `producers:read`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Scope::ProducersRead => "producers:read",
@@ -72,6 +78,7 @@ impl Scopes {
             .collect()
     }
 
+    /// Whether `scope` is among them.
     pub fn contains(&self, scope: Scope) -> bool {
         self.0 & scope.bit() != 0
     }
@@ -86,7 +93,9 @@ impl FromIterator<Scope> for Scopes {
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The tenant from the configured account claim: every call is confined to it.
     pub account: AccountId,
+    /// What the token allows; scopes of other services are dropped.
     pub scopes: Scopes,
     /// The OAuth client, for logs (`client_id`, else `sub`).
     pub client_id: Option<String>,
@@ -102,6 +111,7 @@ impl Caller {
         }
     }
 
+    /// Whether full SSNs may be read in clear (the `producers:pii` scope).
     pub fn may_read_pii(&self) -> bool {
         self.scopes.contains(Scope::ProducersPii)
     }
@@ -110,10 +120,13 @@ impl Caller {
 /// Why a call was refused before it reached the service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// No bearer token in the `authorization` metadata: UNAUTHENTICATED.
     #[error("missing bearer token: send `authorization: Bearer <access token>`")]
     MissingToken,
+    /// The token failed a check (the reason says which): UNAUTHENTICATED.
     #[error("invalid access token: {0}")]
     InvalidToken(String),
+    /// A valid token without the scope the call needs: PERMISSION_DENIED.
     #[error("the access token lacks the `{0}` scope")]
     MissingScope(Scope),
 }

@@ -14,10 +14,16 @@ use crate::domain::AccountId;
 /// The claim checks, taken from configuration.
 #[derive(Debug, Clone)]
 pub struct VerifierSettings {
+    /// Required `iss`.
     pub issuer: String,
+    /// Required `aud` (one of them, if the token lists several).
     pub audience: String,
+    /// The claim that holds the caller's account.
     pub account_claim: String,
+    /// Seconds of clock skew tolerated on `exp` and `nbf`.
     pub leeway_secs: u64,
+    /// Whether the RFC 9068 profile is enforced: `typ: at+jwt` and the `sub`,
+    /// `client_id`, `iat` and `jti` claims.
     pub strict_rfc9068: bool,
 }
 
@@ -42,6 +48,7 @@ pub struct TokenVerifier {
 }
 
 impl TokenVerifier {
+    /// A verifier trusting `keys` and checking claims as `settings` says.
     pub fn new(keys: KeySet, settings: VerifierSettings) -> Self {
         let validations = ALLOWED_ALGORITHMS
             .iter()

@@ -45,6 +45,7 @@ impl std::fmt::Debug for CursorSealer {
 }
 
 impl CursorSealer {
+    /// Derives both cursor keys from `hasher`'s key: the same key gives the same cursors.
     pub fn new(hasher: &KeyedHasher) -> Self {
         let key_bytes = hasher.hash(KEY_LABEL, "", b"");
         let key = UnboundKey::new(&AES_256_GCM, &key_bytes).expect("a 32-byte AES-256 key");

@@ -19,7 +19,9 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// A value encrypted by [`FieldCipher::seal`]: the id of the key and `nonce || ciphertext || tag`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedValue {
+    /// The key that sealed it, stored beside the value so rotation can find it.
     pub key_id: String,
+    /// `nonce || ciphertext || tag`.
     pub bytes: Vec<u8>,
 }
 
@@ -36,6 +38,7 @@ impl fmt::Debug for SealedValue {
 
 /// Where a sealed value belongs; authenticated but not encrypted.
 pub struct FieldContext<'a> {
+    /// The account (tenant) of the row.
     pub account_id: &'a str,
     /// The row that owns the value, e.g. the producer id.
     pub owner_id: &'a str,
@@ -55,12 +58,17 @@ impl FieldContext<'_> {
     }
 }
 
+/// Why a sealed value could not be opened, or the key ring could not be built.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CipherError {
+    /// The value names a key the ring does not hold (removed too early).
     #[error("encryption key {0:?} is not configured")]
     UnknownKey(String),
+    /// The bytes do not open for this context: wrong key, moved to another place, or
+    /// corrupted.
     #[error("sealed value failed authentication (wrong key, place or corrupted bytes)")]
     Unauthentic,
+    /// The configured keys do not make a ring; the text says why.
     #[error("invalid key ring configuration: {0}")]
     Config(String),
 }

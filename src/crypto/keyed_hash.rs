@@ -27,6 +27,7 @@ pub const MIN_KEY_LEN: usize = 32;
 pub struct KeyTooShort;
 
 impl KeyedHasher {
+    /// A hasher under `key`, which must hold at least [`MIN_KEY_LEN`] bytes.
     pub fn new(key: &[u8]) -> Result<Self, KeyTooShort> {
         if key.len() < MIN_KEY_LEN {
             return Err(KeyTooShort);

@@ -11,7 +11,9 @@ pub use keyed_hash::KeyedHasher;
 /// The keys that protect sensitive fields, handed together to the layers that need them.
 #[derive(Debug)]
 pub struct Protection {
+    /// Encrypts sensitive fields at rest.
     pub cipher: FieldCipher,
+    /// Blind indexes, request fingerprints and feed cursors.
     pub hasher: KeyedHasher,
 }
 

@@ -15,10 +15,13 @@ const NEW_KEY_LEN: usize = 32;
 /// Why a text is not a webhook secret.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// The text does not start with `whsec_`.
     #[error("a webhook secret starts with whsec_")]
     MissingPrefix,
+    /// What follows `whsec_` is not base64.
     #[error("a webhook secret is base64 after whsec_")]
     NotBase64(#[source] base64::DecodeError),
+    /// The key is shorter than 24 or longer than 64 bytes.
     #[error("a webhook secret holds 24 to 64 bytes")]
     Length,
 }
@@ -65,6 +68,7 @@ impl WebhookSecret {
         &self.0
     }
 
+    /// The key of [`WebhookSecret::key_bytes`], opened from storage (not checked again).
     pub fn from_key_bytes(key: Vec<u8>) -> Self {
         Self(key)
     }

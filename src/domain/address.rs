@@ -42,6 +42,7 @@ impl super::child::ChildKind for Addresses {
 pub struct CountryCode([u8; 2]);
 
 impl CountryCode {
+    /// The country an address has when none is given.
     pub const US: CountryCode = CountryCode(*b"US");
 
     /// Two letters of an officially assigned ISO 3166-1 code, any case; empty means US.
@@ -58,6 +59,7 @@ impl CountryCode {
         }
     }
 
+    /// The two letters, upper case.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("ASCII letters")
     }
@@ -68,6 +70,7 @@ impl CountryCode {
 pub struct UsState([u8; 2]);
 
 impl UsState {
+    /// Any case, trimmed; required, since only US addresses have one.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let upper = raw.trim().to_ascii_uppercase();
         match USPS_STATES.iter().find(|code| **code == upper) {
@@ -79,6 +82,7 @@ impl UsState {
         }
     }
 
+    /// The two letters, upper case.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("ASCII letters")
     }
@@ -89,6 +93,7 @@ impl UsState {
 pub struct UsZip(String);
 
 impl UsZip {
+    /// Trimmed; required, since only US addresses have one.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let trimmed = raw.trim();
         // Compared byte by byte: slicing a string with multi-byte characters by position
@@ -109,6 +114,7 @@ impl UsZip {
         }
     }
 
+    /// As written: five digits or ZIP+4.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -118,13 +124,20 @@ impl UsZip {
 /// and a ZIP code; elsewhere both are free text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
+    /// A US address: state and ZIP are required and checked.
     Us {
+        /// A USPS code, upper case.
         state: UsState,
+        /// Five digits or ZIP+4.
         zip: UsZip,
     },
+    /// Anywhere else: region and postal code are free text.
     Abroad {
+        /// Never [`CountryCode::US`]: a US address is [`Location::Us`].
         country: CountryCode,
+        /// State, province or region, as written.
         region: Option<Name>,
+        /// At most [`Location::MAX_POSTAL_CODE`] characters.
         postal_code: Option<Name>,
     },
 }
@@ -162,6 +175,7 @@ impl Location {
         location.filter(|_| violations.is_empty()).ok_or(violations)
     }
 
+    /// The country, [`CountryCode::US`] for a US address.
     pub fn country(&self) -> &CountryCode {
         match self {
             Location::Us { .. } => &CountryCode::US,
@@ -189,22 +203,34 @@ impl Location {
 /// What an address is used for. At most one address of each type is preferred.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AddressType {
+    /// Where mail goes.
     Mailing,
+    /// Where the producer does business.
     Business,
+    /// Where the producer lives.
     Residence,
+    /// Where bills go.
     Billing,
 }
 
 /// An address as a client supplies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressData {
+    /// What it is used for; the preferred flag is per type.
     pub address_type: AddressType,
+    /// Writing `true` clears it on the producer's other preferred address of this type.
     pub preferred: bool,
+    /// The first line: street and number, or a PO box.
     pub line1: Name,
+    /// The second address line, if any.
     pub line2: Option<Name>,
+    /// The city or town.
     pub city: Name,
+    /// The country, state and ZIP, checked together.
     pub location: Location,
+    /// The county, as written; not checked against the state.
     pub county: Option<Name>,
+    /// Not in the future, as of the day it was written (see [`check_move_in_date`]).
     pub move_in_date: Option<NaiveDate>,
 }
 

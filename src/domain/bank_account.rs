@@ -44,6 +44,7 @@ impl super::child::ChildKind for BankAccounts {
 pub struct RoutingNumber(String);
 
 impl RoutingNumber {
+    /// Trims surrounding spaces; then 9 digits that pass the checksum.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -66,6 +67,7 @@ impl RoutingNumber {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The 9 digits.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -78,6 +80,7 @@ impl RoutingNumber {
 pub struct AccountNumber(String);
 
 impl AccountNumber {
+    /// Trims surrounding spaces; then 4–17 ASCII digits.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -94,6 +97,7 @@ impl AccountNumber {
         &self.0
     }
 
+    /// The last four digits: all of the number that is stored in clear.
     pub fn last4(&self) -> Last4 {
         Last4(self.0[self.0.len() - 4..].to_owned())
     }
@@ -128,6 +132,7 @@ impl fmt::Debug for AccountNumber {
 pub struct Last4(String);
 
 impl Last4 {
+    /// Exactly 4 digits, untrimmed: it reads back a stored value, never a client's input.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         if raw.len() == 4 && raw.bytes().all(|b| b.is_ascii_digit()) {
             Ok(Self(raw.to_owned()))
@@ -136,6 +141,7 @@ impl Last4 {
         }
     }
 
+    /// The four digits.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -146,9 +152,12 @@ impl Last4 {
     }
 }
 
+/// The kind of deposit account; part of the display name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BankAccountType {
+    /// A checking account.
     Checking,
+    /// A savings account.
     Savings,
 }
 
@@ -166,12 +175,19 @@ impl BankAccountType {
 /// travels separately, only on its way to encryption, and only its last four digits stay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BankAccountData {
+    /// The bank's name, as the display name shows it.
     pub bank_name: Name,
+    /// The name on the account.
     pub holder_name: Name,
+    /// In clear: a routing number identifies the bank, not the account.
     pub routing_number: RoutingNumber,
+    /// All of the account number a read returns.
     pub number_last4: Last4,
+    /// Part of the display name.
     pub account_type: BankAccountType,
+    /// At most [`MAX_NICKNAME_CHARS`] characters.
     pub nickname: Option<Name>,
+    /// Writing `true` clears it on the producer's previously primary account.
     pub primary_account: bool,
 }
 

@@ -38,8 +38,11 @@ pub fn parse_optional_date(raw: &str) -> Result<Option<NaiveDate>, InvalidValue>
 pub struct DateOfBirth(NaiveDate);
 
 impl DateOfBirth {
+    /// Oldest accepted age, counted back from the `today` the caller passes.
     pub const MAX_AGE_YEARS: u32 = 130;
 
+    /// Checks `date` against `today`: not after it and at most [`Self::MAX_AGE_YEARS`]
+    /// before it.
     pub fn new(date: NaiveDate, today: NaiveDate) -> Result<Self, InvalidValue> {
         if date > today {
             return Err(InvalidValue::new("must not be in the future"));
@@ -76,6 +79,7 @@ impl DateOfBirth {
         Self(date)
     }
 
+    /// The calendar date, to store and to render.
     pub fn date(&self) -> NaiveDate {
         self.0
     }

@@ -37,8 +37,10 @@ impl Violations {
     /// sent: 20 × (64 + 160) bytes of details, base64-encoded, plus a message naming
     /// the first two (`api::status`).
     pub const MAX_FIELD_BYTES: usize = 64;
+    /// Longest description kept, in bytes (see [`Violations::MAX_FIELD_BYTES`]).
     pub const MAX_DESCRIPTION_BYTES: usize = 160;
 
+    /// No violations yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -50,6 +52,7 @@ impl Violations {
         violations
     }
 
+    /// Records one violation; past [`Violations::MAX_LISTED`] it is only counted.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
         if self.listed.len() == Self::MAX_LISTED {
             self.unlisted += 1;
@@ -101,6 +104,8 @@ impl Violations {
         self.unlisted += other.unlisted;
     }
 
+    /// Whether nothing was violated. Counted-only violations are never alone: they come
+    /// after [`Violations::MAX_LISTED`] listed ones.
     pub fn is_empty(&self) -> bool {
         self.listed.is_empty()
     }
@@ -173,6 +178,7 @@ impl fmt::Display for Violations {
 pub struct InvalidValue(pub String);
 
 impl InvalidValue {
+    /// The rule that was broken, in words a caller can act on; never the value.
     pub fn new(reason: impl Into<String>) -> Self {
         Self(reason.into())
     }
@@ -201,7 +207,10 @@ pub enum Error {
     OutOfRange(String),
     /// The caller sent an etag the resource has moved on from.
     #[error("the resource changed since it was read; its etag is now \"{current}\"")]
-    Stale { current: Version },
+    Stale {
+        /// The version the resource is at now, so the caller can re-read and retry.
+        current: Version,
+    },
     /// The database cannot be reached or has no free connection; retrying later may work.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

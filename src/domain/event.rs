@@ -15,14 +15,19 @@ use super::insurance_policy::InsurancePolicy;
 use super::phone::Phone;
 use super::producer::Producer;
 
+/// What a change did to its resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
+    /// The resource is new.
     Created,
+    /// The resource existed and changed.
     Updated,
+    /// The resource is gone; the event carries its last state.
     Deleted,
 }
 
 impl Action {
+    /// The name in event types: `created`, `updated`, `deleted`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Action::Created => "created",
@@ -35,14 +40,20 @@ impl Action {
 /// The kinds of resource events are about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResourceKind {
+    /// A producer's own fields.
     Producer,
+    /// One of a producer's addresses.
     Address,
+    /// One of a producer's phones.
     Phone,
+    /// One of a producer's bank accounts.
     BankAccount,
+    /// One of a producer's E&O policies.
     InsurancePolicy,
 }
 
 impl ResourceKind {
+    /// Every kind, in the order event types are listed.
     pub const ALL: [ResourceKind; 5] = [
         ResourceKind::Producer,
         ResourceKind::Address,
@@ -51,6 +62,7 @@ impl ResourceKind {
         ResourceKind::InsurancePolicy,
     ];
 
+    /// The name in event types: `producer`, `bank_account`.
     pub fn as_str(&self) -> &'static str {
         match self {
             ResourceKind::Producer => "producer",
@@ -65,7 +77,9 @@ impl ResourceKind {
 /// An event's type: `producerprofile.{resource}.{action}.v1`, the CloudEvents `type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EventType {
+    /// What the event is about.
     pub resource: ResourceKind,
+    /// What happened to it.
     pub action: Action,
 }
 
@@ -99,14 +113,20 @@ impl fmt::Display for EventType {
 /// A resource as it is after a change (for a delete: as it was last).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResourceState {
+    /// A producer's own fields (boxed, to keep the enum small).
     Producer(Box<Producer>),
+    /// An address.
     Address(Address),
+    /// A phone.
     Phone(Phone),
+    /// A bank account (the number's last four digits only).
     BankAccount(BankAccount),
+    /// An E&O policy.
     InsurancePolicy(InsurancePolicy),
 }
 
 impl ResourceState {
+    /// Which kind of resource this is.
     pub fn kind(&self) -> ResourceKind {
         match self {
             ResourceState::Producer(_) => ResourceKind::Producer,
@@ -117,6 +137,7 @@ impl ResourceState {
         }
     }
 
+    /// The resource's own id: the producer's for a producer, the child's for a child.
     pub fn resource_id(&self) -> Uuid {
         match self {
             ResourceState::Producer(p) => p.id.as_uuid(),
@@ -131,7 +152,9 @@ impl ResourceState {
 /// One resource changed by a write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// What the write did to the resource.
     pub action: Action,
+    /// The resource after the change; for a delete, as it was last.
     pub state: ResourceState,
     /// The state before an update, to name the changed fields.
     pub previous: Option<ResourceState>,
@@ -141,6 +164,7 @@ pub struct Change {
 }
 
 impl Change {
+    /// A new resource in `state`.
     pub fn created(state: ResourceState) -> Self {
         Self {
             action: Action::Created,
@@ -150,6 +174,8 @@ impl Change {
         }
     }
 
+    /// A resource that changed from `previous` to `state`; the pair names the changed
+    /// fields.
     pub fn updated(previous: ResourceState, state: ResourceState) -> Self {
         Self {
             action: Action::Updated,
@@ -159,6 +185,7 @@ impl Change {
         }
     }
 
+    /// A resource that is gone, with the state it had last.
     pub fn deleted(last_state: ResourceState) -> Self {
         Self {
             action: Action::Deleted,
@@ -168,6 +195,7 @@ impl Change {
         }
     }
 
+    /// The CloudEvents `type` of this change.
     pub fn event_type(&self) -> EventType {
         EventType {
             resource: self.state.kind(),
@@ -179,19 +207,27 @@ impl Change {
 /// A change placed in its producer's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainEvent {
+    /// A UUID v7, assigned when the event is appended: consumers deduplicate by it.
     pub id: Uuid,
+    /// The tenant of the producer; events never cross accounts.
     pub account: AccountId,
+    /// The producer whose history the event is in (also for a child's change).
     pub producer_id: ProducerId,
+    /// The producer's NPN at the time, so consumers need not look it up.
     pub npn: Npn,
     /// The producer's version after this change.
     pub sequence: Version,
+    /// When the write recorded it, in whole microseconds (as stored). Every event of one
+    /// write has the same time.
     pub occurred_at: DateTime<Utc>,
+    /// What changed.
     pub change: Change,
 }
 
 /// Turns an event into the bytes stored in the event log and published to Kafka.
 /// Implemented at the edge (protobuf); the storage layer only calls it.
 pub trait EventEncoder: Send + Sync {
+    /// The bytes stored and published for `event`.
     fn encode(&self, event: &DomainEvent) -> Vec<u8>;
 }
 

@@ -22,6 +22,7 @@ impl Npn {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The digits, without surrounding spaces.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -77,6 +78,7 @@ impl Ssn {
         &self.0
     }
 
+    /// The last four digits, the part a reader without the PII scope may see.
     pub fn last4(&self) -> SsnLast4 {
         SsnLast4(self.0[5..].to_owned())
     }
@@ -102,6 +104,7 @@ impl SsnLast4 {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The four digits.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -111,9 +114,12 @@ impl SsnLast4 {
 /// number whenever it is known, so the two can never disagree.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum SsnInfo {
+    /// No SSN of any kind is on file.
     #[default]
     Unknown,
+    /// Only the last four digits were given.
     Last4Only(SsnLast4),
+    /// The full number, in clear: given by a client or decrypted for a PII-scoped read.
     Full(Ssn),
     /// A full SSN is on file but was not decrypted for this read (the reader may only
     /// see the last four digits, so there was no reason to).
@@ -134,6 +140,7 @@ impl SsnInfo {
         }
     }
 
+    /// The full number when it is held in clear here (not when [`SsnInfo::Sealed`]).
     pub fn full(&self) -> Option<&Ssn> {
         match self {
             SsnInfo::Full(ssn) => Some(ssn),
@@ -141,6 +148,7 @@ impl SsnInfo {
         }
     }
 
+    /// The last four digits whenever any are known, derived from the full number if held.
     pub fn last4(&self) -> Option<SsnLast4> {
         match self {
             SsnInfo::Unknown => None,
@@ -170,6 +178,7 @@ impl Fein {
         Ok(Self(digits))
     }
 
+    /// The 9 digits, without the dash.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -180,6 +189,7 @@ impl Fein {
 pub struct CrdNumber(String);
 
 impl CrdNumber {
+    /// Trims surrounding spaces; then 1–10 ASCII digits.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let trimmed = raw.trim();
         if trimmed.is_empty() || trimmed.len() > 10 || !all_digits(trimmed) {
@@ -188,6 +198,7 @@ impl CrdNumber {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The digits, without surrounding spaces.
     pub fn as_str(&self) -> &str {
         &self.0
     }

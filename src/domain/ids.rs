@@ -29,6 +29,7 @@ impl AccountId {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The id exactly as the credentials carried it: the `account_id` key of every table.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -42,7 +43,9 @@ impl fmt::Display for AccountId {
 
 /// What every server-assigned id is: a UUID with a type of its own.
 pub trait ResourceId: Copy {
+    /// Wraps a UUID read back from a row or a page cursor; no check that it is a v7.
     fn from_uuid(uuid: Uuid) -> Self;
+    /// The UUID, as stored and as sent on the wire.
     fn as_uuid(&self) -> Uuid;
 }
 
@@ -56,14 +59,18 @@ macro_rules! resource_id {
         pub struct $name(Uuid);
 
         impl $name {
+            /// A new id: UUID v7, so it sorts after every id generated before it.
             pub fn generate() -> Self {
                 Self(Uuid::now_v7())
             }
 
+            /// Wraps a UUID read back from a row or a page cursor; no check that it is a
+            /// v7.
             pub fn from_uuid(uuid: Uuid) -> Self {
                 Self(uuid)
             }
 
+            /// The UUID, as stored and as sent on the wire.
             pub fn as_uuid(&self) -> Uuid {
                 self.0
             }
@@ -151,6 +158,7 @@ impl RequestId {
         Ok(Some(Self(raw.to_owned())))
     }
 
+    /// The key as the client sent it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -162,12 +170,16 @@ impl RequestId {
 pub struct Version(i64);
 
 impl Version {
+    /// The version a producer is created at.
     pub const FIRST: Version = Version(1);
 
+    /// Wraps a stored version; no check that it is at least 1 (0 stands for "before
+    /// creation" in a create's history).
     pub fn new(value: i64) -> Self {
         Self(value)
     }
 
+    /// The number of changes so far: the etag's and the event's `sequence` value.
     pub fn get(&self) -> i64 {
         self.0
     }

@@ -31,9 +31,13 @@ impl super::child::ChildKind for InsurancePolicies {
 pub struct TotalLimit(u64);
 
 impl TotalLimit {
+    /// 1.00, the smallest limit accepted.
     pub const MIN_CENTS: u64 = 100;
+    /// 10,000,000.00, the largest limit accepted.
     pub const MAX_CENTS: u64 = 1_000_000_000;
 
+    /// Trims surrounding spaces; then whole dollars with up to two decimals, no sign or
+    /// separators, within the range.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let trimmed = raw.trim();
         let shape = || InvalidValue::new("must be a decimal amount like 1000000 or 1000000.00");
@@ -55,6 +59,8 @@ impl TotalLimit {
         Self::from_cents(whole * 100 + cents)
     }
 
+    /// A limit of `cents` whole cents, if within the range (a stored value or a parsed
+    /// one).
     pub fn from_cents(cents: u64) -> Result<Self, InvalidValue> {
         if (Self::MIN_CENTS..=Self::MAX_CENTS).contains(&cents) {
             Ok(Self(cents))
@@ -63,6 +69,7 @@ impl TotalLimit {
         }
     }
 
+    /// The limit in whole cents.
     pub fn cents(&self) -> u64 {
         self.0
     }
@@ -84,6 +91,7 @@ pub struct CoveragePeriod {
 }
 
 impl CoveragePeriod {
+    /// Fails unless `expiry` is after `effective`; the error is about `expiry`.
     pub fn new(effective: NaiveDate, expiry: NaiveDate) -> Result<Self, InvalidValue> {
         if expiry <= effective {
             return Err(InvalidValue::new("must be after effective_date"));
@@ -91,10 +99,12 @@ impl CoveragePeriod {
         Ok(Self { effective, expiry })
     }
 
+    /// The first day of coverage.
     pub fn effective(&self) -> NaiveDate {
         self.effective
     }
 
+    /// The first day without coverage.
     pub fn expiry(&self) -> NaiveDate {
         self.expiry
     }
@@ -105,8 +115,10 @@ impl CoveragePeriod {
     }
 }
 
+/// Whose coverage a policy is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyType {
+    /// Coverage of one individual producer.
     Individual,
     /// Group or blanket coverage held by a firm.
     Firm,
@@ -115,11 +127,17 @@ pub enum PolicyType {
 /// A policy as a client supplies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InsurancePolicyData {
+    /// The insurer; part of the display name.
     pub carrier: Name,
+    /// The carrier's number for the policy; part of the display name.
     pub policy_number: Name,
+    /// The certificate's number, if the carrier issued one.
     pub certificate_number: Option<Name>,
+    /// Whose coverage it is.
     pub policy_type: PolicyType,
+    /// The coverage limit, if given.
     pub total_limit: Option<TotalLimit>,
+    /// When coverage is active: what the `covered_on` list filter checks.
     pub period: CoveragePeriod,
 }
 

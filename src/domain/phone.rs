@@ -44,6 +44,8 @@ impl super::child::ChildKind for Phones {
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
+    /// Accepts E.164 (`+` and 8–15 digits) or, without `+`, a 10-digit North American
+    /// number (or 11 digits starting with 1) with spaces, dashes, dots or parentheses.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -101,6 +103,7 @@ fn invalid_number() -> InvalidValue {
 pub struct Extension(String);
 
 impl Extension {
+    /// Longest accepted extension.
     pub const MAX_DIGITS: usize = 6;
 
     /// Empty (after trimming) means "no extension".
@@ -115,6 +118,7 @@ impl Extension {
         Ok(Some(Self(trimmed.to_owned())))
     }
 
+    /// The digits.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -123,18 +127,27 @@ impl Extension {
 /// What a phone is. At most one phone per producer is preferred, whatever its type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PhoneType {
+    /// A mobile phone.
     Cell,
+    /// A work phone.
     Business,
+    /// A home landline.
     Home,
+    /// A fax line.
     Fax,
 }
 
 /// A phone as a client supplies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhoneData {
+    /// Normalised to E.164.
     pub number: PhoneNumber,
+    /// What the phone is; the preferred flag is not per type.
     pub phone_type: PhoneType,
+    /// Dialled after the number, if any.
     pub extension: Option<Extension>,
+    /// Writing `true` clears it on the producer's previously preferred phone, whatever
+    /// its type.
     pub preferred: bool,
 }
 

@@ -10,6 +10,7 @@ use super::error::InvalidValue;
 pub struct Name(String);
 
 impl Name {
+    /// Longest accepted name, counted in characters (not bytes).
     pub const MAX_CHARS: usize = 100;
 
     /// A required name: empty (after trimming) is an error.
@@ -43,6 +44,7 @@ impl Name {
         Ok(Some(Self(trimmed.to_owned())))
     }
 
+    /// The trimmed text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -60,6 +62,7 @@ impl fmt::Display for Name {
 pub struct Email(String);
 
 impl Email {
+    /// Longest accepted address, in bytes: the SMTP path limit.
     pub const MAX_LEN: usize = 254;
 
     /// Empty (after trimming) means "not given".
@@ -80,6 +83,7 @@ impl Email {
         Ok(Some(Self(trimmed.to_owned())))
     }
 
+    /// The trimmed address, as given (case kept).
     pub fn as_str(&self) -> &str {
         &self.0
     }

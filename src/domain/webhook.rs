@@ -16,6 +16,7 @@ use super::text::Name;
 /// `data.action` tells them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WebhookType {
+    /// What the event is about.
     pub resource: ResourceKind,
     /// Deleted, or not (created and updated share a type).
     pub deleted: bool,
@@ -25,6 +26,7 @@ impl WebhookType {
     /// The group that subscribes to every type.
     pub const GROUP: &'static str = "id.producer";
 
+    /// Every webhook type: two per resource kind.
     pub fn all() -> impl Iterator<Item = WebhookType> {
         ResourceKind::ALL.into_iter().flat_map(|resource| {
             [false, true]
@@ -41,6 +43,7 @@ impl WebhookType {
         }
     }
 
+    /// Reads a type name as [`fmt::Display`] writes it (`id.producer.phone.deleted`).
     pub fn parse(name: &str) -> Option<Self> {
         Self::all().find(|t| t.to_string() == name)
     }
@@ -66,7 +69,9 @@ impl fmt::Display for WebhookType {
 /// What an endpoint subscribes to: the whole group, or a set of types.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subscription {
+    /// The group: every type, including types added later.
     Everything,
+    /// These types, sorted and without repeats.
     Types(Vec<WebhookType>),
 }
 
@@ -105,6 +110,7 @@ impl Subscription {
         Ok(Subscription::Types(types))
     }
 
+    /// Whether an event of `webhook_type` goes to an endpoint with this subscription.
     pub fn matches(&self, webhook_type: WebhookType) -> bool {
         match self {
             Subscription::Everything => true,
@@ -124,7 +130,9 @@ impl Subscription {
 /// Whether plain `http://` endpoint URLs are accepted (local use and tests only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UrlPolicy {
+    /// Only `https://`.
     HttpsOnly,
+    /// `http://` as well.
     AllowHttp,
 }
 
@@ -135,8 +143,11 @@ pub enum UrlPolicy {
 pub struct EndpointUrl(Url);
 
 impl EndpointUrl {
+    /// Longest URL accepted, in bytes.
     pub const MAX_LEN: usize = 2048;
 
+    /// Trims surrounding spaces; then the rules above, with `http` allowed only by
+    /// `policy`.
     pub fn parse(raw: &str, policy: UrlPolicy) -> Result<Self, InvalidValue> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -165,10 +176,12 @@ impl EndpointUrl {
         Ok(Self(url))
     }
 
+    /// The parsed URL, to send to.
     pub fn url(&self) -> &Url {
         &self.0
     }
 
+    /// The URL as stored and returned.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
@@ -177,9 +190,14 @@ impl EndpointUrl {
 /// An endpoint as its owner describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointData {
+    /// Where deliveries are sent.
     pub url: EndpointUrl,
+    /// Which event types it receives.
     pub subscription: Subscription,
+    /// The owner's note on it, if any.
     pub description: Option<Name>,
+    /// Disabled endpoints are sent nothing; their deliveries fail and can be replayed
+    /// once enabled again.
     pub enabled: bool,
     /// Most deliveries per second; `None`: no limit.
     pub rate_limit_per_second: Option<u32>,
@@ -188,11 +206,15 @@ pub struct EndpointData {
 /// A stored endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// Server-assigned; UUID v7.
     pub id: EndpointId,
+    /// What the owner last wrote (or the service, when it disabled the endpoint).
     pub data: EndpointData,
     /// Why the service disabled it (410 Gone, failing too long), if it did.
     pub disabled_reason: Option<String>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -201,6 +223,7 @@ pub struct Endpoint {
 pub enum DeliveryStatus {
     /// Waiting for its first or next attempt.
     Pending,
+    /// The endpoint answered 2xx.
     Succeeded,
     /// Out of retries, or its endpoint was disabled: can be replayed.
     Failed,
@@ -209,16 +232,28 @@ pub enum DeliveryStatus {
 /// One event's delivery to one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// Server-assigned; UUID v7.
     pub id: DeliveryId,
+    /// The endpoint it goes to.
     pub endpoint_id: EndpointId,
+    /// The domain event it delivers; one delivery per (event, endpoint).
     pub event_id: uuid::Uuid,
+    /// The event's producer: deliveries of one producer to one endpoint go in `sequence`
+    /// order.
     pub producer_id: uuid::Uuid,
+    /// The producer's version after the event: the order within one producer.
     pub sequence: i64,
+    /// The webhook type's name, as sent.
     pub webhook_type: String,
+    /// Where it stands.
     pub status: DeliveryStatus,
+    /// Attempts made so far.
     pub attempts: i32,
+    /// When it is due next, while pending.
     pub next_attempt_at: DateTime<Utc>,
+    /// When it was recorded, as the dispatcher took the event in.
     pub created_at: DateTime<Utc>,
+    /// When it last changed (an attempt recorded, a replay).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -233,12 +268,18 @@ impl Delivery {
 /// One HTTP attempt of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
+    /// UUID v7.
     pub id: uuid::Uuid,
+    /// The delivery it belongs to.
     pub delivery_id: DeliveryId,
+    /// When the request went out.
     pub attempted_at: DateTime<Utc>,
     /// `None` when no response came (refused address, timeout, connection error).
     pub status_code: Option<u16>,
+    /// Milliseconds from sending the request until the body excerpt was read (or the
+    /// request failed).
     pub latency_ms: i64,
+    /// Why it failed without a usable response, or why the response is a failure.
     pub error: Option<String>,
     /// The first 4 KiB of the response body.
     pub response_body: String,
@@ -249,7 +290,9 @@ pub struct Attempt {
 /// together. After the last delay the delivery fails for good.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetrySchedule {
+    /// The wait after each failure in turn; their count is the number of retries.
     pub delays: Vec<Duration>,
+    /// How much each delay varies either way, as a fraction of it (0.2 is ±20 %).
     pub jitter: f64,
 }
 

@@ -20,18 +20,27 @@ use crate::storage::outbox::StoredEvent;
 /// What went wrong with a Kafka client: its settings, the broker, or the task asking it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// librdkafka refused the client settings.
     #[error("invalid kafka client settings: {0}")]
     Settings(#[source] KafkaError),
+    /// The brokers did not answer a metadata request in time.
     #[error("broker {0} did not answer: {1}")]
     NoAnswer(String, #[source] KafkaError),
+    /// The topic could not be created (the request itself failed).
     #[error("creating topic {0}: {1}")]
     CreateTopic(String, #[source] KafkaError),
+    /// The broker refused to create the topic, with this error code.
     #[error("creating topic {0}: {1}")]
     TopicRefused(String, #[source] RDKafkaErrorCode),
+    /// The producer's local queue did not take the event (full, or the record is too
+    /// large).
     #[error("cannot queue event {0}: {1}")]
     Queue(uuid::Uuid, #[source] KafkaError),
+    /// An event was not acknowledged: the broker refused it, or the message timeout
+    /// passed.
     #[error("broker refused an event: {0}")]
     Refused(#[source] KafkaError),
+    /// The producer was dropped before the event's acknowledgement came.
     #[error("the producer dropped an event")]
     Dropped,
     /// The blocking task that asked the broker failed (`{0}` names what it did).

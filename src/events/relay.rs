@@ -43,18 +43,23 @@ const PURGE_EVERY: Duration = Duration::from_secs(600);
 /// Everything the relay needs from configuration.
 #[derive(Clone)]
 pub struct RelaySettings {
+    /// Where the relay's own session connects: it holds the election lock.
     pub database_url: SecretString,
+    /// The brokers, the topic and the producer's settings.
     pub kafka: KafkaConfig,
+    /// Polling, batch size, retention and the CloudEvents `source`.
     pub events: EventsConfig,
     /// How long idempotency keys are kept: the publishing relay forgets older ones, as
     /// it purges old events (one replica's housekeeping).
     pub request_id_retention: chrono::Duration,
+    /// Where published events and their delay are counted.
     pub metrics: RelayMetrics,
 }
 
 /// What the relay is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelayState {
+    /// Not yet connected or elected.
     Starting,
     /// Another replica publishes; this one waits to take over.
     Standby,
@@ -69,6 +74,7 @@ pub enum RelayState {
 /// The relay's state and backlog, shared with health reporting and metrics.
 #[derive(Debug, Clone)]
 pub struct RelayReport {
+    /// What the relay is doing now.
     pub state: RelayState,
     /// Events not yet published.
     pub backlog: i64,
@@ -76,9 +82,12 @@ pub struct RelayReport {
     pub oldest_unpublished: Option<DateTime<Utc>>,
     /// Events this relay published since it started.
     pub published: u64,
+    /// Why the relay last failed, while it is not back to normal.
     pub last_error: Option<String>,
 }
 
+/// The relay's latest [`RelayReport`], written by the relay and read by the health
+/// service, logs and metrics.
 #[derive(Debug)]
 pub struct RelayStatus(Mutex<RelayReport>);
 
@@ -95,6 +104,7 @@ impl Default for RelayStatus {
 }
 
 impl RelayStatus {
+    /// A copy of the current report.
     pub fn report(&self) -> RelayReport {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -62,6 +62,8 @@ struct ReasonLabels {
     reason: &'static str,
 }
 
+/// The webhook dispatcher's metrics; cheap to clone (every clone counts into the same
+/// series).
 #[derive(Clone)]
 pub struct DispatcherMetrics {
     attempts: Family<OutcomeLabels, Counter>,
@@ -95,6 +97,8 @@ impl Default for DispatcherMetrics {
 }
 
 impl DispatcherMetrics {
+    /// Registers every series in `metrics`, each label value at zero from the first
+    /// scrape.
     pub fn register(metrics: &mut Metrics) -> Self {
         let this = Self::default();
         let registry = metrics.registry();
@@ -171,6 +175,7 @@ impl DispatcherMetrics {
         self.attempt_seconds.get_or_create(&labels).observe(seconds);
     }
 
+    /// Counts an endpoint this dispatcher disabled, by reason.
     pub fn endpoint_disabled(&self, reason: DisableReason) {
         self.endpoints_disabled
             .get_or_create(&ReasonLabels {
@@ -179,10 +184,13 @@ impl DispatcherMetrics {
             .inc();
     }
 
+    /// Counts deliveries recorded from the events topic.
     pub fn recorded(&self, deliveries: usize) {
         self.deliveries_recorded.inc_by(deliveries as u64);
     }
 
+    /// Sets whether this dispatcher is the one reading the topic; one that stops leading
+    /// reports a lag of 0.
     pub fn intake_leader(&self, leading: bool) {
         self.intake_leader.set(i64::from(leading));
         if !leading {
@@ -190,6 +198,8 @@ impl DispatcherMetrics {
         }
     }
 
+    /// Sets the lag: events in the topic after the recorded positions, as the intake
+    /// leader measured them.
     pub fn consumer_lag(&self, events: i64) {
         self.consumer_lag.set(events);
     }

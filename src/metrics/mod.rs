@@ -33,6 +33,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The registry to add series to; names get the `producer_profile_` prefix.
     pub fn registry(&mut self) -> &mut Registry {
         &mut self.registry
     }

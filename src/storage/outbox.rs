@@ -24,16 +24,24 @@ pub const EVENTS_CHANNEL: &str = "producer_profile_events";
 /// encoder, and the trace context of the request (carried into the events' headers).
 #[derive(Clone)]
 pub struct WriteContext {
+    /// The keys for sensitive fields the write seals (SSN, bank account number).
     pub protection: Arc<Protection>,
+    /// Encodes the write's events for the log.
     pub encoder: Arc<dyn EventEncoder>,
+    /// The W3C trace context of the request, stored with each event.
     pub traceparent: Option<String>,
 }
 
 /// Where a write's events belong: the producer and its version before the write.
 pub struct History<'a> {
+    /// The producer's account.
     pub account: &'a AccountId,
+    /// The producer whose history the events join.
     pub producer: ProducerId,
+    /// The producer's NPN, copied into each event.
     pub npn: &'a Npn,
+    /// The producer's version before the write (0 for a create); the first event gets the
+    /// next one.
     pub version_before: Version,
 }
 
@@ -90,12 +98,20 @@ pub fn append(
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
 pub struct StoredEvent {
+    /// The event's place in the log: handed out in commit order, so a reader that has
+    /// seen a position has seen every one before it.
     pub position: i64,
+    /// The event's own id (UUID v7).
     pub id: Uuid,
+    /// The producer whose history it is in.
     pub producer_id: Uuid,
+    /// The CloudEvents type, `producerprofile.{resource}.{action}.v1`.
     pub event_type: String,
+    /// When the write recorded it.
     pub occurred_at: DateTime<Utc>,
+    /// The encoded `producerprofile.events.v1.Event`.
     pub payload: Vec<u8>,
+    /// The W3C trace context of the write, for the relay to carry into Kafka headers.
     pub traceparent: Option<String>,
 }
 
@@ -104,14 +120,18 @@ pub struct StoredEvent {
 pub struct FeedFilter {
     /// Empty: every type.
     pub types: Vec<EventType>,
+    /// Only this producer's events.
     pub producer: Option<ProducerId>,
 }
 
 /// A page of the feed: the events, whether more follow, and the position to resume
 /// after (past the last event, or past everything scanned when nothing more matches).
 pub struct FeedPage {
+    /// In log order, at most the page size.
     pub events: Vec<StoredEvent>,
+    /// Whether more matching events follow.
     pub more: bool,
+    /// The position the next page starts after.
     pub resume_after: i64,
 }
 

@@ -96,8 +96,11 @@ impl Database {
 /// How many connections the pool holds, how many of them idle, and its size.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolState {
+    /// Connections open, idle or in use.
     pub connections: u32,
+    /// Open connections nobody is using.
     pub idle: u32,
+    /// The most connections the pool opens.
     pub max: u32,
 }
 

@@ -35,6 +35,8 @@ pub struct RequestKey {
 }
 
 impl RequestKey {
+    /// The key `request_id` of `client` (an OAuth client id), for a request with
+    /// `fingerprint`.
     pub fn new(client: &str, request_id: &RequestId, fingerprint: [u8; 32]) -> Self {
         Self {
             key: format!("{client}\u{1f}{}", request_id.as_str()),

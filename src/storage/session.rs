@@ -14,7 +14,11 @@ use tokio::sync::watch;
 use crate::domain::Error;
 use crate::tasks::stopped_within;
 
-diesel::define_sql_function!(fn pg_try_advisory_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool);
+diesel::define_sql_function!(
+    /// Takes the session-level advisory lock `key` if no other session holds it; true
+    /// when this session holds it now. Held until released or the connection ends.
+    fn pg_try_advisory_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool
+);
 
 /// The connection, moved to a blocking thread for each database step (diesel blocks).
 pub struct Session(Option<PgConnection>);

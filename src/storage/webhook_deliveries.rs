@@ -22,12 +22,19 @@ const FAILED: &str = codes::delivery_status(DeliveryStatus::Failed);
 
 /// A delivery to record.
 pub struct NewDelivery {
+    /// The endpoint it goes to.
     pub endpoint_id: EndpointId,
+    /// The event it delivers; one delivery per (event, endpoint), a second is left out.
     pub event_id: Uuid,
+    /// The event's producer: deliveries of one producer go in `sequence` order.
     pub producer_id: Uuid,
+    /// The producer's version after the event.
     pub sequence: i64,
+    /// The webhook type's name, as sent.
     pub webhook_type: String,
+    /// The webhook body as sent, the same on every attempt.
     pub body: String,
+    /// The W3C trace context of the event's write, sent along.
     pub traceparent: Option<String>,
     /// Recorded as failed at once: the endpoint is disabled. RecoverEndpoint replays it
     /// once the endpoint is enabled again.
@@ -162,20 +169,28 @@ pub fn record(
 /// A claimed delivery with what an attempt needs.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct DueDelivery {
+    /// The delivery, which the attempt is recorded against.
     #[diesel(sql_type = SqlUuid)]
     pub id: Uuid,
+    /// The endpoint it goes to: its in-flight count and rate limit.
     #[diesel(sql_type = SqlUuid)]
     pub endpoint_id: Uuid,
+    /// The event, whose id is the `webhook-id` of every attempt.
     #[diesel(sql_type = SqlUuid)]
     pub event_id: Uuid,
+    /// The endpoint's URL as of the claim.
     #[diesel(sql_type = Text)]
     pub url: String,
+    /// The webhook body to sign and send.
     #[diesel(sql_type = Text)]
     pub body: String,
+    /// Sent as the `traceparent` header.
     #[diesel(sql_type = Nullable<Text>)]
     pub traceparent: Option<String>,
+    /// Attempts made before this one: where the retry schedule stands.
     #[diesel(sql_type = diesel::sql_types::Integer)]
     pub attempts: i32,
+    /// The endpoint's limit, if any: attempts there are spaced by it.
     #[diesel(sql_type = Nullable<diesel::sql_types::Integer>)]
     pub rate_limit_per_second: Option<i32>,
     /// Proves the claim when the outcome is recorded.
@@ -188,7 +203,9 @@ pub struct DueDelivery {
 
 /// Attempts this dispatcher has in flight to one endpoint.
 pub struct InFlight {
+    /// The endpoint.
     pub endpoint_id: Uuid,
+    /// How many attempts to it are running.
     pub count: i32,
 }
 

@@ -145,6 +145,7 @@ pub fn create(
         .into_domain()
 }
 
+/// The caller's endpoint, enabled or not.
 pub fn find(
     conn: &mut PgConnection,
     account: &AccountId,
@@ -174,6 +175,7 @@ pub fn find_enabled(
     Ok(endpoint)
 }
 
+/// A page of the account's endpoints, in id (creation) order.
 pub fn list(
     conn: &mut PgConnection,
     account: &AccountId,
@@ -242,6 +244,7 @@ pub fn update(
     })
 }
 
+/// Deletes the endpoint, with its deliveries and their attempts.
 pub fn delete(conn: &mut PgConnection, account: &AccountId, id: EndpointId) -> Result<(), Error> {
     let deleted = diesel::delete(webhook_endpoints::table.find((account.as_str(), id.as_uuid())))
         .execute(conn)?;
@@ -346,7 +349,9 @@ impl SealedSecrets {
 
 /// An endpoint an event goes to.
 pub struct Subscriber {
+    /// The endpoint.
     pub id: EndpointId,
+    /// A disabled endpoint's delivery is recorded as failed at once.
     pub enabled: bool,
 }
 

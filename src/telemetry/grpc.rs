@@ -30,6 +30,8 @@ impl<S> Layer<S> for ObserveCalls {
     }
 }
 
+/// A service wrapped by [`ObserveCalls`]: each call runs in its span and is counted when
+/// it ends.
 #[derive(Clone)]
 pub struct ObservedService<S> {
     inner: S,

@@ -30,15 +30,22 @@ use crate::telemetry::trace_context::{continue_trace, trace_id_of, traceparent_o
 /// How the loop runs.
 #[derive(Clone)]
 pub struct DeliverySettings {
+    /// When a failed delivery is tried again, and when it fails for good.
     pub schedule: RetrySchedule,
+    /// How long an endpoint may fail every attempt before it is disabled.
     pub disable_after: chrono::Duration,
+    /// Most attempts in flight from this dispatcher.
     pub max_in_flight: usize,
+    /// Most attempts in flight to one endpoint from this dispatcher, so a slow endpoint
+    /// cannot take every slot.
     pub max_in_flight_per_endpoint: usize,
+    /// How often due deliveries are looked for when nothing wakes the loop.
     pub poll_interval: Duration,
     /// How long a claim holds a delivery: longer than an attempt can take.
     pub lease: Duration,
     /// How long finished deliveries (and their attempts) are kept.
     pub retention: chrono::Duration,
+    /// Where attempts, disablements and the pending work are counted.
     pub metrics: DispatcherMetrics,
 }
 

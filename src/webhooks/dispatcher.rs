@@ -21,12 +21,16 @@ use crate::storage::webhook_deliveries;
 use crate::storage::webhook_endpoints;
 use crate::tasks::AbortOnDrop;
 
+/// Why the dispatcher could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
+    /// A setting is missing or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The HTTP client for deliveries could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The metrics endpoint could not bind its address.
     #[error("metrics.dispatcher_addr: {0}")]
     Metrics(#[from] endpoint::BindError),
 }

@@ -20,6 +20,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 pub struct Outcome {
     /// The HTTP status, when a response came.
     pub status: Option<u16>,
+    /// From sending the request until the body excerpt was read, or the request failed.
     pub latency: Duration,
     /// Why it failed without a usable response, or why the response is a failure.
     pub error: Option<String>,
@@ -32,6 +33,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Whether the endpoint answered 2xx: only that counts as delivered.
     pub fn succeeded(&self) -> bool {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }

@@ -46,8 +46,11 @@ const STATISTICS_INTERVAL_MS: &str = "5000";
 
 /// What the intake needs.
 pub struct IntakeSettings {
+    /// The brokers and the events topic to read.
     pub kafka: KafkaConfig,
+    /// Where the intake's own session connects: it holds the election lock.
     pub database_url: SecretString,
+    /// Where recorded deliveries and the consumer lag are counted.
     pub metrics: DispatcherMetrics,
 }
 

@@ -13,7 +13,9 @@ use crate::proto::{events as ev, v1 as pb};
 /// A webhook ready to record: its type and exact body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
+    /// Which webhook type the event becomes: which endpoints receive it.
     pub webhook_type: WebhookType,
+    /// The JSON body, exactly as it is signed and sent on every attempt.
     pub body: String,
     /// When the change happened.
     pub occurred_at: chrono::DateTime<chrono::Utc>,

@@ -14,7 +14,9 @@ use url::Host;
 /// local or not, lives there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddressPolicy {
+    /// Only public addresses: the default, and the only policy for production.
     PublicOnly,
+    /// Loopback and private ranges too (local runs and tests).
     AllowPrivate,
 }
 
@@ -155,6 +157,7 @@ pub fn check_literal_host(url: &url::Url, policy: AddressPolicy) -> Result<(), R
 /// addresses the policy allows; none left is an error naming the refused address.
 #[derive(Debug, Clone, Copy)]
 pub struct GuardedResolver {
+    /// Which addresses it keeps.
     pub policy: AddressPolicy,
 }
 
