@@ -120,9 +120,9 @@ const FEED_PATH: &str = "/producerprofile.events.v1.EventService/ListEvents";
 #[derive(Clone)]
 pub struct WithOldFeedAddress<P, F> {
     /// The producer service, which gets every other call.
-    pub producers: P,
+    pub(super) producers: P,
     /// The event feed, which gets calls to the old ListEvents path.
-    pub feed: F,
+    pub(super) feed: F,
 }
 
 impl<P: tonic::server::NamedService, F> tonic::server::NamedService for WithOldFeedAddress<P, F> {

@@ -5,7 +5,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 /// Every migration in `migrations/`, compiled in.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// Advisory lock key held while migrating, so two `migrate` runs started together apply
 /// each migration once. ("pp-migr" in ASCII.)

@@ -33,7 +33,7 @@ pub struct WriteContext {
 }
 
 /// Where a write's events belong: the producer and its version before the write.
-pub struct History<'a> {
+pub(crate) struct History<'a> {
     /// The producer's account.
     pub account: &'a AccountId,
     /// The producer whose history the events join.
@@ -48,7 +48,7 @@ pub struct History<'a> {
 /// Appends one event per change, with consecutive sequences after `version_before`,
 /// and returns the producer's version after them. Call it last in the transaction: it
 /// takes the event-log lock, which serialises commits from here on.
-pub fn append(
+pub(crate) fn append(
     conn: &mut PgConnection,
     cx: &WriteContext,
     history: History<'_>,

@@ -71,7 +71,7 @@ pub enum Once<T> {
 
 impl super::Database {
     /// Runs `write` on a pooled connection, at most once per `key` when there is one
-    /// (see [`once`]). `answer` is what a retry with the key will be told; it is only
+    /// (see `once`). `answer` is what a retry with the key will be told; it is only
     /// computed when there is a key, so requests without one pay nothing for it.
     pub async fn run_once<T: Send + 'static>(
         &self,

@@ -348,7 +348,7 @@ impl SealedSecrets {
 }
 
 /// An endpoint an event goes to.
-pub struct Subscriber {
+pub(super) struct Subscriber {
     /// The endpoint.
     pub id: EndpointId,
     /// A disabled endpoint's delivery is recorded as failed at once.
@@ -359,7 +359,7 @@ pub struct Subscriber {
 /// happened (a new endpoint, or a new dispatcher group reading the topic from its start,
 /// must not flood it with older events). Disabled ones are included: their deliveries
 /// are recorded as failed, for RecoverEndpoint to replay once they are enabled again.
-pub fn subscribed(
+pub(super) fn subscribed(
     conn: &mut PgConnection,
     account: &str,
     webhook_type: WebhookType,
