@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use uuid::Uuid;
-
+use chrono::NaiveDate;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
+use uuid::Uuid;
 
 use super::children::ChildCall;
 use super::page_token::{self, FilterDigest};
@@ -23,7 +23,7 @@ use crate::domain::dates::parse_optional_date;
 use crate::domain::event::EventEncoder;
 use crate::domain::identifiers::{Npn, Ssn};
 use crate::domain::page::{PageRequest, PageSize};
-use crate::domain::producer::{ProducerDetails, ProducerFilter, SsnView};
+use crate::domain::producer::{Producer, ProducerData, ProducerDetails, ProducerFilter, SsnView};
 use crate::domain::{AccountId, Error, InvalidValue, ProducerId, Version, Violations};
 use crate::proto::render::{full_producer as full_producer_message, producer as producer_message};
 use crate::proto::v1 as pb;
@@ -225,34 +225,19 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
             // would also probe the stored value (an unchanged version means a right guess).
             caller.require(Scope::ProducersPii)?;
         }
-        let reveals_ssn = caller.may_read_pii();
+        let update = ProducerUpdate {
+            patch: request.producer.unwrap_or_default(),
+            paths,
+            reveals_ssn: caller.may_read_pii(),
+            today: today(),
+        };
         let view = ssn_view(&caller);
-        let patch = request.producer.unwrap_or_default();
         let account = caller.account.clone();
-        let today = today();
         let about = move |_: &pb::Producer| Some(id.as_uuid());
         let (updated, _) = self
             .once(&caller.account, key, about, move |conn| {
-                let updated = producers::update(conn, &cx, &account, id, expected, |current| {
-                    // The merge starts from the full SSN so an untouched SSN survives.
-                    let stored = producer_message(current, SsnView::Full);
-                    let mut merged = stored.clone();
-                    update_mask::apply(&mut merged, &patch, &paths)?;
-                    if !reveals_ssn {
-                        update_mask::keep_hidden_ssn(&mut merged, &stored);
-                    }
-                    let stored_birth_date = match &current.data.details {
-                        ProducerDetails::Individual(person) => {
-                            person.date_of_birth.map(|d| d.date())
-                        }
-                        ProducerDetails::Firm(_) => None,
-                    };
-                    producer_data(&merged, today, stored_birth_date).map_err(|invalid| {
-                        let mut prefixed = Violations::new();
-                        prefixed.extend_prefixed("producer", invalid);
-                        Error::from(prefixed)
-                    })
-                })?;
+                let updated =
+                    producers::update(conn, &cx, &account, id, expected, |c| update.apply(c))?;
                 Ok(producer_message(&updated, view))
             })
             .await?;
@@ -496,6 +481,37 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         Ok(Response::new(
             call.check_coverage(request.into_inner()).await?,
         ))
+    }
+}
+
+/// An UpdateProducer's change, applied to the stored producer inside the write.
+struct ProducerUpdate {
+    patch: pb::Producer,
+    paths: Vec<update_mask::MaskPath>,
+    /// Whether the caller may see (and so send back) the full SSN.
+    reveals_ssn: bool,
+    today: NaiveDate,
+}
+
+impl ProducerUpdate {
+    /// The stored producer with the masked fields of the patch, parsed like a create.
+    /// The merge starts from the full SSN so an untouched SSN survives.
+    fn apply(&self, current: &Producer) -> Result<ProducerData, Error> {
+        let stored = producer_message(current, SsnView::Full);
+        let mut merged = stored.clone();
+        update_mask::apply(&mut merged, &self.patch, &self.paths)?;
+        if !self.reveals_ssn {
+            update_mask::keep_hidden_ssn(&mut merged, &stored);
+        }
+        let stored_birth_date = match &current.data.details {
+            ProducerDetails::Individual(person) => person.date_of_birth.map(|d| d.date()),
+            ProducerDetails::Firm(_) => None,
+        };
+        producer_data(&merged, self.today, stored_birth_date).map_err(|invalid| {
+            let mut prefixed = Violations::new();
+            prefixed.extend_prefixed("producer", invalid);
+            Error::from(prefixed)
+        })
     }
 }
 
