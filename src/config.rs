@@ -351,16 +351,6 @@ impl WebhooksConfig {
             .map_err(|e| ConfigError::new("webhooks.retry_schedule", e.0))
     }
 
-    /// Which addresses the SSRF guard lets deliveries reach: private ones too only with
-    /// [`Self::allow_private_targets`].
-    pub fn address_policy(&self) -> crate::webhooks::ssrf::AddressPolicy {
-        if self.allow_private_targets {
-            crate::webhooks::ssrf::AddressPolicy::AllowPrivate
-        } else {
-            crate::webhooks::ssrf::AddressPolicy::PublicOnly
-        }
-    }
-
     /// Which endpoint URLs are accepted: `http://` too only with
     /// [`Self::allow_private_targets`].
     pub fn url_policy(&self) -> crate::domain::webhook::UrlPolicy {

@@ -6,15 +6,16 @@
 //! binaries (src/bin), server     the composition roots
 //!   ↓
 //! api · events · webhooks        the gRPC edge · the event log to Kafka · webhook delivery
-//!   ↓        (api may use webhooks' HTTP sender; webhooks never import api)
+//!   ↓        (api sends a new endpoint's verification and test webhooks through
+//!   ↓         webhooks' sender and payloads; webhooks never import api)
 //! storage · proto                Postgres through diesel · protobuf types and rendering
 //!   ↓
 //! domain                         validated types and rules: no I/O, nothing of the crate
 //! ```
 //!
-//! `auth`, `crypto`, `config`, `metrics`, `telemetry` and `tasks` are leaves used where
-//! needed. diesel is named only in `storage`, tonic's server types only in `api`, and
-//! the webhook dispatcher's binary does not pull in the gRPC server.
+//! `auth`, `config`, `crypto`, `metrics`, `tasks` and `telemetry` serve every layer and
+//! import none above `storage`. diesel is named only in `storage`, tonic's server types
+//! only in `api`, and the webhook dispatcher's binary does not pull in the gRPC server.
 
 #![warn(missing_docs)]
 

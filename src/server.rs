@@ -92,7 +92,7 @@ pub async fn run(
         protection,
         verifier: verifier.clone(),
         encoder: Arc::new(ProtobufEvents),
-        verifying_client: Deliverer::build(verification, config.webhooks.address_policy())?,
+        verifying_client: Deliverer::build(verification, (&config.webhooks).into())?,
         webhooks: config.webhooks.clone(),
         rpc_metrics,
     };

@@ -41,7 +41,7 @@ pub fn field<M: Maskable>(path: &str) -> Option<&'static str> {
 }
 
 /// The violation for a path that names no updatable field of `M`.
-pub fn unknown<M: Maskable>(path: &str) -> String {
+fn unknown<M: Maskable>(path: &str) -> String {
     format!(
         "path {} is not an updatable field of {}",
         excerpt(path),

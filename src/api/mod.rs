@@ -1,5 +1,6 @@
-//! The gRPC edge: tonic services, proto ↔ domain conversion, authentication, and the one
-//! error → status table. Prost types never leave this module.
+//! The gRPC edge: the server (`grpc`), the tonic services, parsing messages into domain
+//! values and update masks, authentication, and the one error → status table. Messages
+//! are rendered by `crate::proto::render`.
 
 pub mod authn;
 mod children;
@@ -9,7 +10,6 @@ pub mod grpc;
 mod page_token;
 mod producer_convert;
 pub mod producer_service;
-
 mod request;
 mod status;
 mod update_mask;

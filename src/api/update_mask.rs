@@ -45,10 +45,10 @@ pub fn parse(mask: Option<&FieldMask>) -> Result<Vec<MaskPath>, Violations> {
             },
             Some(("individual", field)) => field_mask::field::<pb::Individual>(field)
                 .map(MaskPath::IndividualField)
-                .ok_or_else(|| field_mask::unknown::<pb::Individual>(path)),
+                .ok_or_else(|| not_a_field::<pb::Individual>(path)),
             Some(("firm", field)) => field_mask::field::<pb::Firm>(field)
                 .map(MaskPath::FirmField)
-                .ok_or_else(|| field_mask::unknown::<pb::Firm>(path)),
+                .ok_or_else(|| not_a_field::<pb::Firm>(path)),
             Some(_) => Err(format!(
                 "path {} is not a field of Producer that can be updated",
                 excerpt(path)
@@ -60,6 +60,11 @@ pub fn parse(mask: Option<&FieldMask>) -> Result<Vec<MaskPath>, Violations> {
         }
     }
     violations.into_result(|| parsed)
+}
+
+/// The violation for a block path that names no field of the block.
+fn not_a_field<M: Maskable>(path: &str) -> String {
+    format!("path {} is not a field of {}", excerpt(path), M::NAME)
 }
 
 /// Whether the mask names the SSN itself (not merely a whole block).
@@ -176,8 +181,9 @@ impl Maskable for pb::Individual {
             "finra_crd_number" => target.finra_crd_number = source.finra_crd_number.clone(),
             "primary_email" => target.primary_email = source.primary_email.clone(),
             "secondary_email" => target.secondary_email = source.secondary_email.clone(),
+            "title" => target.title = source.title.clone(),
             // UPDATABLE is the list of names; parse admits no others.
-            _ => target.title = source.title.clone(),
+            _ => {}
         }
     }
 }
@@ -193,8 +199,9 @@ impl Maskable for pb::Firm {
             "business_type" => target.business_type = source.business_type,
             "email" => target.email = source.email.clone(),
             "fein" => target.fein = source.fein.clone(),
+            "finra_crd_number" => target.finra_crd_number = source.finra_crd_number.clone(),
             // UPDATABLE is the list of names; parse admits no others.
-            _ => target.finra_crd_number = source.finra_crd_number.clone(),
+            _ => {}
         }
     }
 }

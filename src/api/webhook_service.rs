@@ -22,11 +22,10 @@ use crate::crypto::webhook_signing::WebhookSecret;
 use crate::domain::page::{PageRequest, PageSize};
 use crate::domain::text::Name;
 use crate::domain::webhook::{
-    Attempt, Delivery, DeliveryStatus, Endpoint, EndpointData, EndpointUrl, Subscription,
-    WebhookType,
+    DeliveryStatus, Endpoint, EndpointData, EndpointUrl, Subscription, WebhookType,
 };
 use crate::domain::{AccountId, DeliveryId, EndpointId, Error, InvalidValue, Violations};
-use crate::proto::render::timestamp;
+use crate::proto::render::{self, timestamp};
 use crate::proto::v1 as pb;
 use crate::storage::request_keys::RequestKey;
 use crate::storage::webhook_deliveries::{self, NewDelivery};
@@ -159,7 +158,7 @@ fn patched(
     patch: &pb::Endpoint,
     settings: &WebhooksConfig,
 ) -> Result<EndpointData, Error> {
-    let mut merged = endpoint_message(current);
+    let mut merged = render::endpoint(current);
     field_mask::apply(&mut merged, patch, fields);
     endpoint_data(&merged, settings, merged.enabled).map_err(endpoint_violations)
 }
@@ -217,63 +216,6 @@ fn endpoint_data(
     }
 }
 
-fn endpoint_message(endpoint: &Endpoint) -> pb::Endpoint {
-    pb::Endpoint {
-        id: endpoint.id.to_string(),
-        url: endpoint.data.url.as_str().to_owned(),
-        event_types: endpoint.data.subscription.names(),
-        description: endpoint
-            .data
-            .description
-            .as_ref()
-            .map(|d| d.as_str().to_owned())
-            .unwrap_or_default(),
-        enabled: endpoint.data.enabled,
-        disabled_reason: endpoint.disabled_reason.clone().unwrap_or_default(),
-        rate_limit_per_second: endpoint.data.rate_limit_per_second.map_or(0, |n| n as i32),
-        create_time: Some(timestamp(endpoint.created_at)),
-        update_time: Some(timestamp(endpoint.updated_at)),
-    }
-}
-
-fn status_message(status: DeliveryStatus) -> pb::DeliveryStatus {
-    match status {
-        DeliveryStatus::Pending => pb::DeliveryStatus::Pending,
-        DeliveryStatus::Succeeded => pb::DeliveryStatus::Succeeded,
-        DeliveryStatus::Failed => pb::DeliveryStatus::Failed,
-    }
-}
-
-fn delivery_message(delivery: &Delivery) -> pb::Delivery {
-    pb::Delivery {
-        id: delivery.id.to_string(),
-        endpoint_id: delivery.endpoint_id.to_string(),
-        event_id: delivery.event_id.to_string(),
-        webhook_id: Delivery::webhook_id(delivery.event_id),
-        event_type: delivery.webhook_type.clone(),
-        producer_id: delivery.producer_id.to_string(),
-        sequence: delivery.sequence,
-        status: status_message(delivery.status) as i32,
-        attempts: delivery.attempts,
-        next_attempt_time: (delivery.status == DeliveryStatus::Pending)
-            .then(|| timestamp(delivery.next_attempt_at)),
-        create_time: Some(timestamp(delivery.created_at)),
-        update_time: Some(timestamp(delivery.updated_at)),
-    }
-}
-
-fn attempt_message(attempt: &Attempt) -> pb::Attempt {
-    pb::Attempt {
-        id: attempt.id.to_string(),
-        delivery_id: attempt.delivery_id.to_string(),
-        attempt_time: Some(timestamp(attempt.attempted_at)),
-        status_code: attempt.status_code.map_or(0, i32::from),
-        latency_ms: attempt.latency_ms,
-        error: attempt.error.clone().unwrap_or_default(),
-        response_body: attempt.response_body.clone(),
-    }
-}
-
 #[tonic::async_trait]
 impl pb::webhook_service_server::WebhookService for WebhookApi {
     #[instrument(name = "CreateEndpoint", skip_all, fields(account))]
@@ -308,7 +250,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                 let endpoint =
                     webhook_endpoints::create(conn, &protection, &account, id, &data, &secret)?;
                 Ok(pb::CreateEndpointResponse {
-                    endpoint: Some(endpoint_message(&endpoint)),
+                    endpoint: Some(render::endpoint(&endpoint)),
                     secret: secret.reveal(),
                 })
             })
@@ -333,7 +275,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             .db
             .run(move |conn| webhook_endpoints::find(conn, &account, id))
             .await?;
-        Ok(Response::new(endpoint_message(&endpoint)))
+        Ok(Response::new(render::endpoint(&endpoint)))
     }
 
     #[instrument(name = "ListEndpoints", skip_all, fields(account))]
@@ -365,7 +307,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             _ => String::new(),
         };
         Ok(Response::new(pb::ListEndpointsResponse {
-            endpoints: found.items.iter().map(endpoint_message).collect(),
+            endpoints: found.items.iter().map(render::endpoint).collect(),
             next_page_token,
         }))
     }
@@ -424,7 +366,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                     }
                     Ok(data)
                 })?;
-                Ok(endpoint_message(&updated))
+                Ok(render::endpoint(&updated))
             })
             .await?;
         Ok(Response::new(updated))
@@ -507,7 +449,6 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let (delivery, _) = self
             .once(&caller.account, key, move |conn| {
-                webhook_endpoints::find_enabled(conn, &account, id)?;
                 let test = NewDelivery {
                     endpoint_id: id,
                     event_id,
@@ -519,9 +460,8 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
                     traceparent: trace,
                     failed: false,
                 };
-                webhook_deliveries::record(conn, account.as_str(), &[test])?;
-                webhook_deliveries::find_by_event(conn, &account, id, event_id)
-                    .map(|delivery| delivery_message(&delivery))
+                webhook_deliveries::send_test(conn, &account, test)
+                    .map(|delivery| render::delivery(&delivery))
             })
             .await?;
         Ok(Response::new(delivery))
@@ -562,17 +502,14 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let found = self
             .db
-            .run(move |conn| {
-                webhook_endpoints::find(conn, &account, id)?;
-                webhook_deliveries::list(conn, &account, id, status, page)
-            })
+            .run(move |conn| webhook_deliveries::list(conn, &account, id, status, page))
             .await?;
         let next_page_token = match found.items.last() {
             Some(last) if found.has_more => page_token::encode(last.id.as_uuid(), &digest),
             _ => String::new(),
         };
         Ok(Response::new(pb::ListDeliveriesResponse {
-            deliveries: found.items.iter().map(delivery_message).collect(),
+            deliveries: found.items.iter().map(render::delivery).collect(),
             next_page_token,
         }))
     }
@@ -616,7 +553,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             _ => String::new(),
         };
         Ok(Response::new(pb::ListAttemptsResponse {
-            attempts: found.items.iter().map(attempt_message).collect(),
+            attempts: found.items.iter().map(render::attempt).collect(),
             next_page_token,
         }))
     }
@@ -641,9 +578,8 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let (delivery, _) = self
             .once(&caller.account, key, move |conn| {
-                webhook_endpoints::find_enabled(conn, &account, id)?;
                 webhook_deliveries::redeliver(conn, &account, id, event)
-                    .map(|delivery| delivery_message(&delivery))
+                    .map(|delivery| render::delivery(&delivery))
             })
             .await?;
         Ok(Response::new(delivery))
@@ -672,7 +608,6 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let (recovered, _) = self
             .once(&caller.account, key, move |conn| {
-                webhook_endpoints::find_enabled(conn, &account, id)?;
                 let requeued = webhook_deliveries::recover(conn, &account, id, since)?;
                 Ok(pb::RecoverEndpointResponse {
                     requeued: requeued as i64,

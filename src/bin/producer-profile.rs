@@ -57,7 +57,9 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("listen_addr: cannot listen on {}", config.listen_addr))?;
             let served = server::run(config, listener, shutdown).await;
             telemetry.shutdown().await;
-            served?;
+            // The message names every cause already (errors are logged on one line);
+            // anyhow's own chain would print each cause a second time.
+            served.map_err(|error| anyhow::anyhow!("{error}"))?;
         }
         Command::Migrate => {
             let url = config.database.url.expose_secret().to_owned();

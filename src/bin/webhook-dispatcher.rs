@@ -28,5 +28,7 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = tasks::termination_signal();
     let ran = webhooks::dispatcher::run(config, shutdown).await;
     telemetry.shutdown().await;
-    Ok(ran?)
+    // The message names every cause already (errors are logged on one line); anyhow's
+    // own chain would print each cause a second time.
+    ran.map_err(|error| anyhow::anyhow!("{error}"))
 }

@@ -9,6 +9,10 @@ use super::text::Name;
 /// A stored bank account.
 pub type BankAccount = super::child::Child<super::ids::BankAccountId, BankAccountData>;
 
+impl super::child::ChildSecret for AccountNumber {
+    const FIELD: &'static str = "number";
+}
+
 /// The bank accounts of a producer; the number is the secret a write carries.
 pub struct BankAccounts;
 
@@ -22,8 +26,6 @@ impl super::child::ChildKind for BankAccounts {
     fn state(child: BankAccount) -> super::event::ResourceState {
         super::event::ResourceState::BankAccount(child)
     }
-
-    const SECRET_FIELD: &'static str = "number";
 
     /// The primary account.
     fn holds_flag(data: &BankAccountData) -> bool {

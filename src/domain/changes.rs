@@ -28,6 +28,13 @@ impl<T: PartialEq> FieldValue for Option<T> {
     }
 }
 
+/// Two values named as one field: set when either is.
+impl<A: FieldValue, B: FieldValue> FieldValue for (A, B) {
+    fn is_set(&self) -> bool {
+        self.0.is_set() || self.1.is_set()
+    }
+}
+
 /// Collects the names of the fields whose values differ between `before` and `after`
 /// (without `before`: the fields `after` sets).
 struct FieldDiff<'a, T> {
@@ -111,7 +118,9 @@ fn insurance_policy(
         .names
 }
 
-/// Compared on the full SSN, so a changed SSN is named although no event shows it.
+/// `ssn` is the SSN as a whole, full number and last four (a client may know only the
+/// last four); compared on the full number, so a changed SSN is named although no
+/// event shows it.
 fn individual(before: Option<&Individual>, after: &Individual) -> Vec<&'static str> {
     FieldDiff::new(before, after)
         .field("first_name", |p| Some(&p.first_name))
@@ -120,7 +129,7 @@ fn individual(before: Option<&Individual>, after: &Individual) -> Vec<&'static s
         .field("suffix", |p| p.suffix.as_ref())
         .field("gender", |p| p.gender)
         .field("date_of_birth", |p| p.date_of_birth)
-        .field("ssn", |p| p.ssn.full())
+        .field("ssn", |p| (p.ssn.full(), p.ssn.last4()))
         .field("ssn_last4", |p| p.ssn.last4())
         .field("finra_crd_number", |p| p.finra_crd_number.as_ref())
         .field("primary_email", |p| p.primary_email.as_ref())
@@ -203,5 +212,103 @@ impl Change {
             }
         }
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::identifiers::{Npn, Ssn, SsnInfo, SsnLast4};
+    use crate::domain::text::Name;
+
+    fn person(ssn: SsnInfo) -> ProducerData {
+        ProducerData {
+            npn: Npn::parse("123").unwrap(),
+            details: ProducerDetails::Individual(Individual {
+                first_name: Name::parse("Ada").unwrap(),
+                last_name: Name::parse("Lovelace").unwrap(),
+                middle_name: None,
+                suffix: None,
+                gender: None,
+                date_of_birth: None,
+                ssn,
+                finra_crd_number: None,
+                primary_email: None,
+                secondary_email: None,
+                title: None,
+            }),
+        }
+    }
+
+    fn last4(digits: &str) -> SsnInfo {
+        SsnInfo::from_parts(None, Some(SsnLast4::parse(digits).unwrap())).unwrap()
+    }
+
+    fn full(digits: &str) -> SsnInfo {
+        SsnInfo::from_parts(Some(Ssn::parse(digits).unwrap()), None).unwrap()
+    }
+
+    #[test]
+    fn a_created_producer_names_the_fields_it_sets() {
+        assert_eq!(
+            producer(None, &person(SsnInfo::default())),
+            ["npn", "individual.first_name", "individual.last_name"]
+        );
+        assert_eq!(
+            producer(None, &person(last4("6789"))),
+            [
+                "npn",
+                "individual.first_name",
+                "individual.last_name",
+                "individual.ssn",
+                "individual.ssn_last4"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_ssn_change_is_named_whether_the_full_number_or_only_the_last_four_changed() {
+        let names =
+            |before: SsnInfo, after: SsnInfo| producer(Some(&person(before)), &person(after));
+        assert_eq!(
+            names(last4("6789"), last4("1234")),
+            ["individual.ssn", "individual.ssn_last4"]
+        );
+        assert_eq!(
+            names(full("123456789"), full("234566789")),
+            ["individual.ssn"]
+        );
+        assert_eq!(
+            names(last4("6789"), SsnInfo::default()),
+            ["individual.ssn", "individual.ssn_last4"]
+        );
+        assert!(names(full("123456789"), full("123456789")).is_empty());
+    }
+
+    #[test]
+    fn a_type_switch_names_the_new_block_and_a_flag_only_its_own_field() {
+        let firm = ProducerData {
+            npn: Npn::parse("123").unwrap(),
+            details: ProducerDetails::Firm(Firm {
+                name: Name::parse("Acme").unwrap(),
+                business_type: None,
+                email: None,
+                fein: None,
+                finra_crd_number: None,
+            }),
+        };
+        assert_eq!(producer(Some(&person(SsnInfo::default())), &firm), ["firm"]);
+        let before = PhoneData {
+            number: crate::domain::phone::PhoneNumber::parse("+13125550100").unwrap(),
+            phone_type: crate::domain::phone::PhoneType::Cell,
+            extension: None,
+            preferred: true,
+        };
+        let after = PhoneData {
+            preferred: false,
+            ..before.clone()
+        };
+        assert_eq!(phone(Some(&before), &after), ["preferred"]);
+        assert_eq!(phone(None, &after), ["number", "type"]);
     }
 }

@@ -31,9 +31,21 @@ pub struct Child<Id, Data> {
 /// A stored child of kind `K`.
 pub type Stored<K> = Child<<K as ChildKind>::Id, <K as ChildKind>::Data>;
 
+/// What a child write may carry and never reads back (a bank account's number), and the
+/// request field it travels in: a change that replaces it names that field among its
+/// hidden changes (the readable state may not show the difference).
+pub trait ChildSecret: Send + 'static {
+    /// The field it travels in.
+    const FIELD: &'static str;
+}
+
 /// The secret of a kind that has none: no value of it exists, so such a write can never
 /// carry one.
 pub type NoSecret = std::convert::Infallible;
+
+impl ChildSecret for NoSecret {
+    const FIELD: &'static str = "";
+}
 
 /// One kind of child collection.
 pub trait ChildKind: Send + Sync + 'static {
@@ -41,16 +53,12 @@ pub trait ChildKind: Send + Sync + 'static {
     type Id: ResourceId + FromStr<Err = InvalidValue> + Display + Send + 'static;
     /// The child's readable data.
     type Data: Clone + PartialEq + Send + 'static;
-    /// What a write may carry besides the readable data and never reads back (a bank
-    /// account's number); [`NoSecret`] for kinds without one.
-    type Secret: Send + 'static;
+    /// What a write may carry besides the readable data; [`NoSecret`] for kinds
+    /// without one.
+    type Secret: ChildSecret;
 
     /// The kind's name in messages: `address`, `bank account`.
     const NAME: &'static str;
-    /// The field the secret travels in: a change that replaces the secret names it among
-    /// its hidden changes (the readable state may not show the difference).
-    const SECRET_FIELD: &'static str = "";
-
     /// The state an event about this child carries.
     fn state(child: Stored<Self>) -> ResourceState;
 

@@ -149,7 +149,8 @@ impl ResourceState {
     }
 }
 
-/// One resource changed by a write.
+/// One resource changed by a write. (Which of its fields changed is decided in
+/// `domain::changes`: `Change::changed_fields`.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// What the write did to the resource.

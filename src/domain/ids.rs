@@ -43,6 +43,10 @@ impl fmt::Display for AccountId {
 
 /// What every server-assigned id is: a UUID with a type of its own.
 pub trait ResourceId: Copy {
+    /// A new id: a UUID v7, so ids sort by creation time.
+    fn generate() -> Self {
+        Self::from_uuid(Uuid::now_v7())
+    }
     /// Wraps a UUID read back from a row or a page cursor; no check that it is a v7.
     fn from_uuid(uuid: Uuid) -> Self;
     /// The UUID, as stored and as sent on the wire.

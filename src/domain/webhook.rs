@@ -354,6 +354,65 @@ impl RetrySchedule {
     }
 }
 
+/// What an attempt's answer means for its delivery and its endpoint: decided once, by
+/// `webhooks::delivery::decide`; the record, the log line and the metrics all follow from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// A 2xx: delivered; the endpoint's failing run, if any, ends.
+    Succeeded,
+    /// Failed; tried again at `at`.
+    Retry {
+        /// When the delivery is due again.
+        at: DateTime<Utc>,
+        /// The receiver's `Retry-After`, which is about the endpoint, not one request:
+        /// every delivery to it waits until then.
+        pause_until: Option<DateTime<Utc>>,
+    },
+    /// Failed for good: out of retries.
+    Failed {
+        /// As for [`Decision::Retry`].
+        pause_until: Option<DateTime<Utc>>,
+    },
+    /// 410 Gone: failed, and the endpoint is disabled (the receiver asks never to be
+    /// called again).
+    EndpointGone,
+}
+
+impl Decision {
+    /// The delivery's next step as the attempt's log line names it (log queries rely on
+    /// it): `Succeeded`, `RetryAt(<time>)` or `Failed`.
+    pub fn next_step(&self) -> String {
+        match self {
+            Decision::Succeeded => "Succeeded".to_owned(),
+            Decision::Retry { at, .. } => format!("RetryAt({at:?})"),
+            Decision::Failed { .. } | Decision::EndpointGone => "Failed".to_owned(),
+        }
+    }
+
+    /// The delivery's stored status from now on, and when a pending one is due again.
+    pub fn next(self) -> (DeliveryStatus, Option<DateTime<Utc>>) {
+        match self {
+            Decision::Succeeded => (DeliveryStatus::Succeeded, None),
+            Decision::Retry { at, .. } => (DeliveryStatus::Pending, Some(at)),
+            Decision::Failed { .. } | Decision::EndpointGone => (DeliveryStatus::Failed, None),
+        }
+    }
+}
+
+/// Why an attempt disabled its endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisableReason {
+    /// It answered 410 Gone.
+    Gone,
+    /// Every attempt failed for `webhooks.disable_after_hours`.
+    Failing,
+}
+
+impl DisableReason {
+    /// Every reason, for metrics that list each from the start.
+    pub const ALL: [DisableReason; 2] = [DisableReason::Gone, DisableReason::Failing];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,10 +15,10 @@
 //!   broker returns. The relay's state, backlog size and oldest age are in
 //!   [`RelayStatus`] for health, logs and metrics.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rdkafka::producer::FutureProducer;
 use secrecy::SecretString;
 use tokio::sync::watch;
@@ -56,78 +56,7 @@ pub struct RelaySettings {
     pub metrics: RelayMetrics,
 }
 
-/// What the relay is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RelayState {
-    /// Not yet connected or elected.
-    Starting,
-    /// Another replica publishes; this one waits to take over.
-    Standby,
-    /// Publishing (or idle with nothing to publish).
-    Publishing,
-    /// The broker did not acknowledge the last batch; it will be retried.
-    BrokerUnavailable,
-    /// The database cannot be reached.
-    DatabaseUnavailable,
-}
-
-/// The relay's state and backlog, shared with health reporting and metrics.
-#[derive(Debug, Clone)]
-pub struct RelayReport {
-    /// What the relay is doing now.
-    pub state: RelayState,
-    /// Events not yet published.
-    pub backlog: i64,
-    /// When the oldest unpublished event happened.
-    pub oldest_unpublished: Option<DateTime<Utc>>,
-    /// Events this relay published since it started.
-    pub published: u64,
-    /// Why the relay last failed, while it is not back to normal.
-    pub last_error: Option<String>,
-}
-
-/// The relay's latest [`RelayReport`], written by the relay and read by the health
-/// service, logs and metrics.
-#[derive(Debug)]
-pub struct RelayStatus(Mutex<RelayReport>);
-
-impl Default for RelayStatus {
-    fn default() -> Self {
-        Self(Mutex::new(RelayReport {
-            state: RelayState::Starting,
-            backlog: 0,
-            oldest_unpublished: None,
-            published: 0,
-            last_error: None,
-        }))
-    }
-}
-
-impl RelayStatus {
-    /// A copy of the current report.
-    pub fn report(&self) -> RelayReport {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn update(&self, change: impl FnOnce(&mut RelayReport)) {
-        change(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
-    }
-
-    fn set_state(&self, state: RelayState, error: Option<String>) {
-        self.update(|report| {
-            report.state = state;
-            report.last_error = error;
-        });
-    }
-
-    /// Whether the relay is doing its job (publishing or standing by).
-    pub fn is_healthy(&self) -> bool {
-        matches!(
-            self.report().state,
-            RelayState::Starting | RelayState::Standby | RelayState::Publishing
-        )
-    }
-}
+pub use crate::metrics::relay::{RelayReport, RelayState, RelayStatus};
 
 /// Why the relay stopped leading (it starts over after a pause), or a batch failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,9 +65,6 @@ enum RelayError {
     Database(#[from] crate::domain::Error),
     #[error("kafka client: {0}")]
     Kafka(#[source] kafka::Error),
-    /// The broker did not take a batch: it was rolled back, to be published again.
-    #[error(transparent)]
-    Publish(kafka::Error),
 }
 
 /// Runs the relay until `stop` turns true: then it finishes the batch in flight, flushes
@@ -195,7 +121,7 @@ impl Role for Relay<'_> {
         tracing::warn!(%error, "event relay interrupted; retrying");
         let state = match error {
             RelayError::Database(_) => RelayState::DatabaseUnavailable,
-            RelayError::Kafka(_) | RelayError::Publish(_) => RelayState::BrokerUnavailable,
+            RelayError::Kafka(_) => RelayState::BrokerUnavailable,
         };
         self.status.set_state(state, Some(error.to_string()));
     }
@@ -205,7 +131,14 @@ impl Role for Relay<'_> {
         session: &mut Session,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RelayError> {
-        lead(self.settings, self.status, session, stop).await
+        lead(
+            self.settings,
+            self.status,
+            &mut self.last_report,
+            session,
+            stop,
+        )
+        .await
     }
 }
 
@@ -214,6 +147,7 @@ impl Role for Relay<'_> {
 async fn lead(
     settings: &RelaySettings,
     status: &RelayStatus,
+    last_report: &mut Instant,
     session: &mut Session,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), RelayError> {
@@ -221,7 +155,6 @@ async fn lead(
     session.run(outbox::listen).await?;
     let mut producer = kafka::producer(&settings.kafka).map_err(RelayError::Kafka)?;
     let mut topic_ready = false;
-    let mut last_report = Instant::now() - BACKLOG_REPORT;
     let mut last_purge = Instant::now() - PURGE_EVERY;
     status.set_state(RelayState::Publishing, None);
     loop {
@@ -230,7 +163,7 @@ async fn lead(
         let stopping = *stop.borrow();
         if last_report.elapsed() >= BACKLOG_REPORT {
             report_backlog(session, status).await?;
-            last_report = Instant::now();
+            *last_report = Instant::now();
         }
         if last_purge.elapsed() >= PURGE_EVERY {
             purge_expired(session, settings).await?;
@@ -249,8 +182,8 @@ async fn lead(
                 }
             }
         }
-        match publish_batch(session, &producer, settings).await {
-            Ok(count) => {
+        match publish_batch(session, &producer, settings).await? {
+            Published::Count(count) => {
                 if count > 0 {
                     status.update(|r| r.published += count as u64);
                 }
@@ -263,7 +196,7 @@ async fn lead(
                     return Ok(());
                 }
             }
-            Err(RelayError::Publish(error)) => {
+            Published::BrokerFailed(error) => {
                 tracing::warn!(%error, "publishing events failed; the batch will be retried");
                 status.set_state(RelayState::BrokerUnavailable, Some(error.to_string()));
                 // A fresh producer: an idempotent one may be left unusable by timeouts,
@@ -279,25 +212,32 @@ async fn lead(
                 }
                 continue;
             }
-            Err(error) => return Err(error),
         }
         wait_for_work(session, poll, stop).await?;
     }
 }
 
+/// What became of a batch.
+enum Published {
+    /// This many events were published and marked so (0: nothing was waiting).
+    Count(usize),
+    /// The broker did not take them all: the batch was rolled back, to be retried.
+    BrokerFailed(kafka::Error),
+}
+
 /// Claims a batch, publishes it, and marks it published once every record is
-/// acknowledged. A broker failure ([`RelayError::Publish`]) rolls the batch back.
+/// acknowledged. A broker failure rolls the batch back; a database failure is an error.
 async fn publish_batch(
     session: &mut Session,
     producer: &FutureProducer,
     settings: &RelaySettings,
-) -> Result<usize, RelayError> {
+) -> Result<Published, RelayError> {
     let size = settings.events.batch_size;
     let claim = move |conn: &mut _| outbox::claim_unpublished(conn, size);
     let batch = session.claim(claim, outbox::mark_published).await?;
     if batch.rows().is_empty() {
         batch.commit().await?;
-        return Ok(0);
+        return Ok(Published::Count(0));
     }
     let started = Instant::now();
     let mut deliveries = Vec::with_capacity(batch.rows().len());
@@ -329,7 +269,7 @@ async fn publish_batch(
     }
     if let Some(error) = failure {
         batch.rollback().await?;
-        return Err(RelayError::Publish(error));
+        return Ok(Published::BrokerFailed(error));
     }
     let published = batch.commit().await?;
     settings
@@ -337,7 +277,7 @@ async fn publish_batch(
         .published(published.iter().map(|e| e.occurred_at));
     let count = published.len();
     tracing::debug!(count, elapsed = ?started.elapsed(), "events published");
-    Ok(count)
+    Ok(Published::Count(count))
 }
 
 /// Waits until a write commits events (a notification arrives), `poll` passes, or the

@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 
 use super::{Metrics, seconds_buckets};
-use crate::webhooks::delivery::{Decision, DisableReason};
+use crate::domain::webhook::{Decision, DisableReason};
 
 /// The `outcome` label of an attempt: what its [`Decision`] did to the delivery.
 #[derive(Clone, Copy)]
@@ -158,7 +158,7 @@ impl DispatcherMetrics {
             let _ = this.attempts.get_or_create(&labels);
             let _ = this.attempt_seconds.get_or_create(&labels);
         }
-        for reason in [DisableReason::Gone, DisableReason::Failing] {
+        for reason in DisableReason::ALL {
             let _ = this.endpoints_disabled.get_or_create(&ReasonLabels {
                 reason: reason_label(reason),
             });

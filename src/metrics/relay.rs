@@ -3,7 +3,7 @@
 //! Only the replica that publishes measures the backlog; the others report 0 and
 //! `event_relay_leader` 0 (aggregate with `max`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use prometheus_client::metrics::counter::Counter;
@@ -12,7 +12,80 @@ use prometheus_client::metrics::histogram::Histogram;
 use std::sync::atomic::AtomicU64;
 
 use super::{Metrics, seconds_buckets};
-use crate::events::relay::{RelayState, RelayStatus};
+
+/// What the relay is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayState {
+    /// Not yet connected or elected.
+    Starting,
+    /// Another replica publishes; this one waits to take over.
+    Standby,
+    /// Publishing (or idle with nothing to publish).
+    Publishing,
+    /// The broker did not acknowledge the last batch; it will be retried.
+    BrokerUnavailable,
+    /// The database cannot be reached.
+    DatabaseUnavailable,
+}
+
+/// The relay's state and backlog, shared with health reporting and metrics. (Defined
+/// here, beside the gauges read from it, so metrics imports nothing of the relay.)
+#[derive(Debug, Clone)]
+pub struct RelayReport {
+    /// What the relay is doing now.
+    pub state: RelayState,
+    /// Events not yet published.
+    pub backlog: i64,
+    /// When the oldest unpublished event happened.
+    pub oldest_unpublished: Option<DateTime<Utc>>,
+    /// Events this relay published since it started.
+    pub published: u64,
+    /// Why the relay last failed, while it is not back to normal.
+    pub last_error: Option<String>,
+}
+
+/// The relay's latest [`RelayReport`], written by the relay and read by the health
+/// service, logs and metrics.
+#[derive(Debug)]
+pub struct RelayStatus(Mutex<RelayReport>);
+
+impl Default for RelayStatus {
+    fn default() -> Self {
+        Self(Mutex::new(RelayReport {
+            state: RelayState::Starting,
+            backlog: 0,
+            oldest_unpublished: None,
+            published: 0,
+            last_error: None,
+        }))
+    }
+}
+
+impl RelayStatus {
+    /// A copy of the current report.
+    pub fn report(&self) -> RelayReport {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn update(&self, change: impl FnOnce(&mut RelayReport)) {
+        change(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    pub(crate) fn set_state(&self, state: RelayState, error: Option<String>) {
+        self.update(|report| {
+            report.state = state;
+            report.last_error = error;
+        });
+    }
+
+    /// Whether the relay is doing its job (publishing or standing by).
+    pub fn is_healthy(&self) -> bool {
+        matches!(
+            self.report().state,
+            RelayState::Starting | RelayState::Standby | RelayState::Publishing
+        )
+    }
+}
 
 /// What the relay records as it publishes.
 #[derive(Clone)]

@@ -15,6 +15,7 @@ use crate::domain::producer::{
     BusinessType, FullProducer, Gender, Individual, Producer, ProducerDetails, SsnView,
 };
 use crate::domain::text::{Email, Name};
+use crate::domain::webhook::{Attempt, Delivery, DeliveryStatus, Endpoint};
 
 /// An instant as a `google.protobuf.Timestamp`.
 pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
@@ -247,5 +248,65 @@ pub fn insurance_policy(
         producer_etag: producer_version.etag(),
         create_time: Some(timestamp(stored.created_at)),
         update_time: Some(timestamp(stored.updated_at)),
+    }
+}
+
+/// A webhook endpoint (never its signing secrets).
+pub fn endpoint(endpoint: &Endpoint) -> pb::Endpoint {
+    pb::Endpoint {
+        id: endpoint.id.to_string(),
+        url: endpoint.data.url.as_str().to_owned(),
+        event_types: endpoint.data.subscription.names(),
+        description: endpoint
+            .data
+            .description
+            .as_ref()
+            .map(|d| d.as_str().to_owned())
+            .unwrap_or_default(),
+        enabled: endpoint.data.enabled,
+        disabled_reason: endpoint.disabled_reason.clone().unwrap_or_default(),
+        rate_limit_per_second: endpoint.data.rate_limit_per_second.map_or(0, |n| n as i32),
+        create_time: Some(timestamp(endpoint.created_at)),
+        update_time: Some(timestamp(endpoint.updated_at)),
+    }
+}
+
+fn delivery_status(status: DeliveryStatus) -> pb::DeliveryStatus {
+    match status {
+        DeliveryStatus::Pending => pb::DeliveryStatus::Pending,
+        DeliveryStatus::Succeeded => pb::DeliveryStatus::Succeeded,
+        DeliveryStatus::Failed => pb::DeliveryStatus::Failed,
+    }
+}
+
+/// A delivery of one event to one endpoint.
+pub fn delivery(delivery: &Delivery) -> pb::Delivery {
+    pb::Delivery {
+        id: delivery.id.to_string(),
+        endpoint_id: delivery.endpoint_id.to_string(),
+        event_id: delivery.event_id.to_string(),
+        webhook_id: Delivery::webhook_id(delivery.event_id),
+        event_type: delivery.webhook_type.clone(),
+        producer_id: delivery.producer_id.to_string(),
+        sequence: delivery.sequence,
+        status: delivery_status(delivery.status) as i32,
+        attempts: delivery.attempts,
+        next_attempt_time: (delivery.status == DeliveryStatus::Pending)
+            .then(|| timestamp(delivery.next_attempt_at)),
+        create_time: Some(timestamp(delivery.created_at)),
+        update_time: Some(timestamp(delivery.updated_at)),
+    }
+}
+
+/// One attempt of a delivery.
+pub fn attempt(attempt: &Attempt) -> pb::Attempt {
+    pb::Attempt {
+        id: attempt.id.to_string(),
+        delivery_id: attempt.delivery_id.to_string(),
+        attempt_time: Some(timestamp(attempt.attempted_at)),
+        status_code: attempt.status_code.map_or(0, i32::from),
+        latency_ms: attempt.latency_ms,
+        error: attempt.error.clone().unwrap_or_default(),
+        response_body: attempt.response_body.clone(),
     }
 }

@@ -6,7 +6,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::{ChildKey, ChildTable, Write};
+use super::children::{ChildKey, ChildTable, WriteKind};
 use super::codes;
 use super::outbox::WriteContext;
 use super::schema::addresses;
@@ -147,12 +147,12 @@ impl ChildTable for Addresses {
         conn: &mut PgConnection,
         _cx: &WriteContext,
         key: &ChildKey<'_, AddressId>,
-        write: Write,
+        write: WriteKind,
         data: &AddressData,
         _secret: Option<&NoSecret>,
     ) -> Result<Address, Error> {
         let row = match write {
-            Write::Insert => {
+            WriteKind::Insert => {
                 let (account_id, producer_id, id) = key.columns();
                 diesel::insert_into(addresses::table)
                     .values((
@@ -164,7 +164,7 @@ impl ChildTable for Addresses {
                     .returning(AddressRow::as_returning())
                     .get_result::<AddressRow>(conn)?
             }
-            Write::Update => diesel::update(addresses::table.find(key.columns()))
+            WriteKind::Update => diesel::update(addresses::table.find(key.columns()))
                 .set((AddressValues::from(data), addresses::updated_at.eq(now)))
                 .returning(AddressRow::as_returning())
                 .get_result::<AddressRow>(conn)?,

@@ -7,7 +7,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::{ChildKey, ChildTable, Write};
+use super::children::{ChildKey, ChildTable, WriteKind};
 use super::codes;
 use super::outbox::WriteContext;
 use super::schema::bank_accounts;
@@ -173,14 +173,14 @@ impl ChildTable for BankAccounts {
         conn: &mut PgConnection,
         cx: &WriteContext,
         key: &ChildKey<'_, BankAccountId>,
-        write: Write,
+        write: WriteKind,
         data: &BankAccountData,
         number: Option<&AccountNumber>,
     ) -> Result<BankAccount, Error> {
         // A new account needs its number; an update without one keeps the stored one.
         let sealed = number.map(|number| SealedNumber::new(&cx.protection, key, number));
         let row = match write {
-            Write::Insert => {
+            WriteKind::Insert => {
                 let (account_id, producer_id, id) = key.columns();
                 diesel::insert_into(bank_accounts::table)
                     .values((
@@ -193,7 +193,7 @@ impl ChildTable for BankAccounts {
                     .returning(BankAccountRow::as_returning())
                     .get_result::<BankAccountRow>(conn)?
             }
-            Write::Update => diesel::update(bank_accounts::table.find(key.columns()))
+            WriteKind::Update => diesel::update(bank_accounts::table.find(key.columns()))
                 .set((
                     BankAccountValues::from(data),
                     sealed,

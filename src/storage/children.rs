@@ -14,7 +14,7 @@ use diesel::prelude::*;
 
 use super::outbox::{self, History, WriteContext};
 use super::schema::producers;
-use crate::domain::child::{ChildKind, ParentTarget, Stored, Versioned};
+use crate::domain::child::{ChildKind, ChildSecret, ParentTarget, Stored, Versioned};
 use crate::domain::event::Change;
 use crate::domain::identifiers::Npn;
 use crate::domain::ids::ResourceId;
@@ -45,7 +45,7 @@ impl<Id: ResourceId> ChildKey<'_, Id> {
 
 /// Whether a write adds a child or replaces the data of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Write {
+pub enum WriteKind {
     /// A new row.
     Insert,
     /// The row of an existing child.
@@ -78,7 +78,7 @@ pub trait ChildTable: ChildKind {
         conn: &mut PgConnection,
         cx: &WriteContext,
         key: &ChildKey<'_, Self::Id>,
-        write: Write,
+        write: WriteKind,
         data: &Self::Data,
         secret: Option<&Self::Secret>,
     ) -> Result<Stored<Self>, Error>;
@@ -90,14 +90,13 @@ pub trait ChildTable: ChildKind {
     ) -> Result<Option<Stored<Self>>, Error>;
 
     /// Clears the flag `data` holds (see [`ChildKind::holds_flag`]) on every other child
-    /// of the producer; returns them as they are now.
+    /// of the producer; returns them as they are now. (Required, so that a kind with a
+    /// flag cannot forget it.)
     fn clear_flag(
-        _conn: &mut PgConnection,
-        _key: &ChildKey<'_, Self::Id>,
-        _data: &Self::Data,
-    ) -> Result<Vec<Stored<Self>>, Error> {
-        Ok(Vec::new())
-    }
+        conn: &mut PgConnection,
+        key: &ChildKey<'_, Self::Id>,
+        data: &Self::Data,
+    ) -> Result<Vec<Stored<Self>>, Error>;
 }
 
 /// One child of the producer, with the producer's version.
@@ -107,8 +106,6 @@ pub fn find<T: ChildTable>(
     producer: ProducerId,
     id: T::Id,
 ) -> Result<Versioned<Stored<T>>, Error> {
-    // Also called inside a create's transaction (a replayed create): no snapshot
-    // transaction of its own.
     let producer_version = producer_version(conn, account, producer)?;
     let key = ChildKey {
         account,
@@ -174,11 +171,11 @@ pub fn create<T: ChildTable>(
     let key = ChildKey {
         account: &parent.account,
         producer: parent.producer,
-        id: T::Id::from_uuid(uuid::Uuid::now_v7()),
+        id: T::Id::generate(),
     };
     in_producer_lock(conn, cx, parent, |conn| {
         let mut changes = clear_flag::<T>(conn, &key, data)?;
-        let created = T::write(conn, cx, &key, Write::Insert, data, secret)?;
+        let created = T::write(conn, cx, &key, WriteKind::Insert, data, secret)?;
         changes.push(Change::created(T::state(created.clone())));
         Ok((created, changes))
     })
@@ -205,12 +202,14 @@ pub fn update<T: ChildTable>(
             return Ok((current, Vec::new()));
         }
         let mut changes = clear_flag::<T>(conn, &key, &data)?;
-        let updated = T::write(conn, cx, &key, Write::Update, &data, secret.as_ref())?;
+        let updated = T::write(conn, cx, &key, WriteKind::Update, &data, secret.as_ref())?;
         let mut change = Change::updated(T::state(current), T::state(updated.clone()));
         if secret.is_some() {
             // A new secret may look the same when read (a number with the same last
             // four digits): say so explicitly.
-            change.hidden_changes.push(T::SECRET_FIELD);
+            change
+                .hidden_changes
+                .push(<T::Secret as ChildSecret>::FIELD);
         }
         changes.push(change);
         Ok((updated, changes))

@@ -8,7 +8,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::{ChildKey, ChildTable, Write, producer_version};
+use super::children::{ChildKey, ChildTable, WriteKind, producer_version};
 use super::codes;
 use super::outbox::WriteContext;
 use super::schema::insurance_policies;
@@ -155,12 +155,12 @@ impl ChildTable for InsurancePolicies {
         conn: &mut PgConnection,
         _cx: &WriteContext,
         key: &ChildKey<'_, PolicyId>,
-        write: Write,
+        write: WriteKind,
         data: &InsurancePolicyData,
         _secret: Option<&NoSecret>,
     ) -> Result<InsurancePolicy, Error> {
         let row = match write {
-            Write::Insert => {
+            WriteKind::Insert => {
                 let (account_id, producer_id, id) = key.columns();
                 diesel::insert_into(insurance_policies::table)
                     .values((
@@ -172,7 +172,7 @@ impl ChildTable for InsurancePolicies {
                     .returning(PolicyRow::as_returning())
                     .get_result::<PolicyRow>(conn)?
             }
-            Write::Update => diesel::update(insurance_policies::table.find(key.columns()))
+            WriteKind::Update => diesel::update(insurance_policies::table.find(key.columns()))
                 .set((
                     PolicyValues::from(data),
                     insurance_policies::updated_at.eq(now),
@@ -193,6 +193,15 @@ impl ChildTable for InsurancePolicies {
             .optional()?
             .map(PolicyRow::into_domain)
             .transpose()
+    }
+
+    /// Policies have no flag: none is ever held.
+    fn clear_flag(
+        _conn: &mut PgConnection,
+        _key: &ChildKey<'_, PolicyId>,
+        _data: &InsurancePolicyData,
+    ) -> Result<Vec<InsurancePolicy>, Error> {
+        Ok(Vec::new())
     }
 }
 

@@ -6,7 +6,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::children::{ChildKey, ChildTable, Write};
+use super::children::{ChildKey, ChildTable, WriteKind};
 use super::codes;
 use super::outbox::WriteContext;
 use super::schema::phones;
@@ -113,12 +113,12 @@ impl ChildTable for Phones {
         conn: &mut PgConnection,
         _cx: &WriteContext,
         key: &ChildKey<'_, PhoneId>,
-        write: Write,
+        write: WriteKind,
         data: &PhoneData,
         _secret: Option<&NoSecret>,
     ) -> Result<Phone, Error> {
         let row = match write {
-            Write::Insert => {
+            WriteKind::Insert => {
                 let (account_id, producer_id, id) = key.columns();
                 diesel::insert_into(phones::table)
                     .values((
@@ -130,7 +130,7 @@ impl ChildTable for Phones {
                     .returning(PhoneRow::as_returning())
                     .get_result::<PhoneRow>(conn)?
             }
-            Write::Update => diesel::update(phones::table.find(key.columns()))
+            WriteKind::Update => diesel::update(phones::table.find(key.columns()))
                 .set((PhoneValues::from(data), phones::updated_at.eq(now)))
                 .returning(PhoneRow::as_returning())
                 .get_result::<PhoneRow>(conn)?,

@@ -20,7 +20,8 @@ pub trait Work<T>: FnOnce(&mut PgConnection) -> Result<T, Error> + Send + 'stati
 
 impl<T, F: FnOnce(&mut PgConnection) -> Result<T, Error> + Send + 'static> Work<T> for F {}
 
-/// A pooled Postgres database.
+/// A pooled Postgres database. (Its idempotent runs, `run_once` and `replayed`, are in
+/// `request_keys`, beside the table they use.)
 #[derive(Clone)]
 pub struct Database {
     pool: PgPool,

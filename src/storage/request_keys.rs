@@ -14,7 +14,6 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::pool::Work;
-
 use super::schema::{create_requests, request_keys};
 use crate::crypto::{FieldContext, Protection, SealedValue};
 use crate::domain::{AccountId, Error, RequestId, Violations};

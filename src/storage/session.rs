@@ -203,7 +203,10 @@ impl Leader {
                 Err(error) => role.interrupted(error),
             }
             role.leading(false);
-            let _ = tokio::time::timeout(self.retry_after, stop.changed()).await;
+            // A closed stop channel means stop, here as in every other wait.
+            if stopped_within(&mut stop, self.retry_after).await {
+                break;
+            }
         }
         role.leading(false);
     }

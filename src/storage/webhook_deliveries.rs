@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::codes;
 use super::intake_offsets::Position;
 use super::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints};
-use super::webhook_endpoints::SealedSecrets;
+use super::webhook_endpoints::{SealedSecrets, find_enabled};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::webhook::{Attempt, Delivery, DeliveryStatus, WebhookType};
 use crate::domain::{AccountId, DeliveryId, EndpointId, Error};
@@ -368,7 +368,7 @@ pub fn retry_now(conn: &mut PgConnection, endpoint: EndpointId) -> Result<usize,
 
 /// Fails the endpoint's pending deliveries (it was disabled): RecoverEndpoint replays
 /// them once it is enabled again.
-pub fn fail_pending(conn: &mut PgConnection, endpoint: EndpointId) -> Result<(), Error> {
+pub(super) fn fail_pending(conn: &mut PgConnection, endpoint: EndpointId) -> Result<(), Error> {
     diesel::update(
         webhook_deliveries::table
             .filter(webhook_deliveries::endpoint_id.eq(endpoint.as_uuid()))
@@ -391,6 +391,7 @@ pub fn list(
     status: Option<DeliveryStatus>,
     page: PageRequest<DeliveryId>,
 ) -> Result<Page<Delivery>, Error> {
+    super::webhook_endpoints::find(conn, account, endpoint)?;
     let mut query = webhook_deliveries::table
         .filter(webhook_deliveries::account_id.eq(account.as_str()))
         .filter(webhook_deliveries::endpoint_id.eq(endpoint.as_uuid()))
@@ -459,8 +460,34 @@ pub fn attempts(
     })
 }
 
-/// Queues one event's delivery to the endpoint again, now, with a fresh retry schedule.
+/// Queues one event's delivery to the enabled endpoint again, now, with a fresh retry
+/// schedule.
 pub fn redeliver(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    endpoint: EndpointId,
+    event_id: Uuid,
+) -> Result<Delivery, Error> {
+    conn.transaction(|conn| {
+        find_enabled(conn, account, endpoint)?;
+        requeue_event(conn, account, endpoint, event_id)
+    })
+}
+
+/// Queues a test webhook (`delivery`) to the enabled endpoint, and returns it.
+pub fn send_test(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    delivery: NewDelivery,
+) -> Result<Delivery, Error> {
+    conn.transaction(|conn| {
+        find_enabled(conn, account, delivery.endpoint_id)?;
+        record(conn, account.as_str(), std::slice::from_ref(&delivery))?;
+        find_by_event(conn, account, delivery.endpoint_id, delivery.event_id)
+    })
+}
+
+fn requeue_event(
     conn: &mut PgConnection,
     account: &AccountId,
     endpoint: EndpointId,
@@ -490,7 +517,7 @@ pub fn redeliver(
 }
 
 /// The endpoint's delivery of one event.
-pub fn find_by_event(
+fn find_by_event(
     conn: &mut PgConnection,
     account: &AccountId,
     endpoint: EndpointId,
@@ -507,8 +534,20 @@ pub fn find_by_event(
         .into_domain()
 }
 
-/// Queues again every delivery of the endpoint that failed at or after `since`.
+/// Queues again every delivery of the enabled endpoint that failed at or after `since`.
 pub fn recover(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    endpoint: EndpointId,
+    since: DateTime<Utc>,
+) -> Result<usize, Error> {
+    conn.transaction(|conn| {
+        find_enabled(conn, account, endpoint)?;
+        requeue_failed(conn, account, endpoint, since)
+    })
+}
+
+fn requeue_failed(
     conn: &mut PgConnection,
     account: &AccountId,
     endpoint: EndpointId,

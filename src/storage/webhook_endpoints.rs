@@ -160,13 +160,22 @@ pub fn find(
         .into_domain()
 }
 
-/// The caller's endpoint, which must be enabled for anything to be sent to it.
-pub fn find_enabled(
+/// The caller's endpoint, which must be enabled for anything to be sent to it. Called
+/// in the transaction that queues the sending: the row is share-locked, so a disable
+/// waits for that transaction (and its deliveries are failed with the rest).
+pub(super) fn find_enabled(
     conn: &mut PgConnection,
     account: &AccountId,
     id: EndpointId,
 ) -> Result<Endpoint, Error> {
-    let endpoint = find(conn, account, id)?;
+    let endpoint = webhook_endpoints::table
+        .find((account.as_str(), id.as_uuid()))
+        .select(EndpointRow::as_select())
+        .for_share()
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound("endpoint"))?
+        .into_domain()?;
     if !endpoint.data.enabled {
         return Err(Error::FailedPrecondition(
             "the endpoint is disabled: enable it (UpdateEndpoint) before sending to it".into(),

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::http::{Deliverer, Outcome};
 use crate::crypto::Protection;
-use crate::domain::webhook::{Attempt, Delivery, DeliveryStatus, RetrySchedule};
+use crate::domain::webhook::{Attempt, Decision, Delivery, DisableReason, RetrySchedule};
 use crate::domain::{DeliveryId, EndpointId, Error};
 use crate::metrics::dispatcher::DispatcherMetrics;
 use crate::storage::Database;
@@ -227,6 +227,12 @@ async fn attempt(context: &Context, due: DueDelivery) {
 /// The attempt, sending `traceparent` (the attempt's own span) to the receiver.
 async fn attempt_in_trace(context: &Context, due: DueDelivery, traceparent: Option<String>) {
     let Some((attempted_at, outcome)) = send(context, &due, traceparent.as_deref()).await else {
+        // Not sent: the claim goes back, and the delivery stays due.
+        let (delivery, lease_token) = (DeliveryId::from_uuid(due.id), due.lease_token);
+        let _ = context
+            .db
+            .run(move |conn| webhook_deliveries::release(conn, delivery, lease_token))
+            .await;
         return;
     };
     let schedule = &context.settings.schedule;
@@ -237,7 +243,7 @@ async fn attempt_in_trace(context: &Context, due: DueDelivery, traceparent: Opti
         status = outcome.status,
         latency_ms = outcome.latency.as_millis() as u64,
         error = outcome.error.as_deref().unwrap_or(""),
-        next = ?decision,
+        next = %decision.next_step(),
         traceparent = traceparent.as_deref().unwrap_or(""),
         "webhook attempt"
     );
@@ -256,8 +262,8 @@ async fn attempt_in_trace(context: &Context, due: DueDelivery, traceparent: Opti
 }
 
 /// Signs and sends the delivery once its endpoint's rate limit allows: when the request
-/// went out, and what came of it. `None`: the endpoint's secrets cannot be opened; the
-/// claim is released and the delivery stays due.
+/// went out, and what came of it. `None`: the endpoint's secrets cannot be opened, and
+/// nothing was sent.
 async fn send(
     context: &Context,
     due: &DueDelivery,
@@ -269,11 +275,6 @@ async fn send(
         Ok(secrets) => secrets,
         Err(error) => {
             tracing::warn!(%error, %delivery, "cannot open the endpoint's secrets; the delivery stays due");
-            let lease_token = due.lease_token;
-            let _ = context
-                .db
-                .run(move |conn| webhook_deliveries::release(conn, delivery, lease_token))
-                .await;
             return None;
         }
     };
@@ -310,41 +311,6 @@ async fn wait_for_slot(context: &Context, endpoint: Uuid, per_second: Option<i32
     tokio::time::sleep_until(start.into()).await;
 }
 
-/// What an attempt's answer means for its delivery and its endpoint: decided once, by
-/// [`decide`]; the record, the log line and the metrics all follow from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// A 2xx: delivered; the endpoint's failing run, if any, ends.
-    Succeeded,
-    /// Failed; tried again at `at`.
-    Retry {
-        /// When the delivery is due again.
-        at: DateTime<Utc>,
-        /// The receiver's `Retry-After`, which is about the endpoint, not one request:
-        /// every delivery to it waits until then.
-        pause_until: Option<DateTime<Utc>>,
-    },
-    /// Failed for good: out of retries.
-    Failed {
-        /// As for [`Decision::Retry`].
-        pause_until: Option<DateTime<Utc>>,
-    },
-    /// 410 Gone: failed, and the endpoint is disabled (the receiver asks never to be
-    /// called again).
-    EndpointGone,
-}
-
-impl Decision {
-    /// The delivery's stored status from now on, and when a pending one is due again.
-    fn next(self) -> (DeliveryStatus, Option<DateTime<Utc>>) {
-        match self {
-            Decision::Succeeded => (DeliveryStatus::Succeeded, None),
-            Decision::Retry { at, .. } => (DeliveryStatus::Pending, Some(at)),
-            Decision::Failed { .. } | Decision::EndpointGone => (DeliveryStatus::Failed, None),
-        }
-    }
-}
-
 /// What follows an attempt that ended at `now`, after `attempts_before` earlier ones:
 /// success; a retry after the schedule's next delay (`unit` in [0, 1) draws its jitter),
 /// or later when the receiver's `Retry-After` asks for more (never sooner: a
@@ -377,15 +343,6 @@ pub fn decide(
         }
         None => Decision::Failed { pause_until },
     }
-}
-
-/// Why an attempt disabled its endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DisableReason {
-    /// It answered 410 Gone.
-    Gone,
-    /// Every attempt failed for `webhooks.disable_after_hours`.
-    Failing,
 }
 
 /// How often an attempt's record is tried before the attempt is given up.
@@ -453,6 +410,7 @@ fn random_unit() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::webhook::DeliveryStatus;
 
     fn outcome(status: Option<u16>, retry_after: Option<u64>) -> Outcome {
         Outcome {

@@ -63,7 +63,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     )));
     let webhooks = &config.webhooks;
     let timeout = Duration::from_millis(webhooks.delivery_timeout_ms);
-    let deliverer = Deliverer::build(timeout, webhooks.address_policy())?;
+    let deliverer = Deliverer::build(timeout, webhooks.into())?;
     let settings = DeliverySettings {
         schedule: webhooks.retry_schedule()?,
         disable_after: chrono::Duration::hours(webhooks.disable_after_hours as i64),

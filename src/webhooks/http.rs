@@ -60,7 +60,7 @@ pub struct Deliverer {
 
 /// The HTTP client could not be built (its TLS backend did not start).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the HTTP client")]
+#[error("cannot build the HTTP client: {0}")]
 pub struct ClientError(#[source] reqwest::Error);
 
 impl Deliverer {

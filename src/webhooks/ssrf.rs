@@ -20,6 +20,17 @@ pub enum AddressPolicy {
     AllowPrivate,
 }
 
+impl From<&crate::config::WebhooksConfig> for AddressPolicy {
+    /// Private addresses too only with `webhooks.allow_private_targets`.
+    fn from(config: &crate::config::WebhooksConfig) -> Self {
+        if config.allow_private_targets {
+            AddressPolicy::AllowPrivate
+        } else {
+            AddressPolicy::PublicOnly
+        }
+    }
+}
+
 /// A target the guard refused (as opposed to one that could not be reached): the error
 /// the resolver returns, found again in the HTTP client's error chain.
 #[derive(Debug)]

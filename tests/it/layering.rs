@@ -79,9 +79,32 @@ const RULES: &[Rule] = &[
         forbidden: &["crate::api", "crate::webhooks", "crate::server"],
     },
     Rule {
+        what: "proto renders domain values and knows nothing else of the crate",
+        applies: |layer| layer == "proto",
+        forbidden: &[
+            "crate::api",
+            "crate::events",
+            "crate::server",
+            "crate::storage",
+            "crate::webhooks",
+        ],
+    },
+    Rule {
+        what: "the leaves (auth, config, crypto, metrics, tasks, telemetry) import no layer above storage",
+        applies: |layer| {
+            ["auth", "config", "crypto", "metrics", "tasks", "telemetry"].contains(&layer)
+        },
+        forbidden: &[
+            "crate::api",
+            "crate::events",
+            "crate::server",
+            "crate::webhooks",
+        ],
+    },
+    Rule {
         what: "the webhook dispatcher does not pull in the gRPC server",
         applies: |layer| layer == "bin/webhook-dispatcher",
-        forbidden: &["server::", "api::"],
+        forbidden: &["crate::server", "crate::api"],
     },
 ];
 
@@ -100,26 +123,136 @@ fn layer_of(relative: &Path) -> String {
     }
 }
 
-/// Every breach in one file's text, as `file:line: rule: the line`.
+/// Every breach in one file's text, as `file:line: rule: the line`. A `use` is read
+/// whole (over several lines, groups expanded, `self::`/`super::` resolved against the
+/// file's module), so `use crate::{api, storage}` or `use super::super::api` count too.
 fn breaches(file: &str, layer: &str, text: &str) -> Vec<String> {
+    let module = module_of(Path::new(file));
     let mut found = Vec::new();
+    let mut statement = String::new();
+    let mut first_line = 0;
     for (number, line) in text.lines().enumerate() {
-        let code = line.trim_start();
+        let code = line.trim();
         if code.starts_with("//") {
             continue;
         }
-        for rule in RULES.iter().filter(|rule| (rule.applies)(layer)) {
-            if let Some(name) = rule.forbidden.iter().find(|name| names(code, name)) {
-                found.push(format!(
-                    "{file}:{}: {} (names `{name}`): {}",
-                    number + 1,
-                    rule.what,
-                    code.trim()
-                ));
+        let in_use = !statement.is_empty();
+        if in_use || code.starts_with("use ") || code.starts_with("pub use ") {
+            if !in_use {
+                first_line = number + 1;
             }
+            statement.push_str(code);
+            statement.push(' ');
+            if !code.ends_with(';') {
+                continue;
+            }
+            let tree = statement
+                .trim()
+                .trim_start_matches("pub ")
+                .trim_start_matches("use ");
+            let paths: Vec<String> = expand(tree.trim_end_matches(';'))
+                .into_iter()
+                .map(|path| resolve(&path, &module))
+                .collect();
+            found.extend(check(
+                file,
+                first_line,
+                layer,
+                &paths.join(" "),
+                statement.trim(),
+            ));
+            statement.clear();
+            continue;
         }
+        found.extend(check(file, number + 1, layer, code, code));
     }
     found
+}
+
+/// The breaches of one piece of code.
+fn check(file: &str, line: usize, layer: &str, code: &str, shown: &str) -> Vec<String> {
+    RULES
+        .iter()
+        .filter(|rule| (rule.applies)(layer))
+        .filter_map(|rule| {
+            let name = rule.forbidden.iter().find(|name| names(code, name))?;
+            Some(format!(
+                "{file}:{line}: {} (names `{name}`): {shown}",
+                rule.what
+            ))
+        })
+        .collect()
+}
+
+/// The paths of a `use` tree: `a::{b, c::{d, e as f}}` is `a::b`, `a::c::d`, `a::c::e`.
+fn expand(tree: &str) -> Vec<String> {
+    let tree = tree.trim();
+    let Some(open) = tree.find('{') else {
+        let path = tree.split(" as ").next().unwrap_or(tree).trim();
+        return vec![path.to_owned()];
+    };
+    let (prefix, rest) = (&tree[..open], &tree[open + 1..]);
+    let inner = rest.strip_suffix('}').unwrap_or(rest);
+    let (mut depth, mut start, mut items) = (0, 0, Vec::new());
+    for (at, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&inner[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&inner[start..]);
+    items
+        .into_iter()
+        .filter(|item| !item.trim().is_empty())
+        .flat_map(|item| expand(&format!("{prefix}{}", item.trim())))
+        .collect()
+}
+
+/// A path as seen from the crate root: `super::` and `self::` resolved against the
+/// file's module, the library's own name (in the binaries) read as `crate`.
+fn resolve(path: &str, module: &[String]) -> String {
+    if let Some(rest) = path.strip_prefix("producer_profile::") {
+        return format!("crate::{rest}");
+    }
+    let mut here = module.to_vec();
+    let mut rest = path;
+    loop {
+        if let Some(after) = rest.strip_prefix("super::") {
+            here.pop();
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("self::") {
+            rest = after;
+        } else {
+            break;
+        }
+    }
+    if rest.len() == path.len() {
+        return path.to_owned();
+    }
+    let mut parts = vec!["crate".to_owned()];
+    parts.extend(here);
+    parts.push(rest.to_owned());
+    parts.join("::")
+}
+
+/// The module a file under `src/` defines, as path segments below the crate root.
+fn module_of(relative: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = relative
+        .iter()
+        .map(|part| part.to_string_lossy().trim_end_matches(".rs").to_owned())
+        .collect();
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
+        parts.pop();
+    }
+    parts
 }
 
 /// Whether `code` names `name` as a path (not as part of a longer word).
@@ -197,11 +330,25 @@ fn a_forbidden_import_is_found_and_named() {
     assert_eq!(
         found(
             "bin/webhook-dispatcher.rs",
-            "let s = server::termination_signal();"
+            "use producer_profile::{server, tasks};"
         )
         .len(),
         1
     );
+    let grouped = "use crate::{\n    domain::Error,\n    webhooks::http,\n};";
+    assert_eq!(
+        found("storage/pool.rs", grouped).len(),
+        1,
+        "a group over lines"
+    );
+    let relative = "use super::super::api::grpc;";
+    assert_eq!(
+        found("webhooks/http.rs", relative).len(),
+        1,
+        "a relative path"
+    );
+    let inline = "let p = crate::webhooks::ssrf::AddressPolicy::PublicOnly;";
+    assert_eq!(found("config.rs", inline).len(), 1, "a path in code");
     // Allowed: diesel in storage, a comment, a word that only contains a name.
     assert!(found("storage/pool.rs", "use diesel::PgConnection;").is_empty());
     assert!(found("api/request.rs", "// diesel is blocking").is_empty());

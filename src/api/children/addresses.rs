@@ -1,4 +1,4 @@
-//! Addresses over the API: message ↔ domain and the storage calls.
+//! Addresses over the API: parsing the message, and which fields an update may name.
 
 use chrono::NaiveDate;
 

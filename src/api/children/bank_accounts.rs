@@ -1,4 +1,4 @@
-//! Bank accounts over the API: message ↔ domain and the storage calls. The account
+//! Bank accounts over the API: parsing the message, and which fields an update may name. The account
 //! number goes in (on create, or on update when the mask names it) and never comes out:
 //! responses carry `****` and the last four digits.
 

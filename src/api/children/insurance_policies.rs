@@ -1,4 +1,5 @@
-//! E&O policies over the API: message ↔ domain, the storage calls, and the coverage check.
+//! E&O policies over the API: parsing the message, the fields an update may name, and
+//! the coverage check.
 
 use chrono::NaiveDate;
 use tonic::Status;

@@ -11,6 +11,7 @@ use tonic::Status;
 use self::requests::{ChildArgs, ChildRequest};
 use super::field_mask::{self, Maskable};
 use super::page_token::{self, FilterDigest};
+use super::producer_convert::{optional, unknown_enum};
 use super::request::{Ran, Retry, run_once, today};
 use crate::auth::{Caller, Scope};
 use crate::domain::child::{ParentTarget, Stored};
@@ -287,8 +288,6 @@ mod bank_accounts;
 mod insurance_policies;
 mod phones;
 mod requests;
-
-use super::producer_convert::{optional, unknown_enum};
 
 /// The error for a required enum left UNSPECIFIED.
 fn required_enum() -> InvalidValue {

@@ -1,4 +1,4 @@
-//! Phones over the API: message ↔ domain and the storage calls.
+//! Phones over the API: parsing the message, and which fields an update may name.
 
 use chrono::NaiveDate;
 
