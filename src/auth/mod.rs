@@ -3,6 +3,7 @@
 
 pub mod dev_key;
 pub mod jwks;
+pub mod token_cache;
 pub mod verifier;
 
 use std::fmt;
