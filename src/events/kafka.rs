@@ -51,7 +51,16 @@ pub enum Error {
 /// librdkafka settings for this service's clients: the brokers, then every pass-through
 /// property (security, SASL, TLS…) as configured.
 pub fn client_config(config: &KafkaConfig) -> ClientConfig {
+    client_config_over(config, &[])
+}
+
+/// [`client_config`] over `defaults`: the component's own choices, which
+/// `kafka.properties` may still override.
+pub fn client_config_over(config: &KafkaConfig, defaults: &[(&str, &str)]) -> ClientConfig {
     let mut client = ClientConfig::new();
+    for (key, value) in defaults {
+        client.set(*key, *value);
+    }
     client.set("bootstrap.servers", &config.brokers);
     for (key, value) in &config.properties {
         client.set(key, value);
