@@ -35,7 +35,7 @@ struct AddressRow {
 }
 
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = addresses, treat_none_as_null = true)]
+#[diesel(table_name = addresses, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct AddressValues<'a> {
     address_type: &'static str,
     preferred: bool,

@@ -39,7 +39,7 @@ struct BankAccountRow {
 }
 
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = bank_accounts, treat_none_as_null = true)]
+#[diesel(table_name = bank_accounts, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct BankAccountValues<'a> {
     bank_name: &'a str,
     holder_name: &'a str,

@@ -36,7 +36,7 @@ struct PolicyRow {
 }
 
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = insurance_policies, treat_none_as_null = true)]
+#[diesel(table_name = insurance_policies, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct PolicyValues<'a> {
     carrier: &'a str,
     policy_number: &'a str,

@@ -17,6 +17,21 @@ use crate::domain::{AccountId, Error, ProducerId, Version};
 /// commits, so event-log positions are handed out in commit order. ("pp-evlog")
 const EVENT_LOG_LOCK: i64 = 0x70_70_2d_65_76_6c_6f_67;
 
+// Both return `void`, which has no diesel type: declared `Bool` and only executed, never
+// read. Calls with bound arguments, so diesel prepares each once per connection (formatted
+// SQL would be parsed on every write).
+diesel::define_sql_function! {
+    /// Takes a transaction-level advisory lock, waiting for it.
+    fn pg_advisory_xact_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
+}
+diesel::define_sql_function! {
+    /// Notifies `channel`'s listeners when the transaction commits.
+    fn pg_notify(
+        channel: diesel::sql_types::Text,
+        payload: diesel::sql_types::Text,
+    ) -> diesel::sql_types::Bool;
+}
+
 /// The channel the relay listens on; every write with events notifies it on commit.
 pub const EVENTS_CHANNEL: &str = "producer_profile_events";
 
@@ -57,10 +72,7 @@ pub(crate) fn append(
     if changes.is_empty() {
         return Ok(history.version_before);
     }
-    diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
-        "pg_advisory_xact_lock({EVENT_LOG_LOCK}) IS NULL"
-    )))
-    .execute(conn)?;
+    diesel::select(pg_advisory_xact_lock(EVENT_LOG_LOCK)).execute(conn)?;
     let mut version = history.version_before;
     // Stored with microsecond precision: round now, so the encoded event and the row agree.
     let now = Utc::now();
@@ -90,7 +102,7 @@ pub(crate) fn append(
             ))
             .execute(conn)?;
     }
-    diesel::sql_query(format!("NOTIFY {EVENTS_CHANNEL}")).execute(conn)?;
+    diesel::select(pg_notify(EVENTS_CHANNEL, "")).execute(conn)?;
     Ok(version)
 }
 

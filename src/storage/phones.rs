@@ -28,7 +28,7 @@ struct PhoneRow {
 }
 
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = phones, treat_none_as_null = true)]
+#[diesel(table_name = phones, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct PhoneValues<'a> {
     phone_type: &'static str,
     number: &'a str,

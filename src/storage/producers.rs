@@ -66,7 +66,7 @@ struct ProducerRow {
 /// The client-supplied columns, as written. `None` writes NULL, so an update clears
 /// what the new data no longer has.
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = producers, treat_none_as_null = true)]
+#[diesel(table_name = producers, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct ProducerValues {
     npn: String,
     producer_type: &'static str,

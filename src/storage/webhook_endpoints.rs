@@ -34,7 +34,7 @@ struct EndpointRow {
 }
 
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = webhook_endpoints, treat_none_as_null = true)]
+#[diesel(table_name = webhook_endpoints, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct EndpointValues {
     url: String,
     description: Option<String>,
