@@ -89,7 +89,7 @@ impl pb::event_service_server::EventService for EventFeedApi {
         let account = caller.account.clone();
         let page = self
             .db
-            .run(move |conn| outbox::feed(conn, &account, after, &filter, size.get()))
+            .read(move |conn| outbox::feed(conn, &account, after, &filter, size.get()))
             .await?;
         let events = page
             .events

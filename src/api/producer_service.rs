@@ -141,13 +141,13 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         if full {
             let found = self
                 .db
-                .run(move |conn| producers::find_full(conn, &protection, &account, id, view))
+                .read(move |conn| producers::find_full(conn, &protection, &account, id, view))
                 .await?;
             return Ok(Response::new(full_producer_message(&found, view)));
         }
         let producer = self
             .db
-            .run(move |conn| producers::find(conn, &protection, &account, id, view))
+            .read(move |conn| producers::find(conn, &protection, &account, id, view))
             .await?;
         Ok(Response::new(producer_message(&producer, view)))
     }
@@ -165,7 +165,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let account = caller.account.clone();
         let producer = self
             .db
-            .run(move |conn| producers::find_by_npn(conn, &protection, &account, &npn, view))
+            .read(move |conn| producers::find_by_npn(conn, &protection, &account, &npn, view))
             .await?;
         Ok(Response::new(producer_message(&producer, view)))
     }
@@ -187,7 +187,7 @@ impl pb::producer_profile_service_server::ProducerProfileService for ProducerPro
         let account = caller.account.clone();
         let found = self
             .db
-            .run(move |conn| producers::list(conn, &protection, &account, &filter, page, view))
+            .read(move |conn| producers::list(conn, &protection, &account, &filter, page, view))
             .await?;
         let next_page_token = match found.items.last() {
             Some(last) if found.has_more => page_token::encode(last.id.as_uuid(), &digest),

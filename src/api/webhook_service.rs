@@ -273,7 +273,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let endpoint = self
             .db
-            .run(move |conn| webhook_endpoints::find(conn, &account, id))
+            .read(move |conn| webhook_endpoints::find(conn, &account, id))
             .await?;
         Ok(Response::new(render::endpoint(&endpoint)))
     }
@@ -300,7 +300,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let found = self
             .db
-            .run(move |conn| webhook_endpoints::list(conn, &account, page))
+            .read(move |conn| webhook_endpoints::list(conn, &account, page))
             .await?;
         let next_page_token = match found.items.last() {
             Some(last) if found.has_more => page_token::encode(last.id.as_uuid(), &digest),
@@ -336,7 +336,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let current = self
             .db
-            .run(move |conn| webhook_endpoints::find(conn, &account, id))
+            .read(move |conn| webhook_endpoints::find(conn, &account, id))
             .await?;
         let proposed = patched(&current, &fields, &patch, &self.settings)?;
         // A new URL is verified first, outside the transaction (it is an HTTP call).
@@ -344,7 +344,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
             let protection = self.protection.clone();
             let secrets = self
                 .db
-                .run(move |conn| webhook_endpoints::signing_secrets(conn, &protection, id))
+                .read(move |conn| webhook_endpoints::signing_secrets(conn, &protection, id))
                 .await?;
             self.verify(&proposed.url, id, &secrets[0], "endpoint.url")
                 .await?;
@@ -502,7 +502,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let found = self
             .db
-            .run(move |conn| webhook_deliveries::list(conn, &account, id, status, page))
+            .read(move |conn| webhook_deliveries::list(conn, &account, id, status, page))
             .await?;
         let next_page_token = match found.items.last() {
             Some(last) if found.has_more => page_token::encode(last.id.as_uuid(), &digest),
@@ -546,7 +546,7 @@ impl pb::webhook_service_server::WebhookService for WebhookApi {
         let account = caller.account.clone();
         let found = self
             .db
-            .run(move |conn| webhook_deliveries::attempts(conn, &account, id, delivery, page))
+            .read(move |conn| webhook_deliveries::attempts(conn, &account, id, delivery, page))
             .await?;
         let next_page_token = match found.items.last() {
             Some(last) if found.has_more => page_token::encode(last.id, &digest),

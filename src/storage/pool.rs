@@ -5,6 +5,7 @@
 
 use diesel::PgConnection;
 use diesel::RunQueryDsl;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::r2d2::{ConnectionManager, HandleError, Pool};
 use secrecy::ExposeSecret;
 use tracing::Instrument;
@@ -39,6 +40,9 @@ impl Database {
                 .max_size(size)
                 // Connections open on demand and idle ones are kept: nothing to fail at start.
                 .min_idle(Some(0))
+                // No `SELECT 1` before every checkout (a round trip per call): a connection
+                // the database dropped fails on use, is discarded, and `read` runs again.
+                .test_on_check_out(false)
                 .connection_timeout(config.connect_timeout())
                 .error_handler(Box::new(LogConnectionErrors))
                 .build_unchecked(ConnectionManager::new(config.url.expose_secret()))
@@ -53,11 +57,46 @@ impl Database {
     ///
     /// No free connection within the configured timeout (or no database) is
     /// [`Error::Unavailable`]; a panic in `work` is [`Error::Internal`].
+    ///
+    /// A connection the database dropped since it was pooled (a restart, a failover) fails
+    /// the work as [`Error::Unavailable`]: a write may not be run twice blindly. Reads
+    /// go through [`Database::read`], which runs them again.
     pub async fn run<T: Send + 'static>(&self, work: impl Work<T>) -> Result<T, Error> {
-        Self::run_on(&self.pool, work).await
+        Self::run_on(&self.pool, work, |conn, work| {
+            let done = work(conn);
+            if matches!(done, Err(Error::Unavailable(_))) {
+                discard(conn);
+            }
+            done
+        })
+        .await
     }
 
-    async fn run_on<T, F>(pool: &PgPool, work: F) -> Result<T, Error>
+    /// [`Database::run`] for work that is safe to run twice (a read): when the pooled
+    /// connection turns out broken, the work runs once more on a fresh one.
+    pub async fn read<T: Send + 'static>(&self, work: impl Work<T> + Clone) -> Result<T, Error> {
+        let pool = self.pool.clone();
+        Self::run_on(&self.pool, work, move |conn, work| match work.clone()(conn) {
+            Err(Error::Unavailable(cause)) => {
+                tracing::info!(%cause, "a pooled connection failed: reading again on a fresh one");
+                discard(conn);
+                let mut fresh = pool.get()?;
+                let again = work(&mut fresh);
+                if matches!(again, Err(Error::Unavailable(_))) {
+                    discard(&mut fresh);
+                }
+                again
+            }
+            done => done,
+        })
+        .await
+    }
+
+    async fn run_on<T, F>(
+        pool: &PgPool,
+        work: F,
+        on: impl FnOnce(&mut PgConnection, F) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error>
     where
         F: FnOnce(&mut PgConnection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
@@ -67,7 +106,7 @@ impl Database {
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let mut conn = pool.get()?;
-            work(&mut conn)
+            on(&mut conn, work)
         })
         .in_current_span()
         .await
@@ -86,12 +125,19 @@ impl Database {
 
     /// `Ok` when the health-check connection can run a trivial query.
     pub async fn ping(&self) -> Result<(), Error> {
-        Self::run_on(&self.probe, |conn| {
+        let ping = |conn: &mut PgConnection| {
             diesel::sql_query("SELECT 1").execute(conn)?;
             Ok(())
-        })
-        .await
+        };
+        Self::run_on(&self.probe, ping, |conn, ping| ping(conn)).await
     }
+}
+
+/// Marks a connection that failed as lost (the database dropped it, or the statement's
+/// fate is unknown) so the pool closes it instead of handing it out again: without a
+/// test before each checkout, a dead connection would otherwise fail call after call.
+fn discard(conn: &mut PgConnection) {
+    AnsiTransactionManager::transaction_manager_status_mut(conn).set_in_error();
 }
 
 /// How many connections the pool holds, how many of them idle, and its size.

@@ -259,3 +259,30 @@ async fn shutdown_under_load_completes_and_publishes_every_accepted_call() {
     .await;
     assert_eq!(records.len(), accepted.len());
 }
+
+#[tokio::test]
+async fn reads_are_answered_after_the_database_dropped_the_pooled_connections() {
+    // The pools do not test a connection before each call: a connection the database
+    // dropped (a restart, a failover) is found broken on use, and a read runs again on
+    // a fresh one.
+    let server = TestServer::start().await;
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    let created = client
+        .create_producer(create(firm("1")))
+        .await
+        .unwrap()
+        .into_inner();
+    let name = server.db.name.clone();
+    diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .execute(&mut crate::support::database::admin())
+    .unwrap();
+    for _ in 0..3 {
+        let found = client
+            .get_producer(by_id(&created.id))
+            .await
+            .expect("a read on a dropped connection is run again");
+        assert_eq!(found.into_inner().id, created.id);
+    }
+}

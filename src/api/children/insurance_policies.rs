@@ -122,7 +122,7 @@ impl ChildCall<'_> {
         let account = self.caller.account.clone();
         let active = self
             .db
-            .run(move |conn| insurance_policies::active_on(conn, &account, producer, day))
+            .read(move |conn| insurance_policies::active_on(conn, &account, producer, day))
             .await?;
         Ok(pb::CheckCoverageResponse {
             active: !active.item.is_empty(),

@@ -139,7 +139,7 @@ impl ChildCall<'_> {
         let account = self.caller.account.clone();
         let found = self
             .db
-            .run(move |conn| children::find::<R>(conn, &account, producer, id))
+            .read(move |conn| children::find::<R>(conn, &account, producer, id))
             .await?;
         Ok(R::message(&found.item, found.producer_version))
     }
@@ -169,7 +169,7 @@ impl ChildCall<'_> {
         let account = self.caller.account.clone();
         let found = self
             .db
-            .run(move |conn| children::list::<R>(conn, &account, producer, page))
+            .read(move |conn| children::list::<R>(conn, &account, producer, page))
             .await?;
         let next = match found.item.items.last() {
             Some(last) if found.item.has_more => page_token::encode(last.id.as_uuid(), &digest),
