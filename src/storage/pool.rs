@@ -72,8 +72,9 @@ impl Database {
         .await
     }
 
-    /// [`Database::run`] for work that is safe to run twice (a read): when the pooled
-    /// connection turns out broken, the work runs once more on a fresh one.
+    /// [`Database::run`] for work that is safe to run twice (a read): when it fails as
+    /// unavailable (the pooled connection was dropped), it runs once more on a fresh
+    /// connection.
     pub async fn read<T: Send + 'static>(&self, work: impl Work<T> + Clone) -> Result<T, Error> {
         let pool = self.pool.clone();
         Self::run_on(&self.pool, work, move |conn, work| match work.clone()(conn) {

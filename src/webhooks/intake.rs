@@ -235,7 +235,6 @@ fn intake_lock(topic: &str) -> i64 {
     i64::from_be_bytes(key)
 }
 
-/// A consumer that reads only the partitions it is given (no consumer group).
 /// The intake's fetch settings, chosen for latency (a webhook should leave within tens of
 /// milliseconds of its commit) over fewer fetches; `kafka.properties` overrides them.
 /// librdkafka's default `fetch.wait.max.ms` of 500 lets a broker hold an empty fetch
@@ -248,6 +247,7 @@ const LOW_LATENCY_FETCH: &[(&str, &str)] = &[
     ("fetch.min.bytes", "1"),
 ];
 
+/// A consumer that reads only the partitions it is given (no consumer group).
 fn consumer(
     kafka: &KafkaConfig,
     metrics: DispatcherMetrics,
