@@ -3,10 +3,13 @@
 //! diesel is blocking: every database call runs on tokio's blocking pool through
 //! [`Database::run`], never on an async worker thread, and keeps the caller's tracing span.
 
+use std::sync::Arc;
+
 use diesel::PgConnection;
 use diesel::RunQueryDsl;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::r2d2::{ConnectionManager, HandleError, Pool};
+use scheduled_thread_pool::ScheduledThreadPool;
 use secrecy::ExposeSecret;
 use tracing::Instrument;
 
@@ -35,9 +38,13 @@ impl Database {
     /// Builds the pool without connecting: the server starts (and reports NOT_SERVING)
     /// while the database is still down, and connects when it comes up.
     pub fn new(config: &DatabaseConfig) -> Self {
+        // r2d2 opens and reaps connections on a thread pool of its own, three threads a
+        // pool by default; one thread does it for both (connections open on demand).
+        let maintenance = Arc::new(ScheduledThreadPool::with_name("db-pool-{}", 1));
         let pool = |size| {
             Pool::builder()
                 .max_size(size)
+                .thread_pool(maintenance.clone())
                 // Connections open on demand and idle ones are kept: nothing to fail at start.
                 .min_idle(Some(0))
                 // No `SELECT 1` before every checkout (a round trip per call): a connection
