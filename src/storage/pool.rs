@@ -40,7 +40,11 @@ impl Database {
     pub fn new(config: &DatabaseConfig) -> Self {
         // r2d2 opens and reaps connections on a thread pool of its own, three threads a
         // pool by default; one thread does it for both (connections open on demand).
-        let maintenance = Arc::new(ScheduledThreadPool::with_name("db-pool-{}", 1));
+        let maintenance = ScheduledThreadPool::builder()
+            .num_threads(1)
+            .thread_name_pattern("db-pool-{}")
+            .build();
+        let maintenance = Arc::new(maintenance);
         let pool = |size| {
             Pool::builder()
                 .max_size(size)
