@@ -80,6 +80,7 @@ pub async fn run(
         VerifierSettings::from(&config.auth),
     ));
     let db = Database::new(&config.database);
+    let local_writes = db.committed_writes();
     let metrics_listener = endpoint::bind(config.metrics.serve_addr).await?;
     let relay_status = Arc::new(RelayStatus::default());
     let mut metrics = Metrics::default();
@@ -128,6 +129,7 @@ pub async fn run(
             events: config.events.clone(),
             request_id_retention: config.grpc.request_id_retention(),
             metrics: relay_metrics,
+            local_writes: local_writes.clone(),
         };
         AbortOnDrop(tokio::spawn(relay::run(
             settings,

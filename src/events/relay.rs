@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use rdkafka::producer::FutureProducer;
 use secrecy::SecretString;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::kafka;
 use crate::config::{EventsConfig, KafkaConfig};
@@ -54,6 +54,9 @@ pub struct RelaySettings {
     pub request_id_retention: chrono::Duration,
     /// Where published events and their delay are counted.
     pub metrics: RelayMetrics,
+    /// Signalled when this process commits a write (`Database::committed_writes`): its
+    /// events are published at once; other replicas' writes arrive through NOTIFY.
+    pub local_writes: Arc<Notify>,
 }
 
 pub use crate::metrics::relay::{RelayReport, RelayState, RelayStatus};
@@ -213,7 +216,7 @@ async fn lead(
                 continue;
             }
         }
-        wait_for_work(session, poll, stop).await?;
+        wait_for_work(session, &settings.local_writes, poll, stop).await?;
     }
 }
 
@@ -280,19 +283,26 @@ async fn publish_batch(
     Ok(Published::Count(count))
 }
 
-/// Waits until a write commits events (a notification arrives), `poll` passes, or the
-/// relay is asked to stop.
+/// Waits until a write commits events (a write of this process signals `local_writes`,
+/// a notification arrives from another replica's), `poll` passes, or the relay is asked
+/// to stop.
 async fn wait_for_work(
     session: &mut Session,
+    local_writes: &Notify,
     poll: Duration,
     stop: &watch::Receiver<bool>,
 ) -> Result<(), RelayError> {
     let deadline = Instant::now() + poll;
+    let local = local_writes.notified();
+    tokio::pin!(local);
     while Instant::now() < deadline && !*stop.borrow() {
         if session.run(outbox::notified).await? {
             return Ok(());
         }
-        tokio::time::sleep(NOTIFICATION_CHECK).await;
+        tokio::select! {
+            () = &mut local => return Ok(()),
+            () = tokio::time::sleep(NOTIFICATION_CHECK) => {}
+        }
     }
     Ok(())
 }

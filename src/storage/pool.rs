@@ -11,6 +11,7 @@ use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::r2d2::{ConnectionManager, HandleError, Pool};
 use scheduled_thread_pool::ScheduledThreadPool;
 use secrecy::ExposeSecret;
+use tokio::sync::Notify;
 use tracing::Instrument;
 
 use crate::config::DatabaseConfig;
@@ -32,6 +33,9 @@ pub struct Database {
     /// One connection of its own for health checks: a replica whose request pool is busy
     /// is loaded, not down, and must not be reported NOT_SERVING for it.
     probe: PgPool,
+    /// Signalled after every write this process commits: the relay of the same process
+    /// wakes at once, without waiting for its next look at the database's NOTIFY.
+    committed: Arc<Notify>,
 }
 
 impl Database {
@@ -61,6 +65,7 @@ impl Database {
         Self {
             pool: pool(config.pool_max_size),
             probe: pool(1),
+            committed: Arc::default(),
         }
     }
 
@@ -123,6 +128,16 @@ impl Database {
         .in_current_span()
         .await
         .map_err(|join_error| Error::Internal(format!("database task failed: {join_error}")))?
+    }
+
+    /// Signalled after each write committed through `run_once` (every API write); a wake
+    /// may find nothing to publish, and never comes before the commit.
+    pub fn committed_writes(&self) -> Arc<Notify> {
+        self.committed.clone()
+    }
+
+    pub(super) fn note_committed(&self) {
+        self.committed.notify_one();
     }
 
     /// The request pool's connections now, for metrics.

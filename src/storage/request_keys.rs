@@ -80,18 +80,24 @@ impl super::Database {
         write: impl Work<T>,
         answer: impl FnOnce(&T) -> Answer + Send + 'static,
     ) -> Result<Once<T>, Error> {
-        let Some(key) = key else {
-            return Ok(Once::Applied(self.run(write).await?));
+        let done = match key {
+            None => Once::Applied(self.run(write).await?),
+            Some(key) => {
+                let (protection, account) = (protection.clone(), account.clone());
+                self.run(move |conn| {
+                    once(conn, &protection, &account, &key, |conn| {
+                        let result = write(conn)?;
+                        let kept = answer(&result);
+                        Ok((result, kept))
+                    })
+                })
+                .await?
+            }
         };
-        let (protection, account) = (protection.clone(), account.clone());
-        self.run(move |conn| {
-            once(conn, &protection, &account, &key, |conn| {
-                let result = write(conn)?;
-                let kept = answer(&result);
-                Ok((result, kept))
-            })
-        })
-        .await
+        if matches!(done, Once::Applied(_)) {
+            self.note_committed();
+        }
+        Ok(done)
     }
 
     /// The answer a committed call with `key` stored, if there is one.
