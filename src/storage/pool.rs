@@ -91,9 +91,13 @@ impl Database {
     /// [`Database::run`] for work that is safe to run twice (a read): when it fails as
     /// unavailable (the pooled connection was dropped), it runs once more on a fresh
     /// connection.
-    pub async fn read<T: Send + 'static>(&self, work: impl Work<T> + Clone) -> Result<T, Error> {
+    /// `work` is `Fn`, not cloned: the second run costs nothing unless it happens.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        work: impl Fn(&mut PgConnection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
         let pool = self.pool.clone();
-        Self::run_on(&self.pool, work, move |conn, work| match work.clone()(conn) {
+        Self::run_on(&self.pool, work, move |conn, work| match work(conn) {
             Err(Error::Unavailable(cause)) => {
                 tracing::info!(%cause, "a pooled connection failed: reading again on a fresh one");
                 discard(conn);
