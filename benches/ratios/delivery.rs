@@ -39,6 +39,11 @@ pub async fn run(plan: Plan) -> Comparison {
     // Deliveries appear in the table without the intake's wake-up: look often (but not
     // so often that idle polling weighs on the reference rounds).
     config.webhooks.poll_interval_ms = 20;
+    // The backlog gauge's scan at its production interval, not the tests' 100 ms: with a
+    // thousand deliveries pending it would weigh on our rounds alone.
+    config.database.health_interval_ms = producer_profile::config::Config::default()
+        .database
+        .health_interval_ms;
     let in_flight = config.webhooks.max_in_flight_per_endpoint;
     let dispatcher = TestDispatcher::start(config);
 

@@ -3,8 +3,12 @@
 //! answer means: a [`Decision`]) and `record`.
 //!
 //! A slow or failing endpoint cannot slow the others: each endpoint has a small in-flight
-//! limit here, endpoints at their limit are left out of the next claim, and every attempt
-//! runs in its own task over a shared connection pool.
+//! limit here (its slots), endpoints with all their claims taken are left out of the next
+//! claim, and every attempt runs in its own task over a shared connection pool.
+//!
+//! Claims are what the loop waits on (a round trip each), so it claims ahead: up to
+//! [`CLAIMED_PER_SLOT`] deliveries per slot, and takes every attempt that ended since the
+//! last claim into account before the next.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ring::rand::{SecureRandom, SystemRandom};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -64,24 +68,40 @@ struct Context {
     next_slot: Mutex<HashMap<Uuid, Instant>>,
 }
 
-/// The attempts running in this dispatcher, counted per endpoint (the count is what
-/// keeps one endpoint from taking every slot; it must come down even if a task panics).
+/// How many deliveries an endpoint may have claimed per attempt it may have in flight.
+/// The claimed ones beyond its in-flight limit wait here, leased, for a slot: an attempt
+/// that ends starts the next at once, without waiting for the next claim's round trip.
+/// (They wait for one attempt at most, which the lease allows for.)
+const CLAIMED_PER_SLOT: usize = 2;
+
+/// The attempts of this dispatcher, counted per endpoint (the count is what keeps one
+/// endpoint from taking every slot; it must come down even if a task panics).
 #[derive(Default)]
 struct InFlightAttempts {
     tasks: JoinSet<()>,
     endpoint_of: HashMap<tokio::task::Id, Uuid>,
-    per_endpoint: HashMap<Uuid, i32>,
+    per_endpoint: HashMap<Uuid, Claimed>,
+}
+
+/// One endpoint's claimed deliveries: how many, and the slots they take turns in.
+struct Claimed {
+    count: i32,
+    slots: Arc<Semaphore>,
 }
 
 impl InFlightAttempts {
     fn spawn(&mut self, context: &Arc<Context>, due: DueDelivery) {
         let endpoint = due.endpoint_id;
-        let context = context.clone();
+        let claimed = self.per_endpoint.entry(endpoint).or_insert_with(|| Claimed {
+            count: 0,
+            slots: Arc::new(Semaphore::new(context.settings.max_in_flight_per_endpoint)),
+        });
+        claimed.count += 1;
+        let (context, slots) = (context.clone(), claimed.slots.clone());
         let handle = self
             .tasks
-            .spawn(async move { attempt(&context, due).await });
+            .spawn(async move { attempt(&context, due, &slots).await });
         self.endpoint_of.insert(handle.id(), endpoint);
-        *self.per_endpoint.entry(endpoint).or_default() += 1;
     }
 
     fn finished(&mut self, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
@@ -95,9 +115,9 @@ impl InFlightAttempts {
         let Some(endpoint) = self.endpoint_of.remove(&id) else {
             return;
         };
-        if let Some(count) = self.per_endpoint.get_mut(&endpoint) {
-            *count -= 1;
-            if *count <= 0 {
+        if let Some(claimed) = self.per_endpoint.get_mut(&endpoint) {
+            claimed.count -= 1;
+            if claimed.count <= 0 {
                 self.per_endpoint.remove(&endpoint);
             }
         }
@@ -106,9 +126,9 @@ impl InFlightAttempts {
     fn snapshot(&self) -> Vec<InFlight> {
         self.per_endpoint
             .iter()
-            .map(|(endpoint_id, count)| InFlight {
+            .map(|(endpoint_id, claimed)| InFlight {
                 endpoint_id: *endpoint_id,
-                count: *count,
+                count: claimed.count,
             })
             .collect()
     }
@@ -157,6 +177,11 @@ pub async fn run(
             _ = tokio::time::sleep(context.settings.poll_interval) => {}
             _ = stop.changed() => {}
         }
+        // Every attempt that finished meanwhile (during the last claim, say) frees its
+        // slot now: the next claim fills them all at once, not one claim per attempt.
+        while let Some(done) = in_flight.tasks.try_join_next_with_id() {
+            in_flight.finished(done);
+        }
     }
     while let Some(done) = in_flight.tasks.join_next_with_id().await {
         in_flight.finished(done);
@@ -170,7 +195,7 @@ async fn claim(
     room: usize,
     in_flight: Vec<InFlight>,
 ) -> Result<Vec<DueDelivery>, Error> {
-    let per_endpoint = context.settings.max_in_flight_per_endpoint as i32;
+    let per_endpoint = (context.settings.max_in_flight_per_endpoint * CLAIMED_PER_SLOT) as i32;
     let lease = context.settings.lease;
     context
         .db
@@ -203,8 +228,8 @@ async fn purge(context: &Context) {
     }
 }
 
-/// One attempt of one delivery, and its record.
-async fn attempt(context: &Context, due: DueDelivery) {
+/// One attempt of one delivery, in one of its endpoint's `slots`, and its record.
+async fn attempt(context: &Context, due: DueDelivery, slots: &Semaphore) {
     // A span in the event's trace (started by the call that changed the producer), so
     // the attempt's log lines carry the caller's trace id and its export joins the trace.
     let span = tracing::info_span!(
@@ -219,14 +244,25 @@ async fn attempt(context: &Context, due: DueDelivery) {
     if let Some(trace_id) = traceparent.as_deref().and_then(trace_id_of) {
         span.record("trace_id", trace_id);
     }
-    attempt_in_trace(context, due, traceparent)
+    attempt_in_trace(context, due, slots, traceparent)
         .instrument(span)
         .await
 }
 
 /// The attempt, sending `traceparent` (the attempt's own span) to the receiver.
-async fn attempt_in_trace(context: &Context, due: DueDelivery, traceparent: Option<String>) {
-    let Some((attempted_at, outcome)) = send(context, &due, traceparent.as_deref()).await else {
+async fn attempt_in_trace(
+    context: &Context,
+    due: DueDelivery,
+    slots: &Semaphore,
+    traceparent: Option<String>,
+) {
+    // The slot is held while the request is out, not while its record is written.
+    let Ok(slot) = slots.acquire().await else {
+        return; // never closed
+    };
+    let sent = send(context, &due, traceparent.as_deref()).await;
+    drop(slot);
+    let Some((attempted_at, outcome)) = sent else {
         // Not sent: the claim goes back, and the delivery stays due.
         let (delivery, lease_token) = (DeliveryId::from_uuid(due.id), due.lease_token);
         let _ = context

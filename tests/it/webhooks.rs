@@ -340,6 +340,60 @@ async fn a_producers_later_event_waits_while_an_earlier_one_is_retried_others_go
 }
 
 #[tokio::test]
+async fn a_slow_endpoint_holds_only_its_own_slots_while_a_healthy_one_is_served() {
+    let server = TestServer::start().await;
+    let (slow, healthy) = (Receiver::start().await, Receiver::start().await);
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    endpoint(&mut hooks, &slow.url, &["id.producer"]).await;
+    endpoint(&mut hooks, &healthy.url, &["id.producer"]).await;
+    slow.answer_with(|_, _| Answer {
+        delay: Duration::from_millis(600),
+        ..Answer::status(200)
+    });
+    let mut client = server.client_for("ACME", ALL_PRODUCER_SCOPES).await;
+    const PRODUCERS: usize = 12;
+    for n in 1..=PRODUCERS {
+        client
+            .create_producer(create(firm(&n.to_string())))
+            .await
+            .unwrap();
+    }
+    let limit = server.config.webhooks.max_in_flight_per_endpoint;
+    let dispatcher = TestDispatcher::start(server.config.clone());
+    let healthy_done = deliveries_only(
+        healthy
+            .wait_until(WAIT, "every event at the healthy endpoint", |r| {
+                deliveries_only(r.to_vec()).len() >= PRODUCERS
+            })
+            .await,
+    );
+    let slow_seen_then = deliveries_only(slow.received()).len();
+    let slow_done = deliveries_only(
+        slow.wait_until(WAIT, "every event at the slow endpoint", |r| {
+            deliveries_only(r.to_vec()).len() >= PRODUCERS
+        })
+        .await,
+    );
+    dispatcher.stop().await;
+    assert_eq!(healthy_done.len(), PRODUCERS);
+    assert_eq!(slow_done.len(), PRODUCERS, "each event once");
+    assert!(
+        slow_seen_then < PRODUCERS,
+        "the healthy endpoint had all its events before the slow one had its own ({slow_seen_then} of {PRODUCERS})"
+    );
+    assert!(
+        slow.most_at_once() <= limit,
+        "at most {limit} requests at once to one endpoint, saw {}",
+        slow.most_at_once()
+    );
+    assert!(
+        slow.most_at_once() >= 2,
+        "its attempts ran side by side (most at once: {})",
+        slow.most_at_once()
+    );
+}
+
+#[tokio::test]
 async fn an_endpoint_that_answers_again_gets_its_waiting_retries_at_once() {
     // The second retry would come only after a minute.
     let server =

@@ -2,6 +2,7 @@
 //! and answers what the test tells it to.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,9 @@ pub struct Receiver {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
     policy: Arc<Mutex<Policy>>,
+    /// Requests arrived and not yet answered, and the most there ever were.
+    open: Arc<AtomicUsize>,
+    most_open: Arc<AtomicUsize>,
 }
 
 impl Receiver {
@@ -60,6 +64,8 @@ impl Receiver {
             url,
             received: Arc::default(),
             policy: Arc::new(Mutex::new(Box::new(|_, _| Answer::status(200)))),
+            open: Arc::default(),
+            most_open: Arc::default(),
         };
         let serving = receiver.clone();
         tokio::spawn(async move {
@@ -83,6 +89,11 @@ impl Receiver {
     /// How many requests arrived (without copying them).
     pub fn count(&self) -> usize {
         self.received.lock().unwrap().len()
+    }
+
+    /// The most requests it ever held unanswered at once.
+    pub fn most_at_once(&self) -> usize {
+        self.most_open.load(Ordering::SeqCst)
     }
 
     /// Waits (up to `timeout`) until `done` holds for what arrived, and returns it; fails
@@ -151,6 +162,8 @@ impl Receiver {
                 body,
                 at: Instant::now(),
             };
+            let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_open.fetch_max(open, Ordering::SeqCst);
             let answer = {
                 let mut received = self.received.lock().unwrap();
                 let answer = (self.policy.lock().unwrap())(&request, received.len());
@@ -168,7 +181,9 @@ impl Receiver {
             }
             response.push_str("\r\n");
             response.push_str(&answer.body);
-            if socket.write_all(response.as_bytes()).await.is_err() {
+            let written = socket.write_all(response.as_bytes()).await;
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            if written.is_err() {
                 return;
             }
         }
