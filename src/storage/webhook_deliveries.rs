@@ -268,62 +268,116 @@ pub fn claim_due(
     .load(conn)?)
 }
 
-/// Logs an attempt and, while `lease_token` still holds the delivery, moves it to `status`
-/// (a pending one due again at `retry_at`) and releases it (a lapsed claim, or a delivery
-/// redelivered, disabled or taken over meanwhile, keeps its state); then runs `then`, the
-/// effects on its endpoint, in the same transaction. `None`: the delivery is gone (its
-/// endpoint was deleted) and nothing is recorded.
-pub fn finish_attempt<T>(
+/// An attempt to record, for [`finish_attempts`].
+#[derive(Debug, Clone)]
+pub struct FinishedAttempt {
+    /// What was sent and answered.
+    pub attempt: Attempt,
+    /// The delivery's endpoint.
+    pub endpoint_id: EndpointId,
+    /// The claim the attempt was made under.
+    pub lease_token: Uuid,
+    /// The delivery's next status, and for a pending one when it is due again.
+    pub next: (DeliveryStatus, Option<DateTime<Utc>>),
+}
+
+/// Records several attempts in one transaction, in a few statements whatever their
+/// number: logs each attempt and, while its `lease_token` still holds the delivery, moves
+/// the delivery to its next state and releases it (a lapsed claim, or a delivery
+/// redelivered, disabled or taken over meanwhile, keeps its state). Then runs `then` with
+/// which of them were recorded (a delivery whose endpoint was deleted is gone, and
+/// nothing is recorded for it): the effects on their endpoints, in the same transaction.
+/// Any error rolls every one of them back.
+pub fn finish_attempts<T>(
     conn: &mut PgConnection,
-    attempt: &Attempt,
-    endpoint_id: EndpointId,
-    lease_token: Uuid,
-    (status, retry_at): (DeliveryStatus, Option<DateTime<Utc>>),
-    then: impl FnOnce(&mut PgConnection) -> Result<T, Error>,
-) -> Result<Option<T>, Error> {
+    finished: &[FinishedAttempt],
+    then: impl FnOnce(&mut PgConnection, &[bool]) -> Result<T, Error>,
+) -> Result<T, Error> {
     conn.transaction(|conn| {
-        let delivery = webhook_deliveries::table.find(attempt.delivery_id.as_uuid());
-        let exists = delivery
+        let mut ids: Vec<Uuid> = finished
+            .iter()
+            .map(|f| f.attempt.delivery_id.as_uuid())
+            .collect();
+        // In one order, so two of these transactions never wait on each other's rows.
+        ids.sort_unstable();
+        let existing: std::collections::HashSet<Uuid> = webhook_deliveries::table
+            .filter(webhook_deliveries::id.eq_any(&ids))
+            .order(webhook_deliveries::id)
             .select(webhook_deliveries::id)
             .for_update()
-            .first::<Uuid>(conn)
-            .optional()?
-            .is_some();
-        if !exists {
-            return Ok(None);
+            .load::<Uuid>(conn)?
+            .into_iter()
+            .collect();
+        let recorded: Vec<bool> = finished
+            .iter()
+            .map(|f| existing.contains(&f.attempt.delivery_id.as_uuid()))
+            .collect();
+        let kept: Vec<&FinishedAttempt> = finished
+            .iter()
+            .zip(&recorded)
+            .filter_map(|(f, kept)| kept.then_some(f))
+            .collect();
+        if !kept.is_empty() {
+            log_attempts(conn, &kept)?;
+            move_on(conn, &kept)?;
         }
-        diesel::insert_into(webhook_attempts::table)
-            .values((
+        then(conn, &recorded)
+    })
+}
+
+/// The attempts' rows, in one statement.
+fn log_attempts(conn: &mut PgConnection, kept: &[&FinishedAttempt]) -> Result<(), Error> {
+    let rows: Vec<_> = kept
+        .iter()
+        .map(|f| {
+            let attempt = &f.attempt;
+            (
                 webhook_attempts::id.eq(attempt.id),
                 webhook_attempts::delivery_id.eq(attempt.delivery_id.as_uuid()),
-                webhook_attempts::endpoint_id.eq(endpoint_id.as_uuid()),
+                webhook_attempts::endpoint_id.eq(f.endpoint_id.as_uuid()),
                 webhook_attempts::attempted_at.eq(attempt.attempted_at),
                 webhook_attempts::status_code.eq(attempt.status_code.map(i32::from)),
                 webhook_attempts::latency_ms.eq(attempt.latency_ms),
                 webhook_attempts::error.eq(attempt.error.as_deref().map(storable_text)),
                 webhook_attempts::response_body.eq(storable_text(&attempt.response_body)),
-            ))
-            .execute(conn)?;
-        diesel::update(
-            delivery
-                .filter(webhook_deliveries::lease_token.eq(lease_token))
-                .filter(webhook_deliveries::status.eq(PENDING)),
-        )
-        .set((
-            webhook_deliveries::status.eq(codes::delivery_status(status)),
-            webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
-            webhook_deliveries::next_attempt_at.eq(diesel::dsl::sql::<
-                diesel::sql_types::Timestamptz,
-            >("COALESCE(")
-            .bind::<Nullable<diesel::sql_types::Timestamptz>, _>(retry_at)
-            .sql(", next_attempt_at)")),
-            webhook_deliveries::leased_until.eq(None::<DateTime<Utc>>),
-            webhook_deliveries::lease_token.eq(None::<Uuid>),
-            webhook_deliveries::updated_at.eq(now),
-        ))
+            )
+        })
+        .collect();
+    diesel::insert_into(webhook_attempts::table)
+        .values(rows)
         .execute(conn)?;
-        then(conn).map(Some)
-    })
+    Ok(())
+}
+
+/// Each delivery still held by its attempt's claim to its next state, released, in one
+/// statement.
+fn move_on(conn: &mut PgConnection, kept: &[&FinishedAttempt]) -> Result<(), Error> {
+    use diesel::sql_types::{Array, Timestamptz};
+    let ids: Vec<Uuid> = kept
+        .iter()
+        .map(|f| f.attempt.delivery_id.as_uuid())
+        .collect();
+    let leases: Vec<Uuid> = kept.iter().map(|f| f.lease_token).collect();
+    let statuses: Vec<&str> = kept
+        .iter()
+        .map(|f| codes::delivery_status(f.next.0))
+        .collect();
+    let due_again: Vec<Option<DateTime<Utc>>> = kept.iter().map(|f| f.next.1).collect();
+    diesel::sql_query(format!(
+        "UPDATE webhook_deliveries d \
+         SET status = next.status, attempts = d.attempts + 1, \
+             next_attempt_at = COALESCE(next.due_again, d.next_attempt_at), \
+             leased_until = NULL, lease_token = NULL, updated_at = now() \
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[]) \
+           AS next(id, lease_token, status, due_again) \
+         WHERE d.id = next.id AND d.lease_token = next.lease_token AND d.status = '{PENDING}'"
+    ))
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<SqlUuid>, _>(leases)
+    .bind::<Array<Text>, _>(statuses)
+    .bind::<Array<Nullable<Timestamptz>>, _>(due_again)
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Postgres `text` cannot hold NUL: a receiver answering with one must not make the

@@ -1,7 +1,7 @@
 //! Webhooks when things go wrong: redirects, timeouts and hostile answers on record,
 //! endpoints disabled, paused by `Retry-After` or deleted mid-retry, endpoints newer than
-//! the events, the database failing during intake, two dispatchers sharing the work, and
-//! a broker that lost the log the intake had read.
+//! the events, the database failing during intake, two dispatchers sharing the work,
+//! attempts recorded together, and a broker that lost the log the intake had read.
 
 use std::time::Duration;
 
@@ -459,5 +459,109 @@ async fn after_the_broker_lost_its_log_the_new_one_is_read_from_its_start() {
         producers.len(),
         12,
         "every producer's event, old log and new"
+    );
+}
+
+#[tokio::test]
+async fn attempts_recorded_together_each_keep_their_own_outcome() {
+    use std::str::FromStr;
+
+    use chrono::Utc;
+    use diesel::prelude::*;
+    use producer_profile::domain::webhook::{Attempt, DeliveryStatus};
+    use producer_profile::domain::{DeliveryId, EndpointId};
+    use producer_profile::storage::schema::{webhook_attempts, webhook_deliveries as rows};
+    use producer_profile::storage::webhook_deliveries::{self, FinishedAttempt, NewDelivery};
+    use uuid::Uuid;
+
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = server.webhook_client("ACME", MANAGE).await;
+    let (endpoint, _) = endpoint(&mut hooks, &receiver.url, &["id.producer"]).await;
+    let endpoint_id = EndpointId::from_str(&endpoint.id).unwrap();
+    let mut conn = server.db.connect();
+    let new: Vec<NewDelivery> = (0..3)
+        .map(|_| NewDelivery {
+            endpoint_id,
+            event_id: Uuid::now_v7(),
+            producer_id: Uuid::now_v7(),
+            sequence: 1,
+            webhook_type: "id.producer.updated".into(),
+            body: "{}".into(),
+            traceparent: None,
+            failed: false,
+        })
+        .collect();
+    conn.transaction(|conn| webhook_deliveries::record(conn, "ACME", &new))
+        .unwrap();
+    let mut claimed =
+        webhook_deliveries::claim_due(&mut conn, 10, &[], 10, Duration::from_secs(60)).unwrap();
+    claimed.sort_by_key(|due| due.id);
+    assert_eq!(claimed.len(), 3);
+    // The second one's endpoint deletion took it meanwhile; the third one's claim lapsed
+    // and another dispatcher holds it now.
+    diesel::delete(rows::table.find(claimed[1].id))
+        .execute(&mut conn)
+        .unwrap();
+    let finished: Vec<FinishedAttempt> = claimed
+        .iter()
+        .enumerate()
+        .map(|(n, due)| FinishedAttempt {
+            attempt: Attempt {
+                id: Uuid::now_v7(),
+                delivery_id: DeliveryId::from_uuid(due.id),
+                attempted_at: Utc::now(),
+                status_code: Some(204),
+                latency_ms: 3,
+                error: None,
+                response_body: String::new(),
+            },
+            endpoint_id,
+            lease_token: if n == 2 {
+                Uuid::now_v7()
+            } else {
+                due.lease_token
+            },
+            next: (DeliveryStatus::Succeeded, None),
+        })
+        .collect();
+    let recorded = webhook_deliveries::finish_attempts(&mut conn, &finished, |_, recorded| {
+        Ok(recorded.to_vec())
+    })
+    .unwrap();
+    assert_eq!(
+        recorded,
+        [true, false, true],
+        "the gone delivery is left out"
+    );
+    let state = |conn: &mut PgConnection, id: Uuid| {
+        rows::table
+            .find(id)
+            .select((
+                rows::status,
+                rows::attempts,
+                rows::lease_token.is_not_null(),
+            ))
+            .first::<(String, i32, bool)>(conn)
+            .unwrap()
+    };
+    assert_eq!(
+        state(&mut conn, claimed[0].id),
+        ("succeeded".into(), 1, false)
+    );
+    assert_eq!(
+        state(&mut conn, claimed[2].id),
+        ("pending".into(), 0, true),
+        "a lapsed claim's outcome leaves the delivery to its new holder"
+    );
+    let logged: Vec<Uuid> = webhook_attempts::table
+        .select(webhook_attempts::delivery_id)
+        .order(webhook_attempts::delivery_id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        logged,
+        [claimed[0].id, claimed[2].id],
+        "both attempts are on record"
     );
 }
