@@ -97,46 +97,65 @@ pub struct EventToDeliver {
     pub traceparent: Option<String>,
 }
 
-/// Records the deliveries of one event — one per endpoint subscribed when it happened,
-/// failed at once for a disabled one (so RecoverEndpoint can replay it) — and its
-/// partition's new intake position, in one transaction; how many deliveries were new.
-/// An event that can never be delivered (`None`) only moves the position.
+/// One record read from the topic, for [`record_intake`].
+pub struct IntakeRecord {
+    /// The partition it was read from.
+    pub partition: i32,
+    /// The partition's position after it.
+    pub position: Position,
+    /// The event it holds; `None` for one that can never be delivered (undecodable, an
+    /// unknown type).
+    pub event: Option<EventToDeliver>,
+}
+
+/// Records the deliveries of events read together — for each, one per endpoint
+/// subscribed when it happened, failed at once for a disabled one (so RecoverEndpoint
+/// can replay it) — and each partition's new intake position, in one transaction; how
+/// many deliveries were new. An event that can never be delivered only moves the
+/// position.
 pub fn record_intake(
     conn: &mut PgConnection,
     topic: &str,
-    partition: i32,
-    position: Position,
-    event: Option<&EventToDeliver>,
+    records: &[IntakeRecord],
 ) -> Result<usize, Error> {
     conn.transaction(|conn| {
-        let recorded = match event {
-            Some(event) => {
-                let endpoints = super::webhook_endpoints::subscribed(
-                    conn,
-                    &event.account,
-                    event.webhook_type,
-                    event.occurred_at,
-                )?;
-                let deliveries: Vec<NewDelivery> = endpoints
-                    .into_iter()
-                    .map(|endpoint| NewDelivery {
-                        endpoint_id: endpoint.id,
-                        failed: !endpoint.enabled,
-                        event_id: event.event_id,
-                        producer_id: event.producer_id,
-                        sequence: event.sequence,
-                        webhook_type: event.webhook_type.to_string(),
-                        body: event.body.clone(),
-                        traceparent: event.traceparent.clone(),
-                    })
-                    .collect();
-                record(conn, &event.account, &deliveries)?
+        let mut recorded = 0;
+        let mut last_position = std::collections::BTreeMap::new();
+        for record in records {
+            if let Some(event) = &record.event {
+                recorded += record_event(conn, event)?;
             }
-            None => 0,
-        };
-        super::intake_offsets::store(conn, topic, partition, position)?;
+            last_position.insert(record.partition, record.position);
+        }
+        for (partition, position) in last_position {
+            super::intake_offsets::store(conn, topic, partition, position)?;
+        }
         Ok(recorded)
     })
+}
+
+/// One event's deliveries, one per endpoint subscribed when it happened.
+fn record_event(conn: &mut PgConnection, event: &EventToDeliver) -> Result<usize, Error> {
+    let endpoints = super::webhook_endpoints::subscribed(
+        conn,
+        &event.account,
+        event.webhook_type,
+        event.occurred_at,
+    )?;
+    let deliveries: Vec<NewDelivery> = endpoints
+        .into_iter()
+        .map(|endpoint| NewDelivery {
+            endpoint_id: endpoint.id,
+            failed: !endpoint.enabled,
+            event_id: event.event_id,
+            producer_id: event.producer_id,
+            sequence: event.sequence,
+            webhook_type: event.webhook_type.to_string(),
+            body: event.body.clone(),
+            traceparent: event.traceparent.clone(),
+        })
+        .collect();
+    record(conn, &event.account, &deliveries)
 }
 
 /// Records deliveries; those already recorded (a re-read event) are left alone.

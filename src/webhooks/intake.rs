@@ -3,9 +3,10 @@
 //!
 //! One dispatcher replica at a time reads the topic — elected by a Postgres advisory
 //! lock, which Postgres releases the moment the holder's connection ends, however it
-//! died — while every replica delivers. Each event's deliveries and its partition's new
-//! position are written in one transaction, so a restart or a takeover resumes exactly
-//! after the last recorded event: none lost, none recorded twice. No broker consumer
+//! died — while every replica delivers. The events of one read (all those already
+//! fetched, up to a few hundred), their deliveries and their partitions' new positions
+//! are written in one transaction, so a restart or a takeover resumes exactly after the
+//! last recorded event: none lost, none recorded twice. No broker consumer
 //! group is involved: a member that crashed mid-rebalance cannot stall the intake.
 //! ([`super::positions`] checks that the topic still holds what the positions point
 //! past.)
@@ -32,7 +33,7 @@ use crate::metrics::dispatcher::DispatcherMetrics;
 use crate::proto::events as ev;
 use crate::storage::intake_offsets::{self, Position};
 use crate::storage::session::{Leader, Role, Session};
-use crate::storage::webhook_deliveries::{self, EventToDeliver};
+use crate::storage::webhook_deliveries::{self, EventToDeliver, IntakeRecord};
 
 /// How often a standing-by replica tries to take over the intake.
 const STANDBY_POLL: Duration = Duration::from_secs(2);
@@ -206,16 +207,25 @@ async fn lead(
                 continue;
             }
         };
-        let partition = message.partition();
-        let position = Position {
-            next_offset: message.offset() + 1,
-            last_event_id: event_id_of(&message),
-        };
-        let recorded = record(session, &topic, &message, position).await?;
+        // With the records already fetched behind it: one transaction for them all.
+        let mut read = vec![message];
+        while read.len() < INTAKE_BATCH {
+            match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
+                Ok(Ok(more)) => read.push(more),
+                // None ready now (or a read error, which the next read meets again).
+                _ => break,
+            }
+        }
+        let records: Vec<IntakeRecord> = read.iter().map(intake_record).collect();
+        let moved: Vec<(i32, Position)> = records
+            .iter()
+            .map(|record| (record.partition, record.position))
+            .collect();
+        let recorded = record(session, &topic, records).await?;
         positions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(partition, position);
+            .extend(moved);
         if recorded > 0 {
             settings.metrics.recorded(recorded);
             wake.notify_one();
@@ -270,30 +280,34 @@ fn consumer(
         .map_err(|e| Error::Unavailable(format!("invalid kafka consumer settings: {e}")))
 }
 
-/// Records the deliveries of one event and its partition's new position, in one
-/// transaction; how many deliveries were new. An event that can never be delivered
-/// (undecodable, unknown type) only moves the position.
+/// Most records read from the topic recorded in one transaction.
+const INTAKE_BATCH: usize = 256;
+
+/// A record read from the topic, as what it becomes: its deliveries (if it can have any)
+/// and its partition's position after it.
+fn intake_record(message: &BorrowedMessage<'_>) -> IntakeRecord {
+    IntakeRecord {
+        partition: message.partition(),
+        position: Position {
+            next_offset: message.offset() + 1,
+            last_event_id: event_id_of(message),
+        },
+        event: message
+            .payload()
+            .and_then(|bytes| deliveries_of(bytes, message)),
+    }
+}
+
+/// Records the deliveries of the records read together and their partitions' new
+/// positions, in one transaction; how many deliveries were new.
 async fn record(
     session: &mut Session,
     topic: &str,
-    message: &BorrowedMessage<'_>,
-    position: Position,
+    records: Vec<IntakeRecord>,
 ) -> Result<usize, Error> {
-    let (topic, partition) = (topic.to_owned(), message.partition());
-    let deliveries = match message.payload() {
-        Some(bytes) => deliveries_of(bytes, message),
-        None => None,
-    };
+    let topic = topic.to_owned();
     session
-        .run(move |conn| {
-            webhook_deliveries::record_intake(
-                conn,
-                &topic,
-                partition,
-                position,
-                deliveries.as_ref(),
-            )
-        })
+        .run(move |conn| webhook_deliveries::record_intake(conn, &topic, &records))
         .await
 }
 

@@ -565,3 +565,33 @@ async fn attempts_recorded_together_each_keep_their_own_outcome() {
         "both attempts are on record"
     );
 }
+
+#[tokio::test]
+async fn records_read_together_store_each_partitions_last_position() {
+    use producer_profile::storage::intake_offsets::{self, Position};
+    use producer_profile::storage::webhook_deliveries::{self, IntakeRecord};
+
+    let server = TestServer::start().await;
+    let mut conn = server.db.connect();
+    let at = |partition, next_offset| IntakeRecord {
+        partition,
+        position: Position {
+            next_offset,
+            last_event_id: None,
+        },
+        event: None,
+    };
+    let records = [at(0, 5), at(1, 3), at(0, 9), at(2, 1), at(1, 4)];
+    let recorded = webhook_deliveries::record_intake(&mut conn, "topic-a", &records).unwrap();
+    assert_eq!(
+        recorded, 0,
+        "undeliverable records only move their positions"
+    );
+    let mut stored: Vec<(i32, i64)> = intake_offsets::positions(&mut conn, "topic-a")
+        .unwrap()
+        .into_iter()
+        .map(|(partition, position)| (partition, position.next_offset))
+        .collect();
+    stored.sort();
+    assert_eq!(stored, [(0, 9), (1, 4), (2, 1)]);
+}
