@@ -63,6 +63,8 @@ pub struct Config {
     pub tracing: TracingConfig,
     /// `log.*`: log format and filter.
     pub log: LogConfig,
+    /// `runtime.*`: the threads the process runs on.
+    pub runtime: RuntimeConfig,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             grpc: GrpcConfig::default(),
             tracing: TracingConfig::default(),
+            runtime: RuntimeConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -397,6 +400,47 @@ impl Default for MetricsConfig {
     }
 }
 
+/// The threads of the async runtime, sized for the pod rather than the node.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Threads that run calls, deliveries and background loops (0: one per CPU the
+    /// process may use, which on Kubernetes is its CPU limit).
+    pub worker_threads: usize,
+    /// Most threads for blocking work: database calls, each holding a pooled connection,
+    /// and DNS lookups (0: `database.pool_max_size` + 4; more would only wait for a
+    /// connection).
+    pub max_blocking_threads: usize,
+}
+
+/// The most threads of either kind a setting may ask for.
+const MOST_THREADS: usize = 1024;
+
+impl RuntimeConfig {
+    /// [`Self::max_blocking_threads`], with its default worked out.
+    pub fn blocking_threads(&self, database: &DatabaseConfig) -> usize {
+        match self.max_blocking_threads {
+            0 => database.pool_max_size as usize + 4,
+            n => n,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (setting, value) in [
+            ("runtime.worker_threads", self.worker_threads),
+            ("runtime.max_blocking_threads", self.max_blocking_threads),
+        ] {
+            if value > MOST_THREADS {
+                return Err(ConfigError::new(
+                    setting,
+                    format!("must be at most {MOST_THREADS} (0: the default)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Limits of the gRPC server: what one caller can make it hold.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -605,6 +649,7 @@ impl Config {
         })?;
         config.apply_raw_secrets(|name| std::env::var(name).ok());
         config.tracing.validate()?;
+        config.runtime.validate()?;
         Ok(config)
     }
 

@@ -1,9 +1,26 @@
-//! What every long-running component shares: owned background tasks (a task ends when
-//! its owner is dropped), the wait that a stop cuts short, and the termination signal.
+//! What every long-running component shares: the runtime it runs on, owned background
+//! tasks (a task ends when its owner is dropped), the wait that a stop cuts short, and
+//! the termination signal.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// The multi-threaded runtime with the threads `runtime.*` allows. tokio's own defaults
+/// fit a node, not a pod: up to 512 blocking threads, where database work can use no
+/// more than the pool's connections.
+pub fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
+        .enable_all()
+        .max_blocking_threads(config.runtime.blocking_threads(&config.database));
+    if config.runtime.worker_threads > 0 {
+        builder.worker_threads(config.runtime.worker_threads);
+    }
+    builder.build()
+}
 
 /// A spawned task that is aborted when this handle is dropped, so a component's tasks end
 /// with the component however its future ends (returned, failed or cancelled).

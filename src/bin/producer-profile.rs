@@ -44,61 +44,62 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
-    let telemetry = telemetry::init(&config.log, &config.tracing, "producer-profile")?;
-    match cli.command {
-        Command::Serve => {
-            let shutdown = tasks::termination_signal();
-            let listener = tokio::net::TcpListener::bind(config.listen_addr)
-                .await
-                .with_context(|| format!("listen_addr: cannot listen on {}", config.listen_addr))?;
-            let served = server::run(config, listener, shutdown).await;
-            telemetry.shutdown().await;
-            // The message names every cause already (errors are logged on one line);
-            // anyhow's own chain would print each cause a second time.
-            served.map_err(|error| anyhow::anyhow!("{error}"))?;
-        }
-        Command::Migrate => {
-            let url = config.database.url.expose_secret().to_owned();
-            let applied =
-                tokio::task::spawn_blocking(move || storage::migrations::run_pending(&url))
-                    .await?
-                    .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
-            if applied.is_empty() {
-                println!("database schema is up to date");
+    tasks::runtime(&config)?.block_on(async move {
+        let telemetry = telemetry::init(&config.log, &config.tracing, "producer-profile")?;
+        match cli.command {
+            Command::Serve => {
+                let shutdown = tasks::termination_signal();
+                let listener = tokio::net::TcpListener::bind(config.listen_addr)
+                    .await
+                    .with_context(|| format!("listen_addr: cannot listen on {}", config.listen_addr))?;
+                let served = server::run(config, listener, shutdown).await;
+                telemetry.shutdown().await;
+                // The message names every cause already (errors are logged on one line);
+                // anyhow's own chain would print each cause a second time.
+                served.map_err(|error| anyhow::anyhow!("{error}"))?;
             }
-            for name in applied {
-                println!("applied {name}");
+            Command::Migrate => {
+                let url = config.database.url.expose_secret().to_owned();
+                let applied =
+                    tokio::task::spawn_blocking(move || storage::migrations::run_pending(&url))
+                        .await?
+                        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+                if applied.is_empty() {
+                    println!("database schema is up to date");
+                }
+                for name in applied {
+                    println!("applied {name}");
+                }
             }
-        }
-        Command::Token {
-            account,
-            scope,
-            ttl_secs,
-        } => {
-            let Some(path) = &config.auth.dev_signing_key else {
-                bail!(
-                    "no development signing key is configured (auth.dev_signing_key): \
-                     `make run` creates one for local use; elsewhere, tokens come from your identity provider"
+            Command::Token {
+                account,
+                scope,
+                ttl_secs,
+            } => {
+                let Some(path) = &config.auth.dev_signing_key else {
+                    bail!(
+                        "no development signing key is configured (auth.dev_signing_key): \
+                         `make run` creates one for local use; elsewhere, tokens come from your identity provider"
+                    );
+                };
+                let key = DevSigningKey::load(path)
+                    .map_err(|e| anyhow::anyhow!("auth.dev_signing_key: {e}"))?;
+                let account =
+                    AccountId::parse(&account).map_err(|e| anyhow::anyhow!("--account {e}"))?;
+                println!(
+                    "{}",
+                    key.mint(
+                        &config.auth,
+                        &account,
+                        &scope,
+                        Duration::from_secs(ttl_secs)
+                    )
                 );
-            };
-            let key = DevSigningKey::load(path)
-                .map_err(|e| anyhow::anyhow!("auth.dev_signing_key: {e}"))?;
-            let account =
-                AccountId::parse(&account).map_err(|e| anyhow::anyhow!("--account {e}"))?;
-            println!(
-                "{}",
-                key.mint(
-                    &config.auth,
-                    &account,
-                    &scope,
-                    Duration::from_secs(ttl_secs)
-                )
-            );
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }

@@ -20,15 +20,16 @@ struct Cli {
     config: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
-    let telemetry = telemetry::init(&config.log, &config.tracing, "webhook-dispatcher")?;
-    let shutdown = tasks::termination_signal();
-    let ran = webhooks::dispatcher::run(config, shutdown).await;
-    telemetry.shutdown().await;
-    // The message names every cause already (errors are logged on one line); anyhow's
-    // own chain would print each cause a second time.
-    ran.map_err(|error| anyhow::anyhow!("{error}"))
+    tasks::runtime(&config)?.block_on(async move {
+        let telemetry = telemetry::init(&config.log, &config.tracing, "webhook-dispatcher")?;
+        let shutdown = tasks::termination_signal();
+        let ran = webhooks::dispatcher::run(config, shutdown).await;
+        telemetry.shutdown().await;
+        // The message names every cause already (errors are logged on one line); anyhow's
+        // own chain would print each cause a second time.
+        ran.map_err(|error| anyhow::anyhow!("{error}"))
+    })
 }

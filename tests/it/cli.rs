@@ -149,6 +149,11 @@ fn serve_refuses_to_start_with_bad_settings_and_names_them() {
             "database.pool_max_size",
         ),
         ("PP_AUTH__TYPO", "x", "typo"),
+        (
+            "PP_RUNTIME__MAX_BLOCKING_THREADS",
+            "100000",
+            "runtime.max_blocking_threads",
+        ),
     ];
     for (variable, value, setting) in cases {
         let output = binary(&dir)
