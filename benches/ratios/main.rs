@@ -17,6 +17,8 @@ mod support;
 
 mod create_producer;
 mod delivery;
+mod get_producer;
+mod health;
 mod heap;
 mod measure;
 mod relay;
@@ -66,22 +68,33 @@ async fn main() {
     };
     // Our paths log as in production (formatted, then discarded): logging is their cost.
     tracing_subscriber::fmt().with_writer(std::io::sink).init();
-    let mut ran = 0;
-    for name in [create_producer::NAME, delivery::NAME, relay::NAME] {
+    let mut ran = Vec::new();
+    for name in [
+        get_producer::NAME,
+        create_producer::NAME,
+        health::NAME,
+        relay::NAME,
+        delivery::NAME,
+    ] {
         if !name.contains(&filter) {
             continue;
         }
         let result: Comparison = match name {
+            get_producer::NAME => get_producer::run(plan).await,
             create_producer::NAME => create_producer::run(plan).await,
+            health::NAME => health::run(plan).await,
             delivery::NAME => delivery::run(plan).await,
             _ => relay::run(plan).await,
         };
         println!("{result}");
-        ran += 1;
+        ran.push(result);
+    }
+    if !ran.is_empty() {
+        println!("{}", measure::summary(&ran));
     }
     // A test filter (`cargo test --all-targets -- name`) reaches this binary too: one
     // that names no benchmark runs none, quietly.
-    if ran == 0 && benchmarking {
+    if ran.is_empty() && benchmarking {
         eprintln!("no benchmark is named like {filter:?}");
         std::process::exit(2);
     }

@@ -234,3 +234,31 @@ where
     }
     since.elapsed()
 }
+
+/// One table of every benchmark that ran: our rate and the reference's, the median ratio
+/// of times (above 1: ours is slower), and how far the rounds' ratios spread around it.
+pub fn summary(results: &[Comparison]) -> String {
+    let mut table = String::from(
+        "summary (ours ÷ reference, time; spread: the rounds' ratios around the median)\n",
+    );
+    table.push_str(&format!(
+        "  {:<18} {:>12} {:>12} {:>8} {:>14}\n",
+        "benchmark", "ours/s", "reference/s", "ratio", "spread"
+    ));
+    for result in results {
+        let ratios = result.ratios();
+        let middle = median(ratios.clone());
+        let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = ratios.iter().copied().fold(0.0, f64::max);
+        table.push_str(&format!(
+            "  {:<18} {:>12.0} {:>12.0} {:>8.2} {:>+6.0}%/{:>+4.0}%\n",
+            result.name,
+            result.rate(&result.ours),
+            result.rate(&result.reference),
+            middle,
+            (low / middle - 1.0) * 100.0,
+            (high / middle - 1.0) * 100.0,
+        ));
+    }
+    table
+}
