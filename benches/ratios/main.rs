@@ -4,7 +4,9 @@
 //! something where a time would not. Needs the local services (`make bench` starts them).
 //!
 //! Besides time, each round counts the Rust heap it used (allocated bytes per unit of
-//! work, and how far live bytes rose) for the same ratio.
+//! work, and how far live bytes rose) for the same ratio. `slow_partner` compares
+//! latencies (p99) the same way; `webhook_latency` alone has no reference: its goal is
+//! absolute (mutation → webhook p50 and p99 at fixed rates).
 //!
 //! `cargo bench --bench ratios [name]` runs every benchmark whose name contains `name`;
 //! `BENCH_ROUNDS` sets the rounds (default 5). Run by `cargo test --all-targets` (as
@@ -22,6 +24,8 @@ mod health;
 mod heap;
 mod measure;
 mod relay;
+mod slow_partner;
+mod webhook_latency;
 
 #[global_allocator]
 static HEAP: heap::Counting = heap::Counting;
@@ -75,6 +79,7 @@ async fn main() {
         health::NAME,
         relay::NAME,
         delivery::NAME,
+        slow_partner::NAME,
     ] {
         if !name.contains(&filter) {
             continue;
@@ -84,17 +89,25 @@ async fn main() {
             create_producer::NAME => create_producer::run(plan).await,
             health::NAME => health::run(plan).await,
             delivery::NAME => delivery::run(plan).await,
+            slow_partner::NAME => slow_partner::run(plan).await,
             _ => relay::run(plan).await,
         };
         println!("{result}");
         ran.push(result);
     }
+    let mut latencies = Vec::new();
+    if webhook_latency::NAME.contains(&filter) {
+        latencies = webhook_latency::run(plan).await;
+    }
     if !ran.is_empty() {
         println!("{}", measure::summary(&ran));
     }
+    for rate in &latencies {
+        println!("  {rate}");
+    }
     // A test filter (`cargo test --all-targets -- name`) reaches this binary too: one
     // that names no benchmark runs none, quietly.
-    if ran.is_empty() && benchmarking {
+    if ran.is_empty() && latencies.is_empty() && benchmarking {
         eprintln!("no benchmark is named like {filter:?}");
         std::process::exit(2);
     }

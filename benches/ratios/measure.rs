@@ -16,6 +16,8 @@ pub struct Comparison {
     per_round: usize,
     /// What the reference is, for the reader of the report.
     reference_is: &'static str,
+    /// The rounds' durations are a latency each (a percentile), not a round's time.
+    latency: bool,
     ours: Vec<Duration>,
     reference: Vec<Duration>,
     ours_heap: Vec<HeapUse>,
@@ -34,6 +36,7 @@ impl Comparison {
             unit,
             per_round,
             reference_is,
+            latency: false,
             ours: Vec::new(),
             reference: Vec::new(),
             ours_heap: Vec::new(),
@@ -46,6 +49,20 @@ impl Comparison {
     /// (`per_round` units; it is told the round number) and returns its duration; ours
     /// also waits, off the clock, for the background work it caused (the relay, the
     /// attempts' records), so none of it lands in the next reference round.
+    /// A comparison whose rounds each return a latency (a percentile over the round's
+    /// `per_round` units), reported as such.
+    pub fn latency(
+        name: &'static str,
+        unit: &'static str,
+        per_round: usize,
+        reference_is: &'static str,
+    ) -> Self {
+        Self {
+            latency: true,
+            ..Self::new(name, unit, per_round, reference_is)
+        }
+    }
+
     pub async fn measure<O, OF, R, RF>(
         mut self,
         rounds: usize,
@@ -86,6 +103,25 @@ impl Comparison {
 
     fn rate(&self, times: &[Duration]) -> f64 {
         self.per_round as f64 / median(times.iter().map(Duration::as_secs_f64).collect())
+    }
+
+    /// The median round's rate, or for a latency its median in milliseconds.
+    fn shown(&self, times: &[Duration]) -> String {
+        if self.latency {
+            let ms = median(times.iter().map(|t| t.as_secs_f64() * 1000.0).collect());
+            format!("{ms:.1} ms")
+        } else {
+            format!("{:.0}/s", self.rate(times))
+        }
+    }
+
+    /// [`Self::shown`] with what it counts.
+    fn described(&self, times: &[Duration]) -> String {
+        if self.latency {
+            format!("{} p99 of the round's {}", self.shown(times), self.unit)
+        } else {
+            format!("{:.0} {}/s", self.rate(times), self.unit)
+        }
     }
 
     /// Median bytes allocated per unit of work.
@@ -139,15 +175,13 @@ impl fmt::Display for Comparison {
         )?;
         writeln!(
             f,
-            "  ours       {:>8.0} {}/s (median round)",
-            self.rate(&self.ours),
-            self.unit
+            "  ours       {} (median round)",
+            self.described(&self.ours)
         )?;
         writeln!(
             f,
-            "  reference  {:>8.0} {}/s — {}",
-            self.rate(&self.reference),
-            self.unit,
+            "  reference  {} — {}",
+            self.described(&self.reference),
             self.reference_is
         )?;
         let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
@@ -243,7 +277,7 @@ pub fn summary(results: &[Comparison]) -> String {
     );
     table.push_str(&format!(
         "  {:<18} {:>12} {:>12} {:>8} {:>14}\n",
-        "benchmark", "ours/s", "reference/s", "ratio", "spread"
+        "benchmark", "ours", "reference", "ratio", "spread"
     ));
     for result in results {
         let ratios = result.ratios();
@@ -251,10 +285,10 @@ pub fn summary(results: &[Comparison]) -> String {
         let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
         let high = ratios.iter().copied().fold(0.0, f64::max);
         table.push_str(&format!(
-            "  {:<18} {:>12.0} {:>12.0} {:>8.2} {:>+6.0}%/{:>+4.0}%\n",
+            "  {:<18} {:>12} {:>12} {:>8.2} {:>+6.0}%/{:>+4.0}%\n",
             result.name,
-            result.rate(&result.ours),
-            result.rate(&result.reference),
+            result.shown(&result.ours),
+            result.shown(&result.reference),
             middle,
             (low / middle - 1.0) * 100.0,
             (high / middle - 1.0) * 100.0,

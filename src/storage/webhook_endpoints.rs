@@ -12,7 +12,8 @@ use crate::crypto::{FieldContext, Protection, SealedValue};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::text::Name;
 use crate::domain::webhook::{
-    Endpoint, EndpointData, EndpointUrl, Subscription, UrlPolicy, WebhookType,
+    Decision, DisableReason, Endpoint, EndpointData, EndpointUrl, Subscription, UrlPolicy,
+    WebhookType,
 };
 use crate::domain::{AccountId, EndpointId, Error};
 
@@ -446,6 +447,31 @@ pub fn note_outcome(
         return Ok(true);
     }
     Ok(false)
+}
+
+/// What an attempt's decision does to its endpoint: a 410 disables it, a `Retry-After`
+/// pauses it, and its health notes the outcome (a long failing run disables it).
+/// `Some` with the reason when it was disabled.
+pub fn apply_decision(
+    conn: &mut PgConnection,
+    endpoint: EndpointId,
+    decision: Decision,
+    disable_after: chrono::Duration,
+) -> Result<Option<DisableReason>, Error> {
+    let pause_until = match decision {
+        Decision::EndpointGone => {
+            disable(conn, endpoint, "the endpoint answered 410 Gone")?;
+            return Ok(Some(DisableReason::Gone));
+        }
+        Decision::Retry { pause_until, .. } | Decision::Failed { pause_until } => pause_until,
+        Decision::Succeeded => None,
+    };
+    if let Some(until) = pause_until {
+        pause(conn, endpoint, until)?;
+    }
+    let succeeded = decision == Decision::Succeeded;
+    let disabled = note_outcome(conn, endpoint, succeeded, disable_after)?;
+    Ok(disabled.then_some(DisableReason::Failing))
 }
 
 /// Disables the endpoint for `reason` and fails its pending deliveries.

@@ -511,7 +511,9 @@ async fn write_records(
                 let endpoint = one.endpoint_id;
                 let repeat = *decision == Decision::Succeeded && !noted_success.insert(endpoint);
                 disabled.push(match *recorded && !repeat {
-                    true => endpoint_effects(conn, endpoint, *decision, disable_after)?,
+                    true => {
+                        webhook_endpoints::apply_decision(conn, endpoint, *decision, disable_after)?
+                    }
                     false => None,
                 });
             }
@@ -519,31 +521,6 @@ async fn write_records(
         })
     })
     .await
-}
-
-/// What an attempt's decision does to its endpoint: a 410 disables it, a `Retry-After`
-/// pauses it, and its health notes the outcome (a long failing run disables it).
-/// `Some` with the reason when it was disabled.
-fn endpoint_effects(
-    conn: &mut diesel::PgConnection,
-    endpoint: EndpointId,
-    decision: Decision,
-    disable_after: chrono::Duration,
-) -> Result<Option<DisableReason>, Error> {
-    let pause_until = match decision {
-        Decision::EndpointGone => {
-            webhook_endpoints::disable(conn, endpoint, "the endpoint answered 410 Gone")?;
-            return Ok(Some(DisableReason::Gone));
-        }
-        Decision::Retry { pause_until, .. } | Decision::Failed { pause_until } => pause_until,
-        Decision::Succeeded => None,
-    };
-    if let Some(until) = pause_until {
-        webhook_endpoints::pause(conn, endpoint, until)?;
-    }
-    let succeeded = decision == Decision::Succeeded;
-    let disabled = webhook_endpoints::note_outcome(conn, endpoint, succeeded, disable_after)?;
-    Ok(disabled.then_some(DisableReason::Failing))
 }
 
 fn random_unit() -> f64 {

@@ -91,6 +91,12 @@ impl Receiver {
         self.received.lock().unwrap().len()
     }
 
+    /// Requests it holds unanswered now.
+    #[allow(dead_code)] // by the benchmarks, which share this module
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
     /// The most requests it ever held unanswered at once.
     pub fn most_at_once(&self) -> usize {
         self.most_open.load(Ordering::SeqCst)
