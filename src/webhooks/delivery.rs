@@ -504,16 +504,16 @@ async fn write_records(
     let decisions: Vec<Decision> = batch.iter().map(|one| one.decision).collect();
     db.run(move |conn| {
         webhook_deliveries::finish_attempts(conn, &finished, |conn, recorded| {
-            // A success's effect is the same for every success of one endpoint: noted once.
-            let mut noted_success = std::collections::HashSet::new();
+            let applied = applied_decisions(&finished, &decisions, recorded);
             let mut disabled = Vec::with_capacity(finished.len());
-            for ((one, decision), recorded) in finished.iter().zip(&decisions).zip(recorded) {
-                let endpoint = one.endpoint_id;
-                let repeat = *decision == Decision::Succeeded && !noted_success.insert(endpoint);
-                disabled.push(match *recorded && !repeat {
-                    true => {
-                        webhook_endpoints::apply_decision(conn, endpoint, *decision, disable_after)?
-                    }
+            for ((one, decision), applied) in finished.iter().zip(&decisions).zip(applied) {
+                disabled.push(match applied {
+                    true => webhook_endpoints::apply_decision(
+                        conn,
+                        one.endpoint_id,
+                        *decision,
+                        disable_after,
+                    )?,
                     false => None,
                 });
             }
@@ -521,6 +521,35 @@ async fn write_records(
         })
     })
     .await
+}
+
+/// Which attempts' decisions a batch applies to their endpoints: every recorded one,
+/// except a success right after a success of the same endpoint, which would change
+/// nothing (only the first of a run is noted; a failure in between starts a new run).
+fn applied_decisions(
+    finished: &[FinishedAttempt],
+    decisions: &[Decision],
+    recorded: &[bool],
+) -> Vec<bool> {
+    let mut after_success = std::collections::HashSet::new();
+    finished
+        .iter()
+        .zip(decisions)
+        .zip(recorded)
+        .map(|((one, decision), recorded)| {
+            let endpoint = one.endpoint_id;
+            let succeeded = *decision == Decision::Succeeded;
+            if !*recorded || (succeeded && after_success.contains(&endpoint)) {
+                return false;
+            }
+            if succeeded {
+                after_success.insert(endpoint);
+            } else {
+                after_success.remove(&endpoint);
+            }
+            true
+        })
+        .collect()
 }
 
 fn random_unit() -> f64 {
@@ -583,6 +612,41 @@ mod tests {
             Decision::Failed { pause_until: None }
         );
         assert_eq!(Decision::EndpointGone.next().0, DeliveryStatus::Failed);
+    }
+
+    #[test]
+    fn a_batch_notes_each_run_of_successes_once_and_every_failure() {
+        let (a, b) = (
+            EndpointId::from_uuid(Uuid::now_v7()),
+            EndpointId::from_uuid(Uuid::now_v7()),
+        );
+        let finished: Vec<FinishedAttempt> = [a, a, a, a, b, b, b]
+            .into_iter()
+            .map(|endpoint_id| FinishedAttempt {
+                attempt: Attempt {
+                    id: Uuid::now_v7(),
+                    delivery_id: DeliveryId::from_uuid(Uuid::now_v7()),
+                    attempted_at: Utc::now(),
+                    status_code: None,
+                    latency_ms: 0,
+                    error: None,
+                    response_body: String::new(),
+                },
+                endpoint_id,
+                lease_token: Uuid::now_v7(),
+                next: (DeliveryStatus::Pending, None),
+            })
+            .collect();
+        let failed = Decision::Failed { pause_until: None };
+        let ok = Decision::Succeeded;
+        let decisions = [ok, failed, ok, ok, ok, ok, ok];
+        // The sixth one's delivery was gone: nothing of it is recorded.
+        let recorded = [true, true, true, true, true, false, true];
+        assert_eq!(
+            applied_decisions(&finished, &decisions, &recorded),
+            [true, true, true, false, true, false, false],
+            "a success after a failure is noted again (the failing run ends); repeats are not"
+        );
     }
 
     #[test]
