@@ -212,7 +212,7 @@ async fn lead(
         while read.len() < INTAKE_BATCH {
             match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
                 Ok(Ok(more)) => read.push(more),
-                // None ready now (or a read error, which the next read meets again).
+                // None ready now, or a read error: the next read reports what is still wrong.
                 _ => break,
             }
         }
