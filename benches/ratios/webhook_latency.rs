@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::Plan;
@@ -39,7 +39,6 @@ pub async fn run(plan: Plan) -> Vec<OpenLoop> {
     let dispatcher = TestDispatcher::start(server.config.clone());
     let client = server.client_for(ACCOUNT, ALL_PRODUCER_SCOPES).await;
     let npns = Arc::new(AtomicU64::new(2_000_000));
-    let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     // One webhook through the whole path first: connections open, the intake assigned.
     warm_up(&client, &receiver, &npns).await;
     let mut results: Vec<OpenLoop> = RATES
@@ -56,39 +55,30 @@ pub async fn run(plan: Plan) -> Vec<OpenLoop> {
             let before = deliveries_only(receiver.received()).len();
             let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / result.rate));
             let mut calls = tokio::task::JoinSet::new();
-            let mut ids: Vec<(Instant, tokio::task::Id)> = Vec::with_capacity(count);
             for _ in 0..count {
                 ticks.tick().await;
                 let (mut client, npns) = (client.clone(), npns.clone());
                 let at = Instant::now();
-                let handle = calls.spawn(async move {
+                calls.spawn(async move {
                     let npn = npns.fetch_add(1, Ordering::Relaxed).to_string();
-                    client
+                    let created = client
                         .create_producer(create(individual(&npn)))
                         .await
-                        .expect("CreateProducer")
-                        .into_inner()
-                        .id
+                        .expect("CreateProducer");
+                    (created.into_inner().id, at)
                 });
-                ids.push((at, handle.id()));
             }
-            let mut id_of_task = HashMap::new();
-            while let Some(done) = calls.join_next_with_id().await {
-                let (task, producer) = done.expect("a call task");
-                id_of_task.insert(task, producer);
-            }
-            {
-                let mut started = started.lock().unwrap();
-                for (at, task) in ids {
-                    started.insert(id_of_task.remove(&task).expect("its producer"), at);
-                }
+            // Each producer's id, and when its call started.
+            let mut started = HashMap::with_capacity(count);
+            while let Some(done) = calls.join_next().await {
+                let (producer, at) = done.expect("a call task");
+                started.insert(producer, at);
             }
             until(Instant::now(), LIMIT, || async {
                 deliveries_only(receiver.received()).len() >= before + count
             })
             .await;
             let arrived = deliveries_only(receiver.received());
-            let started = started.lock().unwrap();
             let mut round: Vec<Duration> = arrived[before..]
                 .iter()
                 .map(|r| {
